@@ -1,0 +1,54 @@
+//! `sigma(x)`, `sigma(-x)` and `ln(1 + e^-|x|)` from one `exp`.
+//!
+//! ```text
+//! e = exp(-|x|)
+//! sigma(|x|) = 1 / (1 + e)      sigma(-|x|) = e / (1 + e)
+//! bce(x, t)  = max(x, 0) - t x + ln(1 + e)        (PyTorch's stable form)
+//!            = (1 - t) x + ln_1p(e)   for x > 0,    -t x + ln_1p(e)   otherwise
+//! 1 - p_t    = t sigma(-x) + (1 - t) sigma(x)       (never 1 - p_t by subtraction)
+//! d bce / dx = (1 - t) sigma(x) - t sigma(-x)       (= sigma(x) - t, exact for t in {0, 1})
+//! ```
+
+use crate::Real;
+
+/// The logistic quantities of one logit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Logistic<T> {
+    x: T,
+    /// `sigma(x)`.
+    pub pos: T,
+    /// `sigma(-x)`.
+    pub neg: T,
+    /// `ln(1 + e^-|x|)`.
+    lp: T,
+}
+
+impl<T: Real> Logistic<T> {
+    #[inline]
+    pub fn new(x: T) -> Self {
+        let e = (-x.abs()).exp();
+        let big = T::ONE / (T::ONE + e);
+        let small = e * big;
+        let (pos, neg) = if x >= T::ZERO { (big, small) } else { (small, big) };
+        Self { x, pos, neg, lp: e.ln_1p() }
+    }
+
+    /// Binary cross-entropy with logits against target `t` in `[0, 1]`.
+    #[inline]
+    pub fn bce(&self, t: T) -> T {
+        let linear = if self.x > T::ZERO { (T::ONE - t) * self.x } else { -(t * self.x) };
+        linear + self.lp
+    }
+
+    /// `sigma(x) - t`, the BCE gradient.
+    #[inline]
+    pub fn bce_grad(&self, t: T) -> T {
+        (T::ONE - t) * self.pos - t * self.neg
+    }
+
+    /// `1 - p_t = t sigma(-x) + (1 - t) sigma(x)`.
+    #[inline]
+    pub fn one_minus_pt(&self, t: T) -> T {
+        t * self.neg + (T::ONE - t) * self.pos
+    }
+}

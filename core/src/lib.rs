@@ -1,0 +1,37 @@
+#![doc = include_str!("../../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Panic-freedom (DESIGN §4): no unwrap, expect, panic or panicking index outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+//! # Feature flags
+//! - `defmt`: derives `defmt::Format` for the public types, for firmware logging.
+
+mod check;
+mod error;
+mod ghm;
+mod kernel;
+mod label;
+mod loss;
+mod num;
+mod reduction;
+mod rng;
+
+pub use error::Error;
+pub use ghm::{
+    BinWeights, Classification, Ghm, GhmC, GhmKind, GhmR, GradientDensity, GradientHistogram,
+    Regression,
+};
+pub use label::ClassLabel;
+pub use loss::{
+    Asl1, BceWithLogits, DistributionCe, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    SoftmaxCrossEntropy, SoftmaxFocal, Weighting,
+};
+pub use num::Real;
+pub use reduction::Reduction;
+pub use rng::SplitMix64;

@@ -1,0 +1,106 @@
+//! Authentic smooth L1 (ASL1), the box loss GHM-R is built on (Li et al., AAAI 2019).
+//!
+//! ```text
+//! d = pred - target
+//! L = sqrt(d^2 + mu^2) - mu  =  d^2 / (sqrt(d^2 + mu^2) + mu)     (no cancellation)
+//! dL/dpred = d / sqrt(d^2 + mu^2)          in (-1, 1): the gradient norm GHM-R bins
+//! ```
+//! mmdetection's `GHMR` default is `mu = 0.02`. `Mean` divides by the number of elements.
+//! Accuracy: 1e-5 relative (f32), 1e-10 (f64) (host-tests `tolerance.rs`, row `box`).
+//!
+//! # Errors
+//! `new`: `InvalidParameter("mu")` unless finite and `> 0`. Calls: `LengthMismatch`,
+//! `NonFinite` (pred or target).
+
+use super::elementwise::{self, Output};
+use crate::{check, Error, Real, Reduction};
+
+/// ASL1 loss between predictions and targets.
+///
+/// # Examples
+/// ```
+/// use hardmine::{Asl1, Reduction};
+/// let l = Asl1::new(0.02f64)?.with_reduction(Reduction::Sum);
+/// let v = l.value(&[1.0], &[0.0])?;
+/// assert!((v - ((1.0f64 + 0.0004).sqrt() - 0.02)).abs() < 1e-15);
+/// # Ok::<(), hardmine::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Asl1<T> {
+    mu: T,
+    reduction: Reduction,
+}
+
+impl<T: Real> Asl1<T> {
+    /// ASL1 with smoothing `mu > 0`, reduced by `Mean`.
+    ///
+    /// # Errors
+    /// `InvalidParameter("mu")`.
+    pub fn new(mu: T) -> Result<Self, Error> {
+        if !(mu.is_finite() && mu > T::ZERO) {
+            return Err(Error::InvalidParameter("mu"));
+        }
+        Ok(Self { mu, reduction: Reduction::Mean })
+    }
+
+    /// The same loss with another reduction.
+    pub fn with_reduction(self, reduction: Reduction) -> Self {
+        Self { reduction, ..self }
+    }
+
+    /// Its smoothing parameter.
+    pub fn mu(&self) -> T {
+        self.mu
+    }
+
+    /// Loss, gradient and gradient norm `|d| / sqrt(d^2 + mu^2)` of one difference.
+    #[inline]
+    pub(crate) fn element(&self, d: T) -> (T, T, T) {
+        let a = d.abs();
+        if a <= self.mu {
+            let root = (d * d + self.mu * self.mu).sqrt();
+            let grad = d / root;
+            (d * d / (root + self.mu), grad, grad.abs())
+        } else {
+            // Scaled so `d * d` cannot overflow; `root >= sqrt(2) mu`, so `root - mu` is safe.
+            let r = self.mu / a;
+            let stretch = (T::ONE + r * r).sqrt();
+            let norm = T::ONE / stretch;
+            let grad = if d < T::ZERO { -norm } else { norm };
+            (a * stretch - self.mu, grad, norm)
+        }
+    }
+
+    fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
+        elementwise::run(self.reduction, pred, target, None, out, |p, t, i| {
+            let d = check::finite(p, i)? - check::finite(t, i)?;
+            let (l, g, _) = self.element(d);
+            Ok((l, g))
+        })
+    }
+
+    /// The reduced loss.
+    ///
+    /// # Errors
+    /// See the module documentation.
+    pub fn value(&self, pred: &[T], target: &[T]) -> Result<T, Error> {
+        self.run(pred, target, Output::Nothing)
+    }
+
+    /// The reduced loss, with its gradient with respect to `pred` written to `grad`.
+    ///
+    /// # Errors
+    /// See the module documentation.
+    pub fn value_and_grad(&self, pred: &[T], target: &[T], grad: &mut [T]) -> Result<T, Error> {
+        self.run(pred, target, Output::Grad(grad))
+    }
+
+    /// The per-element losses written to `out`.
+    ///
+    /// # Errors
+    /// See the module documentation.
+    pub fn per_element(&self, pred: &[T], target: &[T], out: &mut [T]) -> Result<(), Error> {
+        self.run(pred, target, Output::PerElement(out)).map(|_| ())
+    }
+}

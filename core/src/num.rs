@@ -1,0 +1,103 @@
+//! The numeric types every algorithm is generic over.
+//!
+//! [`Real`] is sealed: it is implemented for `f32` and `f64` here, and every loss and miner is
+//! written once against it, so the paths cannot drift apart. Only this module knows how a type
+//! computes `exp` or `ln`; algorithms call the trait.
+//!
+//! Each type sums into its accumulator [`Real::Acc`]: `f32` sums into `f64` (so a mean over a
+//! million elements keeps f32 accuracy), `f64` into itself.
+
+mod float;
+
+use core::fmt::Debug;
+use core::ops::{Add, Div, Mul, Neg, Sub};
+
+pub(crate) mod private {
+    pub trait Sealed {}
+}
+
+/// A real-number type the library computes in: `f32` or `f64`.
+///
+/// Arithmetic operators follow the type's own rules (IEEE for floats). The kernels are
+/// documented with their accuracy; the host tests enforce each bound.
+pub trait Real:
+    Copy
+    + PartialOrd
+    + Debug
+    + Default
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + private::Sealed
+{
+    /// The wider type sums and moving averages are kept in.
+    type Acc: Real<Acc = Self::Acc>;
+
+    /// 0.
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// 1/2.
+    const HALF: Self;
+
+    /// `x` rounded to the nearest value of this type (saturating where the type is bounded).
+    fn from_f64(x: f64) -> Self;
+    /// This value as an `f64` (exact for `f32` and `f64`).
+    fn to_f64(self) -> f64;
+    /// The count `n` as this type, rounded (saturating where the type is bounded).
+    fn from_count(n: u64) -> Self;
+    /// This value in the accumulator type (exact).
+    fn widen(self) -> Self::Acc;
+    /// An accumulator value rounded back to this type.
+    fn narrow(acc: Self::Acc) -> Self;
+
+    /// Neither NaN nor infinite.
+    fn is_finite(self) -> bool;
+    /// `|x|`.
+    fn abs(self) -> Self;
+    /// `e^x`. f32/f64: libm, < 1 ULP.
+    fn exp(self) -> Self;
+    /// `e^x - 1`, exact near 0. f32/f64: libm, < 1 ULP.
+    fn exp_m1(self) -> Self;
+    /// `ln x` for `x > 0`. f32/f64: libm, < 1 ULP.
+    fn ln(self) -> Self;
+    /// `ln(1 + x)`, exact near 0. f32/f64: libm, < 1 ULP.
+    fn ln_1p(self) -> Self;
+    /// `sqrt(x)`, correctly rounded for f32/f64.
+    fn sqrt(self) -> Self;
+    /// `x^e` for `x >= 0` (`0^0 = 1`). f32/f64: libm, < 1 ULP.
+    fn powf(self, e: Self) -> Self;
+    /// The logistic function `1 / (1 + e^-x)`, evaluated without cancellation on both sides
+    /// (`e^x / (1 + e^x)` for `x < 0`). Max error 3 ULP in f32 (host-tests `tolerance.rs`).
+    fn sigmoid(self) -> Self;
+    /// `ln(1 + e^x)`, as `max(x, 0) + ln_1p(e^-|x|)`: finite and relative-accurate for every
+    /// finite `x`. Max error 3 ULP in f32 (host-tests `tolerance.rs`).
+    fn softplus(self) -> Self;
+    /// `self / n` (a mean's divisor); `n = 0` returns `self`.
+    fn div_count(self, n: usize) -> Self;
+    /// The histogram bin of `self` in `[0, 1]` split into `bins` equal bins:
+    /// `floor(self * bins)` clamped to `0..bins` (so 1 falls in the top bin).
+    fn bin(self, bins: usize) -> usize;
+
+    /// The larger of two values (`self` when they compare equal or unordered).
+    #[inline]
+    fn max(self, other: Self) -> Self {
+        if other > self {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// The smaller of two values (`self` when they compare equal or unordered).
+    #[inline]
+    fn min(self, other: Self) -> Self {
+        if other < self {
+            other
+        } else {
+            self
+        }
+    }
+}
