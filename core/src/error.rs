@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn display_names_the_problem() {
         let mut buf = [0u8; 64];
-        let mut w = Buf { buf: &mut buf, len: 0 };
+        let mut w = Buf {
+            buf: &mut buf,
+            len: 0,
+        };
         core::fmt::write(&mut w, format_args!("{}", Error::InvalidParameter("gamma"))).ok();
         assert_eq!(&w.buf[..w.len], b"invalid parameter `gamma`");
     }

@@ -6,7 +6,12 @@
 // Panic-freedom (DESIGN §4): no unwrap, expect, panic or panicking index outside tests.
 #![cfg_attr(
     not(test),
-    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
 )]
 
 //! # Feature flags

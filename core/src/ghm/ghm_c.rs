@@ -1,4 +1,4 @@
-//! GHM-C, the gradient-harmonized classification loss (Li, Liu, Wang, AAAI 2019), with
+//! GHM-C, the gradient-harmonized classification loss: the kind and the constructor.
 
 use super::harmonized::{Ghm, GhmKind};
 use crate::kernel::Logistic;

@@ -1,4 +1,4 @@
-//! GHM-R, the gradient-harmonized box-regression loss (Li, Liu, Wang, AAAI 2019), with
+//! GHM-R, the gradient-harmonized regression loss on ASL1: the kind and the constructor.
 
 use super::harmonized::{Ghm, GhmKind};
 use crate::{check, Asl1, Error, Real};
@@ -59,6 +59,13 @@ impl<T: Real, const BINS: usize> Ghm<T, Regression<T>, BINS> {
     /// # Errors
     /// `InvalidParameter("mu" | "bins" | "momentum" | "loss_weight")`.
     pub fn new(mu: T, bins: usize, momentum: T, loss_weight: T) -> Result<Self, Error> {
-        Self::with_kind(Regression { asl1: Asl1::new(mu)? }, bins, momentum, loss_weight)
+        Self::with_kind(
+            Regression {
+                asl1: Asl1::new(mu)?,
+            },
+            bins,
+            momentum,
+            loss_weight,
+        )
     }
 }

@@ -24,12 +24,21 @@ pub struct Ghm<T: Real, K, const BINS: usize> {
 }
 
 impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
-    pub(crate) fn with_kind(kind: K, bins: usize, momentum: T, loss_weight: T) -> Result<Self, Error> {
+    pub(crate) fn with_kind(
+        kind: K,
+        bins: usize,
+        momentum: T,
+        loss_weight: T,
+    ) -> Result<Self, Error> {
         let density = GradientDensity::new(bins, momentum)?;
         if !(loss_weight.is_finite() && loss_weight >= T::ZERO) {
             return Err(Error::InvalidParameter("loss_weight"));
         }
-        Ok(Self { kind, density, loss_weight })
+        Ok(Self {
+            kind,
+            density,
+            loss_weight,
+        })
     }
 
     /// The moving-average state.
@@ -73,7 +82,10 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
         ts: &[T],
         label_weights: Option<&[T]>,
     ) -> Result<(), Error> {
-        hist.count(self.items(xs, ts, label_weights)?.map(|r| r.map(|o| o.map(|v| v.0))))
+        hist.count(
+            self.items(xs, ts, label_weights)?
+                .map(|r| r.map(|o| o.map(|v| v.0))),
+        )
     }
 
     /// Ends a batch (phase 2): folds its histogram into the moving average and returns the

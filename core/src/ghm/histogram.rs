@@ -31,7 +31,10 @@ impl<const BINS: usize> GradientHistogram<BINS> {
         if bins == 0 || bins > BINS {
             return Err(Error::InvalidParameter("bins"));
         }
-        Ok(Self { bins, counts: [0; BINS] })
+        Ok(Self {
+            bins,
+            counts: [0; BINS],
+        })
     }
 
     /// The number of bins in use.
@@ -117,7 +120,11 @@ impl<T: Real, const BINS: usize> GradientDensity<T, BINS> {
         if !(momentum >= T::ZERO && momentum < T::ONE) {
             return Err(Error::InvalidParameter("momentum"));
         }
-        Ok(Self { bins, momentum: momentum.widen(), ema: [T::ZERO.widen(); BINS] })
+        Ok(Self {
+            bins,
+            momentum: momentum.widen(),
+            ema: [T::ZERO.widen(); BINS],
+        })
     }
 
     /// The number of bins.
@@ -132,7 +139,10 @@ impl<T: Real, const BINS: usize> GradientDensity<T, BINS> {
 
     /// An empty histogram that fits this density.
     pub fn histogram(&self) -> GradientHistogram<BINS> {
-        GradientHistogram { bins: self.bins, counts: [0; BINS] }
+        GradientHistogram {
+            bins: self.bins,
+            counts: [0; BINS],
+        }
     }
 
     /// Folds one batch's histogram into the moving average (when momentum > 0) and returns
@@ -149,7 +159,11 @@ impl<T: Real, const BINS: usize> GradientDensity<T, BINS> {
         let fresh = T::ONE.widen() - keep;
         let mut divisor = [zero; BINS];
         let mut valid_bins = 0;
-        for ((d, e), &c) in divisor.iter_mut().zip(self.ema.iter_mut()).zip(&hist.counts) {
+        for ((d, e), &c) in divisor
+            .iter_mut()
+            .zip(self.ema.iter_mut())
+            .zip(&hist.counts)
+        {
             if c == 0 {
                 continue;
             }
@@ -162,7 +176,11 @@ impl<T: Real, const BINS: usize> GradientDensity<T, BINS> {
                 count
             };
         }
-        Ok(BinWeights { bins: self.bins, divisor, valid_bins })
+        Ok(BinWeights {
+            bins: self.bins,
+            divisor,
+            valid_bins,
+        })
     }
 }
 
@@ -180,7 +198,12 @@ impl<T: Real, const BINS: usize> BinWeights<T, BINS> {
     /// Applies the weights to a chunk: `items` yields `Some((norm, loss, d loss))` for a valid
     /// element and `None` for a masked one. Returns this chunk's share of the loss; writes the
     /// weighted gradient (0 for masked elements) when `grad` is given. Stops at the first `Err`.
-    pub(crate) fn apply<I>(&self, loss_weight: T, items: I, grad: Option<&mut [T]>) -> Result<T, Error>
+    pub(crate) fn apply<I>(
+        &self,
+        loss_weight: T,
+        items: I,
+        grad: Option<&mut [T]>,
+    ) -> Result<T, Error>
     where
         I: Iterator<Item = Result<Option<(T, T, T)>, Error>>,
     {

@@ -29,14 +29,27 @@ impl<T: Real> Logistic<T> {
         let e = (-x.abs()).exp();
         let big = T::ONE / (T::ONE + e);
         let small = e * big;
-        let (pos, neg) = if x >= T::ZERO { (big, small) } else { (small, big) };
-        Self { x, pos, neg, lp: e.ln_1p() }
+        let (pos, neg) = if x >= T::ZERO {
+            (big, small)
+        } else {
+            (small, big)
+        };
+        Self {
+            x,
+            pos,
+            neg,
+            lp: e.ln_1p(),
+        }
     }
 
     /// Binary cross-entropy with logits against target `t` in `[0, 1]`.
     #[inline]
     pub fn bce(&self, t: T) -> T {
-        let linear = if self.x > T::ZERO { (T::ONE - t) * self.x } else { -(t * self.x) };
+        let linear = if self.x > T::ZERO {
+            (T::ONE - t) * self.x
+        } else {
+            -(t * self.x)
+        };
         linear + self.lp
     }
 

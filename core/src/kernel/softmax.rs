@@ -27,7 +27,9 @@ impl<T: Real> SoftmaxRow<T> {
     where
         I: Iterator<Item = T> + Clone,
     {
-        let max = row.clone().fold(None, |m: Option<T>, x| Some(m.map_or(x, |m| m.max(x))));
+        let max = row
+            .clone()
+            .fold(None, |m: Option<T>, x| Some(m.map_or(x, |m| m.max(x))));
         let max = max.unwrap_or(T::ZERO);
         let mut other = T::ZERO.widen();
         let mut x_y = max;
@@ -43,7 +45,11 @@ impl<T: Real> SoftmaxRow<T> {
         let z = T::narrow(z_acc);
         let q = T::narrow(other / z_acc);
         let p = T::narrow(e_y.widen() / z_acc);
-        let ln_p = if q < T::HALF { (-q).ln_1p() } else { (x_y - max) - z.ln() };
+        let ln_p = if q < T::HALF {
+            (-q).ln_1p()
+        } else {
+            (x_y - max) - z.ln()
+        };
         Self { max, z, q, p, ln_p }
     }
 

@@ -41,7 +41,10 @@ impl<T: Real> Asl1<T> {
         if !(mu.is_finite() && mu > T::ZERO) {
             return Err(Error::InvalidParameter("mu"));
         }
-        Ok(Self { mu, reduction: Reduction::Mean })
+        Ok(Self {
+            mu,
+            reduction: Reduction::Mean,
+        })
     }
 
     /// The same loss with another reduction.

@@ -40,7 +40,9 @@ pub struct BceWithLogits {
 impl BceWithLogits {
     /// The loss with `Reduction::Mean`.
     pub const fn new() -> Self {
-        Self { reduction: Reduction::Mean }
+        Self {
+            reduction: Reduction::Mean,
+        }
     }
 
     /// The same loss with another reduction.
@@ -112,7 +114,8 @@ impl BceWithLogits {
         weights: Option<&[T]>,
         out: &mut [T],
     ) -> Result<(), Error> {
-        self.run(logits, targets, weights, Output::PerElement(out)).map(|_| ())
+        self.run(logits, targets, weights, Output::PerElement(out))
+            .map(|_| ())
     }
 }
 
@@ -125,13 +128,27 @@ mod tests {
     fn saturated_logits_are_exact() {
         let bce = BceWithLogits::new().with_reduction(Reduction::None);
         let mut out = [0.0f32; 4];
-        bce.per_element(&[1e4, -1e4, 1e4, -1e4], &[1.0, 0.0, 0.0, 1.0], None, &mut out)
-            .unwrap();
+        bce.per_element(
+            &[1e4, -1e4, 1e4, -1e4],
+            &[1.0, 0.0, 0.0, 1.0],
+            None,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, [0.0, 0.0, 1e4, 1e4]);
         let mut g = [0.0f32; 2];
-        bce.value_and_grad(&[30.0f32, -30.0], &[1.0, 0.0], None, &mut g).unwrap();
+        bce.value_and_grad(&[30.0f32, -30.0], &[1.0, 0.0], None, &mut g)
+            .unwrap();
         // sigma(30) - 1 = -sigma(-30), not 0.
-        assert!((g[0] + 9.357623e-14).abs() < 1e-19, "grad(30, 1) = {}", g[0]);
-        assert!((g[1] - 9.357623e-14).abs() < 1e-19, "grad(-30, 0) = {}", g[1]);
+        assert!(
+            (g[0] + 9.357623e-14).abs() < 1e-19,
+            "grad(30, 1) = {}",
+            g[0]
+        );
+        assert!(
+            (g[1] - 9.357623e-14).abs() < 1e-19,
+            "grad(-30, 0) = {}",
+            g[1]
+        );
     }
 }

@@ -86,11 +86,17 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
             Weighting::EffectiveNumber { beta } => (beta >= T::ZERO && beta < T::ONE)
                 .then_some(())
                 .ok_or(Error::InvalidParameter("beta")),
-            Weighting::LogitAdjustment { tau } => {
-                tau.is_finite().then_some(()).ok_or(Error::InvalidParameter("tau"))
-            }
+            Weighting::LogitAdjustment { tau } => tau
+                .is_finite()
+                .then_some(())
+                .ok_or(Error::InvalidParameter("tau")),
         };
-        ok.map(|()| Self { classes, weighting, reduction: Reduction::Mean, counts: [0; C] })
+        ok.map(|()| Self {
+            classes,
+            weighting,
+            reduction: Reduction::Mean,
+            counts: [0; C],
+        })
     }
 
     /// The same loss with another reduction.
@@ -174,17 +180,36 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
         Ok(())
     }
 
-    fn run<L: ClassLabel>(&self, logits: &[T], labels: &[L], out: Output<'_, T>) -> Result<T, Error> {
+    fn run<L: ClassLabel>(
+        &self,
+        logits: &[T],
+        labels: &[L],
+        out: Output<'_, T>,
+    ) -> Result<T, Error> {
         let (weight, offset) = self.tables();
         let w = |c: usize| weight.get(c).copied().unwrap_or(T::ONE);
-        rowwise::run(self.reduction, self.classes, logits, labels, out, w, |row, grad| {
-            let mut shifted = [T::ZERO; C];
-            for ((s, &x), &o) in shifted.iter_mut().zip(row.logits).zip(&offset) {
-                *s = x + o;
-            }
-            let logits = shifted.get(..row.logits.len()).unwrap_or(&[]);
-            row_loss(Row { logits, class: row.class }, grad)
-        })
+        rowwise::run(
+            self.reduction,
+            self.classes,
+            logits,
+            labels,
+            out,
+            w,
+            |row, grad| {
+                let mut shifted = [T::ZERO; C];
+                for ((s, &x), &o) in shifted.iter_mut().zip(row.logits).zip(&offset) {
+                    *s = x + o;
+                }
+                let logits = shifted.get(..row.logits.len()).unwrap_or(&[]);
+                row_loss(
+                    Row {
+                        logits,
+                        class: row.class,
+                    },
+                    grad,
+                )
+            },
+        )
     }
 
     /// The reduced loss under the current counts.
@@ -218,7 +243,8 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
         labels: &[L],
         out: &mut [T],
     ) -> Result<(), Error> {
-        self.run(logits, labels, Output::PerElement(out)).map(|_| ())
+        self.run(logits, labels, Output::PerElement(out))
+            .map(|_| ())
     }
 }
 

@@ -89,8 +89,16 @@ where
         };
         acc = acc + loss.widen();
         if let Some(slot) = sink.as_mut().and_then(Iterator::next) {
-            *slot = if wants_grad { scaled(grad, divisor) } else { loss };
+            *slot = if wants_grad {
+                scaled(grad, divisor)
+            } else {
+                loss
+            };
         }
     }
-    Ok(if n == 0 { T::ZERO } else { reduced(acc, divisor) })
+    Ok(if n == 0 {
+        T::ZERO
+    } else {
+        reduced(acc, divisor)
+    })
 }

@@ -54,7 +54,10 @@ where
     let mut acc = T::ZERO.widen();
     match out {
         Output::Grad(grad) => {
-            let items = logits.chunks_exact(classes).zip(labels).zip(grad.chunks_exact_mut(classes));
+            let items = logits
+                .chunks_exact(classes)
+                .zip(labels)
+                .zip(grad.chunks_exact_mut(classes));
             for ((row, label), g) in items {
                 let Some(class) = label.index() else {
                     g.iter_mut().for_each(|v| *v = T::ZERO);
@@ -79,5 +82,9 @@ where
             }
         }
     }
-    Ok(if rows == 0 { T::ZERO } else { reduced(acc, divisor) })
+    Ok(if rows == 0 {
+        T::ZERO
+    } else {
+        reduced(acc, divisor)
+    })
 }

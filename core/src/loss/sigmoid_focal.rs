@@ -67,7 +67,11 @@ impl<T: Real> SigmoidFocal<T> {
         if !(gamma.is_finite() && gamma >= T::ZERO) {
             return Err(Error::InvalidParameter("gamma"));
         }
-        Ok(Self { alpha, gamma, reduction: Reduction::Mean })
+        Ok(Self {
+            alpha,
+            gamma,
+            reduction: Reduction::Mean,
+        })
     }
 
     /// The same loss with another reduction.
@@ -98,7 +102,11 @@ impl<T: Real> SigmoidFocal<T> {
         let ce = l.bce(t);
         let mod_factor = q.powf(self.gamma);
         let s = l.pos * l.neg;
-        let r = if q > T::ZERO { (s / q).min(T::ONE) } else { T::ONE };
+        let r = if q > T::ZERO {
+            (s / q).min(T::ONE)
+        } else {
+            T::ONE
+        };
         let slope = (T::ONE - t) - t;
         let inner = l.bce_grad(t) + self.gamma * ce * slope * r;
         let a_t = match alpha {
@@ -137,7 +145,8 @@ impl<T: Real> SigmoidFocal<T> {
     /// # Errors
     /// See the module documentation; `out` must have the logits' length.
     pub fn per_element(&self, logits: &[T], targets: &[T], out: &mut [T]) -> Result<(), Error> {
-        self.run(logits, targets, Output::PerElement(out)).map(|_| ())
+        self.run(logits, targets, Output::PerElement(out))
+            .map(|_| ())
     }
 }
 
@@ -148,9 +157,18 @@ mod tests {
 
     #[test]
     fn parameters_are_validated() {
-        assert_eq!(SigmoidFocal::new(1.5f32, 2.0), Err(Error::InvalidParameter("alpha")));
-        assert_eq!(SigmoidFocal::new(0.25f32, -0.5), Err(Error::InvalidParameter("gamma")));
-        assert_eq!(SigmoidFocal::new(f32::NAN, 2.0), Err(Error::InvalidParameter("alpha")));
+        assert_eq!(
+            SigmoidFocal::new(1.5f32, 2.0),
+            Err(Error::InvalidParameter("alpha"))
+        );
+        assert_eq!(
+            SigmoidFocal::new(0.25f32, -0.5),
+            Err(Error::InvalidParameter("gamma"))
+        );
+        assert_eq!(
+            SigmoidFocal::new(f32::NAN, 2.0),
+            Err(Error::InvalidParameter("alpha"))
+        );
         assert!(SigmoidFocal::new(-1.0f32, 0.0).is_ok());
     }
 
@@ -160,7 +178,10 @@ mod tests {
             let focal = SigmoidFocal::new(0.25f32, gamma).unwrap();
             for (x, t) in [(1e4f32, 1.0f32), (-1e4, 0.0), (200.0, 1.0), (-90.0, 0.0)] {
                 let (l, g) = focal.element(focal.alpha(), x, t);
-                assert!(l.is_finite() && g.is_finite(), "gamma {gamma}, x {x}: {l} {g}");
+                assert!(
+                    l.is_finite() && g.is_finite(),
+                    "gamma {gamma}, x {x}: {l} {g}"
+                );
             }
         }
     }

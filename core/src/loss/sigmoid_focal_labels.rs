@@ -51,7 +51,11 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         if classes == 0 {
             return Err(Error::InvalidParameter("classes"));
         }
-        Ok(Self { focal, classes, class_alpha: None })
+        Ok(Self {
+            focal,
+            classes,
+            class_alpha: None,
+        })
     }
 
     /// The same loss with one alpha per class (each in `[0, 1]`).
@@ -63,7 +67,10 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         if class_alpha.iter().any(|&a| !(a >= T::ZERO && a <= T::ONE)) {
             return Err(Error::InvalidParameter("alpha"));
         }
-        Ok(Self { class_alpha: Some(class_alpha), ..self })
+        Ok(Self {
+            class_alpha: Some(class_alpha),
+            ..self
+        })
     }
 
     /// The number of classes.
@@ -89,13 +96,21 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         if let Some(w) = weights {
             check::all_finite(w)?;
         }
-        let divisor = self.focal.reduction().divisor(n).map(|n| T::Acc::from_count(n as u64));
+        let divisor = self
+            .focal
+            .reduction()
+            .divisor(n)
+            .map(|n| T::Acc::from_count(n as u64));
         let wants_grad = out.wants_grad();
         let mut sink = out.slice().map(|s| s.iter_mut());
         let mut weights = weights.map(|w| w.iter());
         let mut acc = T::ZERO.widen();
         for (row, &label) in logits.chunks_exact(c).zip(labels) {
-            let w = weights.as_mut().and_then(Iterator::next).copied().unwrap_or(T::ONE);
+            let w = weights
+                .as_mut()
+                .and_then(Iterator::next)
+                .copied()
+                .unwrap_or(T::ONE);
             let class = class_of(label, c);
             let mut alphas = self.class_alpha.map(|a| a.iter());
             for (j, &x) in row.iter().enumerate() {
@@ -112,11 +127,19 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
                 };
                 acc = acc + loss.widen();
                 if let Some(slot) = sink.as_mut().and_then(Iterator::next) {
-                    *slot = if wants_grad { scaled(grad, divisor) } else { loss };
+                    *slot = if wants_grad {
+                        scaled(grad, divisor)
+                    } else {
+                        loss
+                    };
                 }
             }
         }
-        Ok(if n == 0 { T::ZERO } else { reduced(acc, divisor) })
+        Ok(if n == 0 {
+            T::ZERO
+        } else {
+            reduced(acc, divisor)
+        })
     }
 
     /// The reduced loss.
@@ -157,6 +180,7 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         label_weights: Option<&[T]>,
         out: &mut [T],
     ) -> Result<(), Error> {
-        self.run(logits, labels, label_weights, Output::PerElement(out)).map(|_| ())
+        self.run(logits, labels, label_weights, Output::PerElement(out))
+            .map(|_| ())
     }
 }

@@ -41,7 +41,10 @@ impl<T: Real> SmoothL1<T> {
         if !(beta.is_finite() && beta >= T::ZERO) {
             return Err(Error::InvalidParameter("beta"));
         }
-        Ok(Self { beta, reduction: Reduction::Mean })
+        Ok(Self {
+            beta,
+            reduction: Reduction::Mean,
+        })
     }
 
     /// The same loss with another reduction.

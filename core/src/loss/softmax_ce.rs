@@ -44,7 +44,11 @@ pub(crate) fn row_loss<T: Real>(row: Row<'_, T>, grad: Option<&mut [T]>) -> T {
     let stats = SoftmaxRow::new(row.logits.iter().copied(), row.class);
     if let Some(grad) = grad {
         for (j, (g, &x)) in grad.iter_mut().zip(row.logits).enumerate() {
-            *g = if j == row.class { -stats.q } else { stats.prob(x) };
+            *g = if j == row.class {
+                -stats.q
+            } else {
+                stats.prob(x)
+            };
         }
     }
     -stats.ln_p
@@ -59,7 +63,10 @@ impl SoftmaxCrossEntropy {
         if classes == 0 {
             return Err(Error::InvalidParameter("classes"));
         }
-        Ok(Self { classes, reduction: Reduction::Mean })
+        Ok(Self {
+            classes,
+            reduction: Reduction::Mean,
+        })
     }
 
     /// The same loss with another reduction.
@@ -78,7 +85,15 @@ impl SoftmaxCrossEntropy {
         labels: &[L],
         out: Output<'_, T>,
     ) -> Result<T, Error> {
-        rowwise::run(self.reduction, self.classes, logits, labels, out, |_| T::ONE, row_loss)
+        rowwise::run(
+            self.reduction,
+            self.classes,
+            logits,
+            labels,
+            out,
+            |_| T::ONE,
+            row_loss,
+        )
     }
 
     /// The reduced loss.
@@ -112,6 +127,7 @@ impl SoftmaxCrossEntropy {
         labels: &[L],
         out: &mut [T],
     ) -> Result<(), Error> {
-        self.run(logits, labels, Output::PerElement(out)).map(|_| ())
+        self.run(logits, labels, Output::PerElement(out))
+            .map(|_| ())
     }
 }

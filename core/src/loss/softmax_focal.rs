@@ -56,7 +56,12 @@ impl<T: Real> SoftmaxFocal<T> {
         if classes == 0 {
             return Err(Error::InvalidParameter("classes"));
         }
-        Ok(Self { alpha, gamma, classes, reduction: Reduction::Mean })
+        Ok(Self {
+            alpha,
+            gamma,
+            classes,
+            reduction: Reduction::Mean,
+        })
     }
 
     /// The same loss with another reduction.
@@ -71,16 +76,31 @@ impl<T: Real> SoftmaxFocal<T> {
             let ratio = if s.q > T::ZERO { s.ln_p / s.q } else { -T::ONE };
             let f = mod_factor * (T::ONE - self.gamma * s.p * ratio);
             for (j, (g, &x)) in grad.iter_mut().zip(row.logits).enumerate() {
-                *g = if j == row.class { -(self.alpha * s.q * f) } else { self.alpha * s.prob(x) * f };
+                *g = if j == row.class {
+                    -(self.alpha * s.q * f)
+                } else {
+                    self.alpha * s.prob(x) * f
+                };
             }
         }
         -(self.alpha * mod_factor * s.ln_p)
     }
 
-    fn run<L: ClassLabel>(&self, logits: &[T], labels: &[L], out: Output<'_, T>) -> Result<T, Error> {
-        rowwise::run(self.reduction, self.classes, logits, labels, out, |_| T::ONE, |row, g| {
-            self.row_loss(row, g)
-        })
+    fn run<L: ClassLabel>(
+        &self,
+        logits: &[T],
+        labels: &[L],
+        out: Output<'_, T>,
+    ) -> Result<T, Error> {
+        rowwise::run(
+            self.reduction,
+            self.classes,
+            logits,
+            labels,
+            out,
+            |_| T::ONE,
+            |row, g| self.row_loss(row, g),
+        )
     }
 
     /// The reduced loss.
@@ -114,6 +134,7 @@ impl<T: Real> SoftmaxFocal<T> {
         labels: &[L],
         out: &mut [T],
     ) -> Result<(), Error> {
-        self.run(logits, labels, Output::PerElement(out)).map(|_| ())
+        self.run(logits, labels, Output::PerElement(out))
+            .map(|_| ())
     }
 }

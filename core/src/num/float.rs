@@ -100,12 +100,28 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, acc = f64,
-    exp = libm::expf, exp_m1 = libm::expm1f, ln = libm::logf, ln_1p = libm::log1pf,
-    sqrt = libm::sqrtf, pow = libm::powf, floor = libm::floorf);
-impl_float!(f64, acc = f64,
-    exp = libm::exp, exp_m1 = libm::expm1, ln = libm::log, ln_1p = libm::log1p,
-    sqrt = libm::sqrt, pow = libm::pow, floor = libm::floor);
+impl_float!(
+    f32,
+    acc = f64,
+    exp = libm::expf,
+    exp_m1 = libm::expm1f,
+    ln = libm::logf,
+    ln_1p = libm::log1pf,
+    sqrt = libm::sqrtf,
+    pow = libm::powf,
+    floor = libm::floorf
+);
+impl_float!(
+    f64,
+    acc = f64,
+    exp = libm::exp,
+    exp_m1 = libm::expm1,
+    ln = libm::log,
+    ln_1p = libm::log1p,
+    sqrt = libm::sqrt,
+    pow = libm::pow,
+    floor = libm::floor
+);
 
 #[cfg(test)]
 mod tests {
@@ -118,7 +134,10 @@ mod tests {
         assert_eq!(Real::softplus(1e4f32), 1e4);
         assert_eq!(Real::softplus(-1e4f64), 0.0);
         let s = Real::sigmoid(-30.0f64);
-        assert!((s - 9.357622968839299e-14).abs() < 1e-27, "sigmoid(-30) = {s}");
+        assert!(
+            (s - 9.357622968839299e-14).abs() < 1e-27,
+            "sigmoid(-30) = {s}"
+        );
     }
 
     #[test]

@@ -1,0 +1,357 @@
+//! The parity runner: executes golden cases on one numeric path (golden/README.md contract).
+//!
+//! One JSON line per case (per batch for stateful ops): `{"id", "batch", "loss", "grad"}`, or
+//! `{"id", "error"}` when this path cannot run the case.
+
+use hardmine::{
+    BceWithLogits, GhmC, GhmR, Real, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    SoftmaxCrossEntropy, SoftmaxFocal,
+};
+use serde_json::{json, Map, Value};
+
+/// Capacity of the GHM histograms the runner builds (the largest `bins` it accepts).
+pub const GHM_CAPACITY: usize = 64;
+
+/// A numeric path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Double precision.
+    F64,
+    /// Single precision.
+    F32,
+    /// Q15.16 fixed point.
+    Fixed,
+    /// CUDA.
+    Gpu,
+}
+
+impl Path {
+    /// Parses `f64`, `f32`, `fixed` or `gpu`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "f64" => Some(Path::F64),
+            "f32" => Some(Path::F32),
+            "fixed" => Some(Path::Fixed),
+            "gpu" => Some(Path::Gpu),
+            _ => None,
+        }
+    }
+
+    /// The golden tolerance of this path: `(rtol, afrac, floor)`.
+    pub fn tolerance(self) -> (f64, f64, f64) {
+        match self {
+            Path::F64 => (1e-10, 1e-12, 0.0),
+            Path::F32 | Path::Gpu => (1e-5, 1e-6, 0.0),
+            Path::Fixed => (2e-3, 2e-3, 3.1e-5),
+        }
+    }
+}
+
+/// Runs one case (one parsed JSON line) on `path`: one output object per batch.
+pub fn run_case(case: &Value, path: Path) -> Vec<Value> {
+    let id = case.get("id").cloned().unwrap_or(Value::Null);
+    let result = match path {
+        Path::F64 => run_typed::<f64>(case),
+        Path::F32 => run_typed::<f32>(case),
+        Path::Fixed => Err("the fixed-point path is not in this build yet".into()),
+        Path::Gpu => {
+            Err("the gpu path is not in this build (build hardmine-cli with --features gpu)".into())
+        }
+    };
+    match result {
+        Ok(batches) => batches
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut fields)| {
+                let mut line = Map::new();
+                line.insert("id".into(), id.clone());
+                line.insert("batch".into(), json!(i));
+                line.append(&mut fields);
+                Value::Object(line)
+            })
+            .collect(),
+        Err(error) => vec![json!({ "id": id, "error": error })],
+    }
+}
+
+type Batch = Map<String, Value>;
+
+fn run_typed<T: Real>(case: &Value) -> Result<Vec<Batch>, String> {
+    let op = case
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or("case has no `op`")?;
+    let params = case.get("params").cloned().unwrap_or(Value::Null);
+    let p = Params(&params);
+    if let Some(batches) = case.get("batches").and_then(Value::as_array) {
+        return match op {
+            "ghm_c" => {
+                let mut ghm = GhmC::<T, GHM_CAPACITY>::new(
+                    p.usize("bins")?,
+                    p.real("momentum")?,
+                    p.real("loss_weight")?,
+                )
+                .map_err(|e| e.to_string())?;
+                batches
+                    .iter()
+                    .map(|b| {
+                        let i = Inputs::of(b)?;
+                        let (x, t, w) = (
+                            i.reals::<T>("logits")?,
+                            i.reals::<T>("targets")?,
+                            i.reals::<T>("label_weights")?,
+                        );
+                        let mut g = vec![T::ZERO; x.len()];
+                        let loss = ghm
+                            .value_and_grad(&x, &t, Some(&w), &mut g)
+                            .map_err(|e| e.to_string())?;
+                        Ok(scalar(loss, &g))
+                    })
+                    .collect()
+            }
+            "ghm_r" => {
+                let mut ghm = GhmR::<T, GHM_CAPACITY>::new(
+                    p.real("mu")?,
+                    p.usize("bins")?,
+                    p.real("momentum")?,
+                    p.real("loss_weight")?,
+                )
+                .map_err(|e| e.to_string())?;
+                batches
+                    .iter()
+                    .map(|b| {
+                        let i = Inputs::of(b)?;
+                        let (x, t, w) = (
+                            i.reals::<T>("pred")?,
+                            i.reals::<T>("target")?,
+                            i.reals::<T>("label_weights")?,
+                        );
+                        let mut g = vec![T::ZERO; x.len()];
+                        let loss = ghm
+                            .value_and_grad(&x, &t, Some(&w), &mut g)
+                            .map_err(|e| e.to_string())?;
+                        Ok(scalar(loss, &g))
+                    })
+                    .collect()
+            }
+            other => Err(format!("op `{other}` is not supported by this runner")),
+        };
+    }
+    let i = Inputs::of(case)?;
+    let reduction = p.reduction()?;
+    let batch = match op {
+        "bce_with_logits" => {
+            let (x, t, w) = (
+                i.reals::<T>("logits")?,
+                i.reals::<T>("targets")?,
+                i.optional_reals::<T>("weights")?,
+            );
+            let bce = BceWithLogits::new().with_reduction(reduction);
+            elementwise(
+                reduction,
+                x.len(),
+                |g| bce.value_and_grad(&x, &t, w.as_deref(), g),
+                |o| bce.per_element(&x, &t, w.as_deref(), o),
+            )
+        }
+        "sigmoid_focal" => {
+            let (x, t) = (i.reals::<T>("logits")?, i.reals::<T>("targets")?);
+            let focal = SigmoidFocal::new(p.real("alpha")?, p.real("gamma")?)
+                .map_err(|e| e.to_string())?
+                .with_reduction(reduction);
+            elementwise(
+                reduction,
+                x.len(),
+                |g| focal.value_and_grad(&x, &t, g),
+                |o| focal.per_element(&x, &t, o),
+            )
+        }
+        "sigmoid_focal_labels" => {
+            let (x, y, w) = (
+                i.reals::<T>("logits")?,
+                i.labels("labels")?,
+                i.optional_reals::<T>("label_weights")?,
+            );
+            let focal = SigmoidFocal::new(p.real("alpha")?, p.real("gamma")?)
+                .map_err(|e| e.to_string())?
+                .with_reduction(reduction);
+            let head =
+                SigmoidFocalLabels::new(focal, p.usize("classes")?).map_err(|e| e.to_string())?;
+            elementwise(
+                reduction,
+                x.len(),
+                |g| head.value_and_grad(&x, &y, w.as_deref(), g),
+                |o| head.per_element(&x, &y, w.as_deref(), o),
+            )
+        }
+        "softmax_cross_entropy" => {
+            let (x, y) = (i.reals::<T>("logits")?, i.labels("labels")?);
+            let ce = SoftmaxCrossEntropy::new(p.usize("classes")?)
+                .map_err(|e| e.to_string())?
+                .with_reduction(reduction);
+            rowwise(
+                reduction,
+                x.len(),
+                y.len(),
+                |g| ce.value_and_grad(&x, &y, g),
+                |o| ce.per_element(&x, &y, o),
+            )
+        }
+        "softmax_focal" => {
+            let (x, y) = (i.reals::<T>("logits")?, i.labels("labels")?);
+            let focal = SoftmaxFocal::new(p.real("alpha")?, p.real("gamma")?, p.usize("classes")?)
+                .map_err(|e| e.to_string())?
+                .with_reduction(reduction);
+            rowwise(
+                reduction,
+                x.len(),
+                y.len(),
+                |g| focal.value_and_grad(&x, &y, g),
+                |o| focal.per_element(&x, &y, o),
+            )
+        }
+        "smooth_l1" => {
+            let (x, t) = (i.reals::<T>("pred")?, i.reals::<T>("target")?);
+            let l = SmoothL1::new(p.real("beta")?)
+                .map_err(|e| e.to_string())?
+                .with_reduction(reduction);
+            elementwise(
+                reduction,
+                x.len(),
+                |g| l.value_and_grad(&x, &t, g),
+                |o| l.per_element(&x, &t, o),
+            )
+        }
+        other => return Err(format!("op `{other}` is not supported by this runner")),
+    };
+    batch.map(|b| vec![b])
+}
+
+/// Loss and gradient of an element-wise loss; for `none`, the loss is the per-element vector.
+fn elementwise<T: Real>(
+    reduction: Reduction,
+    n: usize,
+    with_grad: impl FnOnce(&mut [T]) -> Result<T, hardmine::Error>,
+    per_element: impl FnOnce(&mut [T]) -> Result<(), hardmine::Error>,
+) -> Result<Batch, String> {
+    rowwise(reduction, n, n, with_grad, per_element)
+}
+
+/// As `elementwise`, with `rows` per-element outputs for a `[rows x classes]` input of `n`.
+fn rowwise<T: Real>(
+    reduction: Reduction,
+    n: usize,
+    rows: usize,
+    with_grad: impl FnOnce(&mut [T]) -> Result<T, hardmine::Error>,
+    per_element: impl FnOnce(&mut [T]) -> Result<(), hardmine::Error>,
+) -> Result<Batch, String> {
+    let mut g = vec![T::ZERO; n];
+    let loss = with_grad(&mut g).map_err(|e| e.to_string())?;
+    if reduction == Reduction::None {
+        let mut out = vec![T::ZERO; rows];
+        per_element(&mut out).map_err(|e| e.to_string())?;
+        let mut b = Batch::new();
+        b.insert("loss".into(), numbers(&out));
+        b.insert("grad".into(), numbers(&g));
+        Ok(b)
+    } else {
+        Ok(scalar(loss, &g))
+    }
+}
+
+fn scalar<T: Real>(loss: T, grad: &[T]) -> Batch {
+    let mut b = Batch::new();
+    b.insert("loss".into(), number(loss));
+    b.insert("grad".into(), numbers(grad));
+    b
+}
+
+fn number<T: Real>(x: T) -> Value {
+    // Non-finite results have no JSON number; they are reported as null and fail the check.
+    serde_json::Number::from_f64(x.to_f64()).map_or(Value::Null, Value::Number)
+}
+
+fn numbers<T: Real>(xs: &[T]) -> Value {
+    Value::Array(xs.iter().map(|&x| number(x)).collect())
+}
+
+struct Params<'a>(&'a Value);
+
+impl Params<'_> {
+    fn f64(&self, key: &str) -> Result<f64, String> {
+        self.0
+            .get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("missing number param `{key}`"))
+    }
+
+    fn real<T: Real>(&self, key: &str) -> Result<T, String> {
+        self.f64(key).map(T::from_f64)
+    }
+
+    fn usize(&self, key: &str) -> Result<usize, String> {
+        self.0
+            .get(key)
+            .and_then(Value::as_u64)
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(|| format!("missing integer param `{key}`"))
+    }
+
+    fn reduction(&self) -> Result<Reduction, String> {
+        match self.0.get("reduction").and_then(Value::as_str) {
+            None | Some("mean") => Ok(Reduction::Mean),
+            Some("sum") => Ok(Reduction::Sum),
+            Some("none") => Ok(Reduction::None),
+            Some(other) => Err(format!("unknown reduction `{other}`")),
+        }
+    }
+}
+
+struct Inputs<'a>(&'a Map<String, Value>);
+
+impl<'a> Inputs<'a> {
+    fn of(v: &'a Value) -> Result<Self, String> {
+        v.get("inputs")
+            .and_then(Value::as_object)
+            .map(Inputs)
+            .ok_or_else(|| "case has no `inputs`".into())
+    }
+
+    fn optional_reals<T: Real>(&self, key: &str) -> Result<Option<Vec<T>>, String> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => {
+                let arr = v
+                    .as_array()
+                    .ok_or_else(|| format!("input `{key}` is not an array"))?;
+                arr.iter()
+                    .map(|x| {
+                        x.as_f64()
+                            .map(T::from_f64)
+                            .ok_or_else(|| format!("input `{key}` has a non-number"))
+                    })
+                    .collect::<Result<Vec<T>, String>>()
+                    .map(Some)
+            }
+        }
+    }
+
+    fn reals<T: Real>(&self, key: &str) -> Result<Vec<T>, String> {
+        self.optional_reals(key)?
+            .ok_or_else(|| format!("missing input `{key}`"))
+    }
+
+    fn labels(&self, key: &str) -> Result<Vec<i64>, String> {
+        let arr = self
+            .0
+            .get(key)
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("missing input `{key}`"))?;
+        arr.iter()
+            .map(|x| {
+                x.as_i64()
+                    .ok_or_else(|| format!("input `{key}` has a non-integer"))
+            })
+            .collect()
+    }
+}
