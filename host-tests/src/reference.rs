@@ -1,0 +1,127 @@
+//! Naive f64 oracles, written the textbook way (as the reference projects do), independent of
+//! the library's structure. They are accurate for the moderate inputs the random tests use
+//! (|logit| <= 30, 12 for the focal oracle); extreme inputs are checked against the golden cases instead.
+
+/// `1 / (1 + e^-x)`.
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `-[t ln sigma(x) + (1 - t) ln sigma(-x)]`, the definition (`1 - sigma(x)` written as
+/// `sigma(-x)`, so it holds for any moderate logit).
+pub fn bce(x: f64, t: f64) -> f64 {
+    -(t * sigmoid(x).ln() + (1.0 - t) * sigmoid(-x).ln())
+}
+
+/// torchvision's `sigmoid_focal_loss`, literally (alpha < 0 is off). Its `1 - p_t` is formed
+/// by subtraction, so it is only an oracle for |x| <= 12 (relative error < 1e-10 there).
+pub fn focal(x: f64, t: f64, alpha: f64, gamma: f64) -> f64 {
+    let p = sigmoid(x);
+    let ce = bce(x, t);
+    let p_t = p * t + (1.0 - p) * (1.0 - t);
+    let mut loss = ce * (1.0 - p_t).powf(gamma);
+    if alpha >= 0.0 {
+        loss *= alpha * t + (1.0 - alpha) * (1.0 - t);
+    }
+    loss
+}
+
+/// Per-row softmax probabilities.
+pub fn softmax(row: &[f64]) -> Vec<f64> {
+    let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = row.iter().map(|x| (x - m).exp()).collect();
+    let z: f64 = e.iter().sum();
+    e.iter().map(|v| v / z).collect()
+}
+
+/// `-ln softmax(row)_y`.
+pub fn softmax_ce(row: &[f64], y: usize) -> f64 {
+    -softmax(row)[y].ln()
+}
+
+/// mmcv's softmax focal loss of one row.
+pub fn softmax_focal(row: &[f64], y: usize, alpha: f64, gamma: f64) -> f64 {
+    let p = softmax(row)[y];
+    -alpha * (1.0 - p).powf(gamma) * p.ln()
+}
+
+/// PyTorch's `smooth_l1_loss` of one difference.
+pub fn smooth_l1(d: f64, beta: f64) -> f64 {
+    if d.abs() < beta { 0.5 * d * d / beta } else { d.abs() - 0.5 * beta }
+}
+
+/// mmdetection's ASL1 of one difference.
+pub fn asl1(d: f64, mu: f64) -> f64 {
+    (d * d + mu * mu).sqrt() - mu
+}
+
+/// mmdetection 3.x `GHMC` / `GHMR`, transcribed loop for loop (state: `acc_sum`).
+pub struct Ghm {
+    /// Bin edges, the top one raised as mmdetection does.
+    pub edges: Vec<f64>,
+    /// The moving averages.
+    pub acc_sum: Vec<f64>,
+    /// EMA momentum.
+    pub momentum: f64,
+    /// The loss weight.
+    pub loss_weight: f64,
+}
+
+impl Ghm {
+    /// GHM-C edges (`top = 1 + 1e-6`) or GHM-R edges (`top = 1000`).
+    pub fn new(bins: usize, momentum: f64, loss_weight: f64, top: f64) -> Self {
+        let mut edges: Vec<f64> = (0..=bins).map(|i| i as f64 / bins as f64).collect();
+        edges[bins] = top;
+        Self { edges, acc_sum: vec![0.0; bins], momentum, loss_weight }
+    }
+
+    /// One batch: gradient norms `g`, per-element losses `l`, label weights `w`, `tot`.
+    pub fn batch(&mut self, g: &[f64], l: &[f64], w: &[f64], tot: f64) -> f64 {
+        let bins = self.acc_sum.len();
+        let mut weights = vec![0.0; g.len()];
+        let mut n = 0;
+        for i in 0..bins {
+            let inds: Vec<usize> = (0..g.len())
+                .filter(|&k| g[k] >= self.edges[i] && g[k] < self.edges[i + 1] && w[k] > 0.0)
+                .collect();
+            if inds.is_empty() {
+                continue;
+            }
+            n += 1;
+            let num = inds.len() as f64;
+            let denom = if self.momentum > 0.0 {
+                self.acc_sum[i] = self.momentum * self.acc_sum[i] + (1.0 - self.momentum) * num;
+                self.acc_sum[i]
+            } else {
+                num
+            };
+            for k in inds {
+                weights[k] = tot / denom;
+            }
+        }
+        if n > 0 {
+            weights.iter_mut().for_each(|v| *v /= n as f64);
+        }
+        let sum: f64 = weights.iter().zip(l).map(|(a, b)| a * b).sum();
+        sum / tot * self.loss_weight
+    }
+}
+
+/// Class weights of the distribution-aware CE, written from the papers' formulas.
+pub fn class_weights(counts: &[u64], mode: &str, p: f64) -> Vec<f64> {
+    let c = counts.len() as f64;
+    let n: Vec<f64> = counts.iter().map(|&k| k as f64 + 1.0).collect();
+    let raw: Vec<f64> = match mode {
+        "inverse" => n.iter().map(|v| v.powf(-p)).collect(),
+        "effective" => n.iter().map(|v| (1.0 - p) / (1.0 - p.powf(*v))).collect(),
+        _ => unreachable!("unknown mode"),
+    };
+    let s: f64 = raw.iter().sum();
+    raw.iter().map(|r| c * r / s).collect()
+}
+
+/// Logit offsets `tau ln prior` of logit adjustment.
+pub fn logit_offsets(counts: &[u64], tau: f64) -> Vec<f64> {
+    let all = counts.iter().sum::<u64>() as f64 + counts.len() as f64;
+    counts.iter().map(|&k| tau * ((k as f64 + 1.0) / all).ln()).collect()
+}

@@ -1,0 +1,48 @@
+//! The one tolerance table of the project. Every accuracy a doc comment states is enforced
+//! by a test that reads its row here.
+
+/// Golden parity tolerance of a path: `(rtol, afrac, floor)` (golden/README.md).
+pub use hardmine_cli::parity::Path;
+
+/// Relative error allowed for an f32 loss or gradient against the exact (f64) value, as the
+/// loss docs state ("1e-5 relative (f32)"), with `ABS_FRAC` of the array's scale besides.
+pub const F32_REL: f64 = 1e-5;
+/// Relative error allowed for an f64 loss or gradient ("1e-10 (f64)").
+pub const F64_REL: f64 = 1e-10;
+/// Absolute slack as a fraction of the largest value compared (gradient entries near 0).
+pub const F32_ABS_FRAC: f64 = 1e-6;
+/// Absolute slack for f64, as a fraction of the largest value compared.
+pub const F64_ABS_FRAC: f64 = 1e-12;
+
+/// Max error of the f32 `sigmoid` and `softplus` kernels in ULP over all f32 inputs
+/// (`Real::sigmoid`, `Real::softplus` docs).
+pub const KERNEL_F32_ULP: u32 = 3;
+
+/// Central-difference gradient checks in f64: step and relative tolerance.
+pub const FD_STEP: f64 = 1e-6;
+/// Relative tolerance of a central difference against the analytic gradient.
+pub const FD_REL: f64 = 1e-6;
+
+/// `Err` describing the first element of `got` outside `rel * |exp| + abs_frac * scale`.
+pub fn check_close(got: &[f64], exp: &[f64], rel: f64, abs_frac: f64) -> Result<(), String> {
+    if got.len() != exp.len() {
+        return Err(format!("length {} instead of {}", got.len(), exp.len()));
+    }
+    let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
+        let bound = rel * e.abs() + abs_frac * scale;
+        if !((g - e).abs() <= bound) {
+            return Err(format!("[{i}]: got {g:e}, expected {e:e}, bound {bound:.3e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Distance in units in the last place between two f32 values (same sign assumed close).
+pub fn ulp_distance(a: f32, b: f32) -> u32 {
+    let key = |x: f32| {
+        let bits = x.to_bits() as i32;
+        if bits < 0 { i32::MIN.wrapping_sub(bits) } else { bits }
+    };
+    key(a).wrapping_sub(key(b)).unsigned_abs()
+}

@@ -1,0 +1,37 @@
+//! Accuracy of the f32 `sigmoid` and `softplus` kernels in ULP against the f64 kernels
+//! (correctly rounded to f32 up to f64's own error), on a dense sweep of the f32 line. The
+//! full sweep of all 2^32 inputs is opt-in: `HARDMINE_EXHAUSTIVE=1 cargo test --profile
+//! release-checked -p hardmine-host-tests --test kernels`.
+
+use hardmine::Real;
+use hardmine_host_tests::tolerance::{ulp_distance, KERNEL_F32_ULP};
+
+fn worst(step: usize) -> (u32, f32, u32, f32) {
+    let (mut ws, mut xs, mut wp, mut xp) = (0, 0.0f32, 0, 0.0f32);
+    let mut bits = 0u64;
+    while bits <= u64::from(u32::MAX) {
+        let x = f32::from_bits(bits as u32);
+        bits += step as u64;
+        if !x.is_finite() {
+            continue;
+        }
+        let s = ulp_distance(Real::sigmoid(x), Real::sigmoid(f64::from(x)) as f32);
+        let p = ulp_distance(Real::softplus(x), Real::softplus(f64::from(x)) as f32);
+        if s > ws {
+            (ws, xs) = (s, x);
+        }
+        if p > wp {
+            (wp, xp) = (p, x);
+        }
+    }
+    (ws, xs, wp, xp)
+}
+
+#[test]
+fn sigmoid_and_softplus_within_their_ulp_bound() {
+    let exhaustive = std::env::var("HARDMINE_EXHAUSTIVE").is_ok_and(|v| v == "1");
+    let (ws, xs, wp, xp) = worst(if exhaustive { 1 } else { 4099 });
+    println!("sigmoid worst {ws} ULP at {xs:e}; softplus worst {wp} ULP at {xp:e}");
+    assert!(ws <= KERNEL_F32_ULP, "sigmoid: {ws} ULP at {xs:e}");
+    assert!(wp <= KERNEL_F32_ULP, "softplus: {wp} ULP at {xp:e}");
+}

@@ -1,0 +1,315 @@
+//! Random inputs against the naive f64 oracles (`reference.rs`): the f64 path within
+//! `F64_REL`-class bounds of the oracle's own rounding, the f32 path within `F32_REL`.
+
+use hardmine::{
+    Asl1, BceWithLogits, DistributionCe, GhmC, GhmR, Reduction, SigmoidFocal, SigmoidFocalLabels,
+    SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Weighting,
+};
+use hardmine_host_tests::random::{self, to_f32, to_f64};
+use hardmine_host_tests::reference as oracle;
+use hardmine_host_tests::tolerance::{check_close, F32_ABS_FRAC, F32_REL};
+
+/// The naive oracle loses a few digits to cancellation; 1e-9 is its honest f64 agreement.
+const ORACLE_F64_REL: f64 = 1e-9;
+
+fn both<F32, F64>(name: &str, exp: &[f64], f64_path: F64, f32_path: F32)
+where
+    F64: Fn() -> Vec<f64>,
+    F32: Fn() -> Vec<f64>,
+{
+    check_close(&f64_path(), exp, ORACLE_F64_REL, 1e-12).unwrap_or_else(|e| panic!("{name} f64: {e}"));
+    check_close(&f32_path(), exp, F32_REL, F32_ABS_FRAC).unwrap_or_else(|e| panic!("{name} f32: {e}"));
+}
+
+#[test]
+fn bce_and_focal_match_the_oracle() {
+    for round in 0..20u64 {
+        let mut r = random::rng(round);
+        let n = 1 + r.below(300) as usize;
+        let x = to_f64(&to_f32(&random::uniform(&mut r, n, -30.0, 30.0)));
+        let t = to_f64(&to_f32(&random::targets(&mut r, n, 0.7)));
+        let w = to_f64(&to_f32(&random::uniform(&mut r, n, 0.0, 2.0)));
+        let exp: Vec<f64> = x.iter().zip(&t).zip(&w).map(|((&x, &t), &w)| w * oracle::bce(x, t)).collect();
+        let bce = BceWithLogits::new().with_reduction(Reduction::None);
+        both(
+            "bce",
+            &exp,
+            || {
+                let mut o = vec![0.0; n];
+                bce.per_element(&x, &t, Some(&w), &mut o).unwrap();
+                o
+            },
+            || {
+                let mut o = vec![0.0f32; n];
+                bce.per_element(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w)), &mut o).unwrap();
+                to_f64(&o)
+            },
+        );
+        let x = to_f64(&to_f32(&x.iter().map(|v| v * 0.4).collect::<Vec<f64>>()));
+        let alpha = [-1.0, 0.0, 0.25, 0.9, 1.0][round as usize % 5];
+        let gamma = [0.0, 0.5, 1.0, 2.0, 3.7][(round as usize / 5) % 5];
+        let exp: Vec<f64> = x.iter().zip(&t).map(|(&x, &t)| oracle::focal(x, t, alpha, gamma)).collect();
+        both(
+            &format!("focal a={alpha} g={gamma}"),
+            &exp,
+            || {
+                let mut o = vec![0.0; n];
+                SigmoidFocal::new(alpha, gamma).unwrap().per_element(&x, &t, &mut o).unwrap();
+                o
+            },
+            || {
+                let mut o = vec![0.0f32; n];
+                let f = SigmoidFocal::new(alpha as f32, gamma as f32).unwrap();
+                f.per_element(&to_f32(&x), &to_f32(&t), &mut o).unwrap();
+                to_f64(&o)
+            },
+        );
+    }
+}
+
+#[test]
+fn focal_labels_match_the_dense_oracle() {
+    for round in 0..10u64 {
+        let mut r = random::rng(100 + round);
+        let (rows, c) = (1 + r.below(60) as usize, 1 + r.below(8) as usize);
+        let x = to_f64(&to_f32(&random::uniform(&mut r, rows * c, -12.0, 12.0)));
+        let y = random::labels(&mut r, rows, -1, c as i64 + 2);
+        let w: Vec<f64> = (0..rows).map(|_| [0.0, 1.0, 0.5][r.below(3) as usize]).collect();
+        let class_alpha = to_f64(&to_f32(&random::uniform(&mut r, c, 0.0, 1.0)));
+        let mut exp = vec![0.0; rows * c];
+        for i in 0..rows {
+            for j in 0..c {
+                let t = if y[i] == j as i64 { 1.0 } else { 0.0 };
+                exp[i * c + j] = w[i] * oracle::focal(x[i * c + j], t, class_alpha[j], 2.0);
+            }
+        }
+        both(
+            "focal labels",
+            &exp,
+            || {
+                let f = SigmoidFocal::new(0.25, 2.0).unwrap();
+                let head = SigmoidFocalLabels::new(f, c).unwrap().with_class_alpha(&class_alpha).unwrap();
+                let mut o = vec![0.0; rows * c];
+                head.per_element(&x, &y, Some(&w), &mut o).unwrap();
+                o
+            },
+            || {
+                let f = SigmoidFocal::new(0.25f32, 2.0).unwrap();
+                let a = to_f32(&class_alpha);
+                let head = SigmoidFocalLabels::new(f, c).unwrap().with_class_alpha(&a).unwrap();
+                let mut o = vec![0.0f32; rows * c];
+                head.per_element(&to_f32(&x), &y, Some(&to_f32(&w)), &mut o).unwrap();
+                to_f64(&o)
+            },
+        );
+    }
+}
+
+#[test]
+fn softmax_losses_match_the_oracle() {
+    for round in 0..12u64 {
+        let mut r = random::rng(200 + round);
+        let (rows, c) = (1 + r.below(40) as usize, 1 + r.below(12) as usize);
+        let x = to_f64(&to_f32(&random::uniform(&mut r, rows * c, -25.0, 25.0)));
+        let y = random::labels(&mut r, rows, -1, c as i64);
+        let (alpha, gamma) = (0.25 + 0.05 * round as f64, [0.0, 0.7, 2.0, 3.7][round as usize % 4]);
+        let ce_exp: Vec<f64> = (0..rows)
+            .map(|i| if y[i] < 0 { 0.0 } else { oracle::softmax_ce(&x[i * c..(i + 1) * c], y[i] as usize) })
+            .collect();
+        let fo_exp: Vec<f64> = (0..rows)
+            .map(|i| {
+                if y[i] < 0 { 0.0 } else { oracle::softmax_focal(&x[i * c..(i + 1) * c], y[i] as usize, alpha, gamma) }
+            })
+            .collect();
+        let ce = SoftmaxCrossEntropy::new(c).unwrap();
+        both(
+            "softmax ce",
+            &ce_exp,
+            || {
+                let mut o = vec![0.0; rows];
+                ce.per_element(&x, &y, &mut o).unwrap();
+                o
+            },
+            || {
+                let mut o = vec![0.0f32; rows];
+                ce.per_element(&to_f32(&x), &y, &mut o).unwrap();
+                to_f64(&o)
+            },
+        );
+        both(
+            "softmax focal",
+            &fo_exp,
+            || {
+                let mut o = vec![0.0; rows];
+                SoftmaxFocal::new(alpha, gamma, c).unwrap().per_element(&x, &y, &mut o).unwrap();
+                o
+            },
+            || {
+                let mut o = vec![0.0f32; rows];
+                let f = SoftmaxFocal::new(alpha as f32, gamma as f32, c).unwrap();
+                f.per_element(&to_f32(&x), &y, &mut o).unwrap();
+                to_f64(&o)
+            },
+        );
+        // Mean over labelled rows, as PyTorch's ignore_index.
+        let labelled = y.iter().filter(|&&v| v >= 0).count();
+        let mean: f64 = if labelled == 0 { 0.0 } else { ce_exp.iter().sum::<f64>() / labelled as f64 };
+        let got = ce.value(&x, &y).unwrap();
+        assert!((got - mean).abs() <= 1e-9 * mean.abs().max(1e-300), "mean {got} vs {mean}");
+    }
+}
+
+#[test]
+fn box_losses_match_the_oracle() {
+    for round in 0..10u64 {
+        let mut r = random::rng(300 + round);
+        let n = 1 + r.below(200) as usize;
+        let p = to_f64(&to_f32(&random::uniform(&mut r, n, -3.0, 3.0)));
+        let t = to_f64(&to_f32(&random::uniform(&mut r, n, -3.0, 3.0)));
+        let beta = [0.0, 1.0 / 9.0, 0.5, 1.0, 2.0][round as usize % 5];
+        let mu = [0.02, 0.1, 1.0][round as usize % 3];
+        let d: Vec<f64> = p.iter().zip(&t).map(|(a, b)| a - b).collect();
+        let sl: Vec<f64> = d.iter().map(|&d| oracle::smooth_l1(d, beta)).collect();
+        let al: Vec<f64> = d.iter().map(|&d| oracle::asl1(d, mu)).collect();
+        both(
+            "smooth l1",
+            &sl,
+            || {
+                let mut o = vec![0.0; n];
+                SmoothL1::new(beta).unwrap().per_element(&p, &t, &mut o).unwrap();
+                o
+            },
+            || {
+                let mut o = vec![0.0f32; n];
+                SmoothL1::new(beta as f32).unwrap().per_element(&to_f32(&p), &to_f32(&t), &mut o).unwrap();
+                to_f64(&o)
+            },
+        );
+        both(
+            "asl1",
+            &al,
+            || {
+                let mut o = vec![0.0; n];
+                Asl1::new(mu).unwrap().per_element(&p, &t, &mut o).unwrap();
+                o
+            },
+            || {
+                let mut o = vec![0.0f32; n];
+                Asl1::new(mu as f32).unwrap().per_element(&to_f32(&p), &to_f32(&t), &mut o).unwrap();
+                to_f64(&o)
+            },
+        );
+    }
+}
+
+/// Gradient norms closer than this to an interior bin edge may bin differently in f32 (the
+/// golden cases keep the same margin); such draws are skipped, not loosened.
+const EDGE_MARGIN: f64 = 1e-4;
+
+fn near_edge(g: &[f64], bins: usize) -> bool {
+    g.iter().any(|&v| {
+        let s = v * bins as f64;
+        (s - s.round()).abs() < EDGE_MARGIN * bins as f64 && s.round() > 0.0 && s.round() < bins as f64
+    })
+}
+
+#[test]
+fn ghm_sequences_match_mmdetection() {
+    let mut checked = 0;
+    for round in 0..30u64 {
+        let mut r = random::rng(400 + round);
+        let bins = [7usize, 10, 30][round as usize % 3];
+        let momentum = [0.0, 0.75, 0.9][(round as usize / 3) % 3];
+        let loss_weight = [1.0, 2.0, 0.5][round as usize % 3];
+        let mut oc = oracle::Ghm::new(bins, momentum, loss_weight, 1.0 + 1e-6);
+        let mut orr = oracle::Ghm::new(bins, momentum, loss_weight, 1e3);
+        let mut c64 = GhmC::<f64, 30>::new(bins, momentum, loss_weight).unwrap();
+        let mut c32 = GhmC::<f32, 30>::new(bins, momentum as f32, loss_weight as f32).unwrap();
+        let mut r64 = GhmR::<f64, 30>::new(0.02, bins, momentum, loss_weight).unwrap();
+        let mut r32 = GhmR::<f32, 30>::new(0.02, bins, momentum as f32, loss_weight as f32).unwrap();
+        for batch in 0..5 {
+            // Some batches look empty: every label weight zero.
+            let n = 1 + r.below(400) as usize;
+            let empty = r.below(6) == 0;
+            let x = to_f64(&to_f32(&random::uniform(&mut r, n, -8.0, 6.0)));
+            let t: Vec<f64> = (0..n).map(|_| if r.below(10) == 0 { 1.0 } else { 0.0 }).collect();
+            let w: Vec<f64> = (0..n).map(|_| if empty || r.below(8) == 0 { 0.0 } else { 1.0 }).collect();
+            let g: Vec<f64> = x.iter().zip(&t).map(|(&x, &t)| (oracle::sigmoid(x) - t).abs()).collect();
+            let l: Vec<f64> = x.iter().zip(&t).map(|(&x, &t)| oracle::bce(x, t)).collect();
+            let tot = (w.iter().filter(|&&v| v > 0.0).count() as f64).max(1.0);
+            if near_edge(&g, bins) {
+                break;
+            }
+            let exp = oc.batch(&g, &l, &w, tot);
+            let got64 = c64.value(&x, &t, Some(&w)).unwrap();
+            let got32 = f64::from(c32.value(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w))).unwrap());
+            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15).unwrap_or_else(|e| panic!("ghm-c f64 {round}/{batch}: {e}"));
+            check_close(&[got32], &[exp], F32_REL, 1e-12).unwrap_or_else(|e| panic!("ghm-c f32 {round}/{batch}: {e}"));
+            // GHM-R on box deltas with fractional label weights (tot = their sum).
+            let p = to_f64(&to_f32(&random::uniform(&mut r, n, -1.0, 1.0)));
+            let q = to_f64(&to_f32(&random::uniform(&mut r, n, -1.0, 1.0)));
+            let d: Vec<f64> = p.iter().zip(&q).map(|(a, b)| a - b).collect();
+            let g: Vec<f64> = d.iter().map(|d| d.abs() / (d * d + 0.0004).sqrt()).collect();
+            if near_edge(&g, bins) {
+                break;
+            }
+            let l: Vec<f64> = d.iter().map(|&d| oracle::asl1(d, 0.02)).collect();
+            let w2: Vec<f64> = w.iter().map(|&v| v * 2.0).collect();
+            let exp = orr.batch(&g, &l, &w2, w2.iter().sum::<f64>().max(1.0));
+            let got64 = r64.value(&p, &q, Some(&w2)).unwrap();
+            let got32 = f64::from(r32.value(&to_f32(&p), &to_f32(&q), Some(&to_f32(&w2))).unwrap());
+            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15).unwrap_or_else(|e| panic!("ghm-r f64 {round}/{batch}: {e}"));
+            check_close(&[got32], &[exp], F32_REL, 1e-12).unwrap_or_else(|e| panic!("ghm-r f32 {round}/{batch}: {e}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "only {checked} GHM batches compared");
+}
+
+#[test]
+fn distribution_ce_matches_the_formulas() {
+    for round in 0..9u64 {
+        let mut r = random::rng(500 + round);
+        let c = 2 + r.below(6) as usize;
+        let rows = 1 + r.below(50) as usize;
+        let (mode, p, weighting) = match round % 3 {
+            0 => ("inverse", 0.5 + 0.25 * (round / 3) as f64, 0),
+            1 => ("effective", [0.9, 0.99, 0.999][(round / 3) as usize], 1),
+            _ => ("logit", [0.5, 1.0, 2.0][(round / 3) as usize], 2),
+        };
+        let make = |p: f64| match weighting {
+            0 => Weighting::InverseFrequency { power: p },
+            1 => Weighting::EffectiveNumber { beta: p },
+            _ => Weighting::LogitAdjustment { tau: p },
+        };
+        let mut loss = DistributionCe::<f64, 8>::new(c, make(p)).unwrap();
+        // A long-tailed history: class k seen about 2^-k of the time.
+        let history: Vec<i64> = (0..2000).map(|_| (r.next_u64().trailing_zeros() as i64).min(c as i64 - 1)).collect();
+        loss.observe(&history).unwrap();
+        let counts = loss.counts().to_vec();
+        let x = random::uniform(&mut r, rows * c, -5.0, 5.0);
+        let y = random::labels(&mut r, rows, -1, c as i64);
+        let (weights, offsets) = if mode == "logit" {
+            (vec![1.0; c], oracle::logit_offsets(&counts, p))
+        } else {
+            (oracle::class_weights(&counts, mode, p), vec![0.0; c])
+        };
+        let mut num = 0.0;
+        let mut den = 0.0;
+        for i in 0..rows {
+            if y[i] < 0 {
+                continue;
+            }
+            let row: Vec<f64> = (0..c).map(|j| x[i * c + j] + offsets[j]).collect();
+            num += weights[y[i] as usize] * oracle::softmax_ce(&row, y[i] as usize);
+            den += weights[y[i] as usize];
+        }
+        let exp = if den == 0.0 { 0.0 } else { num / den };
+        let got = loss.value(&x, &y).unwrap();
+        check_close(&[got], &[exp], ORACLE_F64_REL, 1e-15).unwrap_or_else(|e| panic!("{mode} {p}: {e}"));
+        let mut table = vec![0.0; c];
+        loss.class_weights(&mut table).unwrap();
+        let exp_table = if mode == "logit" { offsets } else { weights };
+        check_close(&table, &exp_table, ORACLE_F64_REL, 1e-15).unwrap_or_else(|e| panic!("{mode} table: {e}"));
+    }
+}
