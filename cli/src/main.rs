@@ -107,7 +107,8 @@ fn parity_command(args: &[String]) -> Result<bool, String> {
         }
     }
     if check {
-        writeln!(out, "{passed} passed, {failed} failed, {skipped} skipped").map_err(|e| e.to_string())?;
+        writeln!(out, "{passed} passed, {failed} failed, {skipped} skipped")
+            .map_err(|e| e.to_string())?;
     }
     Ok(failed == 0)
 }

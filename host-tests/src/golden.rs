@@ -18,10 +18,16 @@ pub fn cases() -> Vec<(String, Value)> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let text = std::fs::read_to_string(&f).expect("readable golden file");
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            out.push((name.clone(), serde_json::from_str(line).expect("golden line is JSON")));
+            out.push((
+                name.clone(),
+                serde_json::from_str(line).expect("golden line is JSON"),
+            ));
         }
     }
     out

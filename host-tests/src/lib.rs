@@ -2,6 +2,6 @@
 //! generators and the vendored golden cases.
 
 pub mod golden;
-pub mod reference;
 pub mod random;
+pub mod reference;
 pub mod tolerance;

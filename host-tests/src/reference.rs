@@ -47,7 +47,11 @@ pub fn softmax_focal(row: &[f64], y: usize, alpha: f64, gamma: f64) -> f64 {
 
 /// PyTorch's `smooth_l1_loss` of one difference.
 pub fn smooth_l1(d: f64, beta: f64) -> f64 {
-    if d.abs() < beta { 0.5 * d * d / beta } else { d.abs() - 0.5 * beta }
+    if d.abs() < beta {
+        0.5 * d * d / beta
+    } else {
+        d.abs() - 0.5 * beta
+    }
 }
 
 /// mmdetection's ASL1 of one difference.
@@ -72,7 +76,12 @@ impl Ghm {
     pub fn new(bins: usize, momentum: f64, loss_weight: f64, top: f64) -> Self {
         let mut edges: Vec<f64> = (0..=bins).map(|i| i as f64 / bins as f64).collect();
         edges[bins] = top;
-        Self { edges, acc_sum: vec![0.0; bins], momentum, loss_weight }
+        Self {
+            edges,
+            acc_sum: vec![0.0; bins],
+            momentum,
+            loss_weight,
+        }
     }
 
     /// One batch: gradient norms `g`, per-element losses `l`, label weights `w`, `tot`.
@@ -123,5 +132,8 @@ pub fn class_weights(counts: &[u64], mode: &str, p: f64) -> Vec<f64> {
 /// Logit offsets `tau ln prior` of logit adjustment.
 pub fn logit_offsets(counts: &[u64], tau: f64) -> Vec<f64> {
     let all = counts.iter().sum::<u64>() as f64 + counts.len() as f64;
-    counts.iter().map(|&k| tau * ((k as f64 + 1.0) / all).ln()).collect()
+    counts
+        .iter()
+        .map(|&k| tau * ((k as f64 + 1.0) / all).ln())
+        .collect()
 }

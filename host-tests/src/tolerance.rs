@@ -32,7 +32,9 @@ pub fn check_close(got: &[f64], exp: &[f64], rel: f64, abs_frac: f64) -> Result<
     for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
         let bound = rel * e.abs() + abs_frac * scale;
         if !((g - e).abs() <= bound) {
-            return Err(format!("[{i}]: got {g:e}, expected {e:e}, bound {bound:.3e}"));
+            return Err(format!(
+                "[{i}]: got {g:e}, expected {e:e}, bound {bound:.3e}"
+            ));
         }
     }
     Ok(())
@@ -42,7 +44,11 @@ pub fn check_close(got: &[f64], exp: &[f64], rel: f64, abs_frac: f64) -> Result<
 pub fn ulp_distance(a: f32, b: f32) -> u32 {
     let key = |x: f32| {
         let bits = x.to_bits() as i32;
-        if bits < 0 { i32::MIN.wrapping_sub(bits) } else { bits }
+        if bits < 0 {
+            i32::MIN.wrapping_sub(bits)
+        } else {
+            bits
+        }
     };
     key(a).wrapping_sub(key(b)).unsigned_abs()
 }

@@ -14,22 +14,54 @@ fn lengths_that_disagree() {
     let mut g3 = [0.0f32; 3];
     let lm = |expected, got| Err(Error::LengthMismatch { expected, got });
     assert_eq!(BceWithLogits::new().value(&x, &[0.0; 3], None), lm(4, 3));
-    assert_eq!(BceWithLogits::new().value(&x, &x, Some(&[1.0; 5])), lm(4, 5));
-    assert_eq!(BceWithLogits::new().value_and_grad(&x, &x, None, &mut g3), lm(4, 3));
+    assert_eq!(
+        BceWithLogits::new().value(&x, &x, Some(&[1.0; 5])),
+        lm(4, 5)
+    );
+    assert_eq!(
+        BceWithLogits::new().value_and_grad(&x, &x, None, &mut g3),
+        lm(4, 3)
+    );
     let focal = SigmoidFocal::new(0.25f32, 2.0).unwrap();
     assert_eq!(focal.value(&x, &[0.0; 2]), lm(4, 2));
-    assert_eq!(focal.per_element(&x, &x, &mut g3), Err(Error::LengthMismatch { expected: 4, got: 3 }));
+    assert_eq!(
+        focal.per_element(&x, &x, &mut g3),
+        Err(Error::LengthMismatch {
+            expected: 4,
+            got: 3
+        })
+    );
     let head = SigmoidFocalLabels::new(focal, 2).unwrap();
     assert_eq!(head.value(&x, &[0u8; 3], None), lm(6, 4));
     assert_eq!(head.value(&x, &[0u8; 2], Some(&[1.0])), lm(2, 1));
-    assert_eq!(head.with_class_alpha(&[0.5]).map(|_| ()), Err(Error::LengthMismatch { expected: 2, got: 1 }));
+    assert_eq!(
+        head.with_class_alpha(&[0.5]).map(|_| ()),
+        Err(Error::LengthMismatch {
+            expected: 2,
+            got: 1
+        })
+    );
     let ce = SoftmaxCrossEntropy::new(2).unwrap();
     assert_eq!(ce.value(&x, &[0i32; 3]), lm(6, 4));
     assert_eq!(ce.value_and_grad(&x, &[0i32; 2], &mut g3), lm(4, 3));
     let mut rows = [0.0f32; 3];
-    assert_eq!(ce.per_element(&x, &[0i32; 2], &mut rows), Err(Error::LengthMismatch { expected: 2, got: 3 }));
-    assert_eq!(SoftmaxFocal::new(0.25f32, 2.0, 2).unwrap().value(&x, &[0i32; 1]), lm(2, 4));
-    assert_eq!(SmoothL1::new(1.0f32).unwrap().value(&x, &[0.0; 1]), lm(4, 1));
+    assert_eq!(
+        ce.per_element(&x, &[0i32; 2], &mut rows),
+        Err(Error::LengthMismatch {
+            expected: 2,
+            got: 3
+        })
+    );
+    assert_eq!(
+        SoftmaxFocal::new(0.25f32, 2.0, 2)
+            .unwrap()
+            .value(&x, &[0i32; 1]),
+        lm(2, 4)
+    );
+    assert_eq!(
+        SmoothL1::new(1.0f32).unwrap().value(&x, &[0.0; 1]),
+        lm(4, 1)
+    );
     assert_eq!(Asl1::new(0.02f32).unwrap().value(&x, &[0.0; 1]), lm(4, 1));
     let mut ghm = GhmC::<f32, 10>::new(10, 0.0, 1.0).unwrap();
     assert_eq!(ghm.value(&x, &[0.0; 3], None), lm(4, 3));
@@ -38,7 +70,13 @@ fn lengths_that_disagree() {
     assert_eq!(ghm.value(&x, &x, Some(&[1.0; 2])), lm(4, 2));
     let d = DistributionCe::<f32, 4>::new(2, Weighting::InverseFrequency { power: 1.0 }).unwrap();
     assert_eq!(d.value(&x, &[0u8; 1]), lm(2, 4));
-    assert_eq!(d.class_weights(&mut [0.0; 3]), Err(Error::LengthMismatch { expected: 2, got: 3 }));
+    assert_eq!(
+        d.class_weights(&mut [0.0; 3]),
+        Err(Error::LengthMismatch {
+            expected: 2,
+            got: 3
+        })
+    );
 }
 
 #[test]
@@ -56,13 +94,36 @@ fn non_finite_inputs_name_their_index() {
         let head = SigmoidFocalLabels::new(focal, 2).unwrap();
         assert_eq!(head.value(&x, &[0u8, 1], None), nf(2));
         assert_eq!(head.value(&ok, &[0u8, 1], Some(&[1.0, bad])), nf(1));
-        assert_eq!(SoftmaxCrossEntropy::new(2).unwrap().value(&x, &[0u8, 1]), nf(2));
-        assert_eq!(SoftmaxFocal::new(0.25f32, 2.0, 2).unwrap().value(&x, &[0u8, 1]), nf(2));
+        assert_eq!(
+            SoftmaxCrossEntropy::new(2).unwrap().value(&x, &[0u8, 1]),
+            nf(2)
+        );
+        assert_eq!(
+            SoftmaxFocal::new(0.25f32, 2.0, 2)
+                .unwrap()
+                .value(&x, &[0u8, 1]),
+            nf(2)
+        );
         assert_eq!(SmoothL1::new(1.0f32).unwrap().value(&x, &ok), nf(2));
         assert_eq!(Asl1::new(0.02f32).unwrap().value(&ok, &x), nf(2));
-        assert_eq!(GhmC::<f32, 10>::new(10, 0.5, 1.0).unwrap().value(&x, &ok, None), nf(2));
-        assert_eq!(GhmC::<f32, 10>::new(10, 0.5, 1.0).unwrap().value(&ok, &ok, Some(&x)), nf(2));
-        assert_eq!(GhmR::<f32, 10>::new(0.02, 10, 0.5, 1.0).unwrap().value(&x, &ok, None), nf(2));
+        assert_eq!(
+            GhmC::<f32, 10>::new(10, 0.5, 1.0)
+                .unwrap()
+                .value(&x, &ok, None),
+            nf(2)
+        );
+        assert_eq!(
+            GhmC::<f32, 10>::new(10, 0.5, 1.0)
+                .unwrap()
+                .value(&ok, &ok, Some(&x)),
+            nf(2)
+        );
+        assert_eq!(
+            GhmR::<f32, 10>::new(0.02, 10, 0.5, 1.0)
+                .unwrap()
+                .value(&x, &ok, None),
+            nf(2)
+        );
         let d = DistributionCe::<f32, 4>::new(2, Weighting::LogitAdjustment { tau: 1.0 }).unwrap();
         assert_eq!(d.value(&x, &[0u8, 1]), nf(2));
     }
@@ -75,16 +136,36 @@ fn targets_outside_their_domain() {
     for bad in [-0.5f32, 1.5, -1e-7, 1.0 + 1e-6] {
         let t = [0.0, bad, 1.0];
         assert_eq!(BceWithLogits::new().value(&x, &t, None), it(1));
-        assert_eq!(SigmoidFocal::new(0.25f32, 2.0).unwrap().value(&x, &t), it(1));
-        assert_eq!(GhmC::<f32, 10>::new(10, 0.0, 1.0).unwrap().value(&x, &t, None), it(1));
+        assert_eq!(
+            SigmoidFocal::new(0.25f32, 2.0).unwrap().value(&x, &t),
+            it(1)
+        );
+        assert_eq!(
+            GhmC::<f32, 10>::new(10, 0.0, 1.0)
+                .unwrap()
+                .value(&x, &t, None),
+            it(1)
+        );
     }
     // Labels: at or above `classes` names no class for softmax losses (the index is the row).
     let x = [0.0f32; 6];
-    assert_eq!(SoftmaxCrossEntropy::new(3).unwrap().value(&x, &[0u8, 3]), it(1));
-    assert_eq!(SoftmaxFocal::new(0.25f32, 2.0, 3).unwrap().value(&x, &[7i32, 0]), it(0));
-    let mut d = DistributionCe::<f32, 4>::new(3, Weighting::InverseFrequency { power: 1.0 }).unwrap();
+    assert_eq!(
+        SoftmaxCrossEntropy::new(3).unwrap().value(&x, &[0u8, 3]),
+        it(1)
+    );
+    assert_eq!(
+        SoftmaxFocal::new(0.25f32, 2.0, 3)
+            .unwrap()
+            .value(&x, &[7i32, 0]),
+        it(0)
+    );
+    let mut d =
+        DistributionCe::<f32, 4>::new(3, Weighting::InverseFrequency { power: 1.0 }).unwrap();
     assert_eq!(d.value(&x, &[0u8, 3]), it(1));
-    assert_eq!(d.observe(&[0u8, 1, 9]), Err(Error::InvalidTarget { index: 2 }));
+    assert_eq!(
+        d.observe(&[0u8, 1, 9]),
+        Err(Error::InvalidTarget { index: 2 })
+    );
     assert_eq!(d.counts(), &[0, 0, 0], "counts unchanged after an Err");
     // For sigmoid heads the same labels are background, not an error.
     let head = SigmoidFocalLabels::new(SigmoidFocal::new(0.25f32, 2.0).unwrap(), 3).unwrap();
@@ -95,13 +176,25 @@ fn targets_outside_their_domain() {
 fn bad_hyper_parameters() {
     let p = |name| Err(Error::InvalidParameter(name));
     assert_eq!(SigmoidFocal::new(0.25f32, -1.0).map(|_| ()), p("gamma"));
-    assert_eq!(SigmoidFocal::new(0.25f32, f32::INFINITY).map(|_| ()), p("gamma"));
+    assert_eq!(
+        SigmoidFocal::new(0.25f32, f32::INFINITY).map(|_| ()),
+        p("gamma")
+    );
     assert_eq!(SigmoidFocal::new(-0.5f32, 2.0).map(|_| ()), p("alpha"));
     assert_eq!(SigmoidFocal::new(1.01f32, 2.0).map(|_| ()), p("alpha"));
-    assert!(SigmoidFocal::new(-1.0f32, 2.0).is_ok(), "alpha = -1 is 'off'");
+    assert!(
+        SigmoidFocal::new(-1.0f32, 2.0).is_ok(),
+        "alpha = -1 is 'off'"
+    );
     let focal = SigmoidFocal::new(0.25f32, 2.0).unwrap();
     assert_eq!(SigmoidFocalLabels::new(focal, 0).map(|_| ()), p("classes"));
-    assert_eq!(SigmoidFocalLabels::new(focal, 2).unwrap().with_class_alpha(&[0.5, 2.0]).map(|_| ()), p("alpha"));
+    assert_eq!(
+        SigmoidFocalLabels::new(focal, 2)
+            .unwrap()
+            .with_class_alpha(&[0.5, 2.0])
+            .map(|_| ()),
+        p("alpha")
+    );
     assert_eq!(SoftmaxCrossEntropy::new(0).map(|_| ()), p("classes"));
     assert_eq!(SoftmaxFocal::new(-1.0f32, 2.0, 3).map(|_| ()), p("alpha"));
     assert_eq!(SoftmaxFocal::new(0.25f32, -2.0, 3).map(|_| ()), p("gamma"));
@@ -112,41 +205,87 @@ fn bad_hyper_parameters() {
     assert_eq!(Asl1::new(-0.02f32).map(|_| ()), p("mu"));
     assert_eq!(GhmC::<f32, 10>::new(0, 0.0, 1.0).map(|_| ()), p("bins"));
     assert_eq!(GhmC::<f32, 10>::new(11, 0.0, 1.0).map(|_| ()), p("bins"));
-    assert_eq!(GhmC::<f32, 10>::new(10, 1.0, 1.0).map(|_| ()), p("momentum"));
-    assert_eq!(GhmC::<f32, 10>::new(10, -0.1, 1.0).map(|_| ()), p("momentum"));
-    assert_eq!(GhmC::<f32, 10>::new(10, 0.5, -1.0).map(|_| ()), p("loss_weight"));
+    assert_eq!(
+        GhmC::<f32, 10>::new(10, 1.0, 1.0).map(|_| ()),
+        p("momentum")
+    );
+    assert_eq!(
+        GhmC::<f32, 10>::new(10, -0.1, 1.0).map(|_| ()),
+        p("momentum")
+    );
+    assert_eq!(
+        GhmC::<f32, 10>::new(10, 0.5, -1.0).map(|_| ()),
+        p("loss_weight")
+    );
     assert_eq!(GhmR::<f32, 10>::new(0.0, 10, 0.5, 1.0).map(|_| ()), p("mu"));
     assert_eq!(GradientHistogram::<10>::new(0).map(|_| ()), p("bins"));
     type D = DistributionCe<f32, 4>;
-    assert_eq!(D::new(0, Weighting::InverseFrequency { power: 1.0 }).map(|_| ()), p("classes"));
-    assert_eq!(D::new(5, Weighting::InverseFrequency { power: 1.0 }).map(|_| ()), p("classes"));
-    assert_eq!(D::new(3, Weighting::InverseFrequency { power: -1.0 }).map(|_| ()), p("power"));
-    assert_eq!(D::new(3, Weighting::EffectiveNumber { beta: 1.0 }).map(|_| ()), p("beta"));
-    assert_eq!(D::new(3, Weighting::LogitAdjustment { tau: f32::NAN }).map(|_| ()), p("tau"));
+    assert_eq!(
+        D::new(0, Weighting::InverseFrequency { power: 1.0 }).map(|_| ()),
+        p("classes")
+    );
+    assert_eq!(
+        D::new(5, Weighting::InverseFrequency { power: 1.0 }).map(|_| ()),
+        p("classes")
+    );
+    assert_eq!(
+        D::new(3, Weighting::InverseFrequency { power: -1.0 }).map(|_| ()),
+        p("power")
+    );
+    assert_eq!(
+        D::new(3, Weighting::EffectiveNumber { beta: 1.0 }).map(|_| ()),
+        p("beta")
+    );
+    assert_eq!(
+        D::new(3, Weighting::LogitAdjustment { tau: f32::NAN }).map(|_| ()),
+        p("tau")
+    );
 }
 
 #[test]
 fn empty_input_is_zero_and_leaves_state_alone() {
     let e: [f32; 0] = [];
     assert_eq!(BceWithLogits::new().value(&e, &e, None), Ok(0.0));
-    assert_eq!(SigmoidFocal::new(0.25f32, 2.0).unwrap().value_and_grad(&e, &e, &mut []), Ok(0.0));
+    assert_eq!(
+        SigmoidFocal::new(0.25f32, 2.0)
+            .unwrap()
+            .value_and_grad(&e, &e, &mut []),
+        Ok(0.0)
+    );
     let head = SigmoidFocalLabels::new(SigmoidFocal::new(0.25f32, 2.0).unwrap(), 3).unwrap();
     assert_eq!(head.value(&e, &[0u8; 0], None), Ok(0.0));
-    assert_eq!(SoftmaxCrossEntropy::new(3).unwrap().value(&e, &[0u8; 0]), Ok(0.0));
-    assert_eq!(SoftmaxFocal::new(0.25f32, 2.0, 3).unwrap().value(&e, &[0u8; 0]), Ok(0.0));
+    assert_eq!(
+        SoftmaxCrossEntropy::new(3).unwrap().value(&e, &[0u8; 0]),
+        Ok(0.0)
+    );
+    assert_eq!(
+        SoftmaxFocal::new(0.25f32, 2.0, 3)
+            .unwrap()
+            .value(&e, &[0u8; 0]),
+        Ok(0.0)
+    );
     assert_eq!(SmoothL1::new(1.0f32).unwrap().value(&e, &e), Ok(0.0));
     assert_eq!(Asl1::new(0.02f32).unwrap().value(&e, &e), Ok(0.0));
     // All rows ignored is "empty" too: 0, not PyTorch's NaN.
-    assert_eq!(SoftmaxCrossEntropy::new(2).unwrap().value(&[1.0f32, 2.0], &[-1i32]), Ok(0.0));
+    assert_eq!(
+        SoftmaxCrossEntropy::new(2)
+            .unwrap()
+            .value(&[1.0f32, 2.0], &[-1i32]),
+        Ok(0.0)
+    );
     let mut ghm = GhmC::<f32, 10>::new(10, 0.75, 1.0).unwrap();
     let before = ghm;
     assert_eq!(ghm.value(&e, &e, None), Ok(0.0));
-    assert_eq!(ghm, before, "an empty batch leaves the moving average alone");
+    assert_eq!(
+        ghm, before,
+        "an empty batch leaves the moving average alone"
+    );
     let mut ghm = GhmR::<f32, 10>::new(0.02, 10, 0.75, 1.0).unwrap();
     let before = ghm;
     assert_eq!(ghm.value(&e, &e, None), Ok(0.0));
     assert_eq!(ghm, before);
-    let mut d = DistributionCe::<f32, 4>::new(3, Weighting::EffectiveNumber { beta: 0.99 }).unwrap();
+    let mut d =
+        DistributionCe::<f32, 4>::new(3, Weighting::EffectiveNumber { beta: 0.99 }).unwrap();
     d.observe::<u8>(&[]).unwrap();
     assert_eq!(d.counts(), &[0, 0, 0]);
 }
@@ -154,29 +293,44 @@ fn empty_input_is_zero_and_leaves_state_alone() {
 #[test]
 fn ghm_state_is_unchanged_after_an_err() {
     let mut ghm = GhmC::<f32, 30>::new(30, 0.75, 1.0).unwrap();
-    ghm.value(&[-3.0, 2.0, 0.5, -1.0], &[0.0, 1.0, 1.0, 0.0], None).unwrap();
+    ghm.value(&[-3.0, 2.0, 0.5, -1.0], &[0.0, 1.0, 1.0, 0.0], None)
+        .unwrap();
     let before = ghm;
     // A bad element at the very end: everything before it was already looked at.
-    assert!(ghm.value(&[-3.0, 2.0, 0.5, NAN], &[0.0, 1.0, 1.0, 0.0], None).is_err());
-    assert!(ghm.value(&[-3.0, 2.0, 0.5, 1.0], &[0.0, 1.0, 1.0, 2.0], None).is_err());
-    assert!(ghm.value_and_grad(&[-3.0, 2.0], &[0.0, 1.0], None, &mut [0.0; 1]).is_err());
+    assert!(ghm
+        .value(&[-3.0, 2.0, 0.5, NAN], &[0.0, 1.0, 1.0, 0.0], None)
+        .is_err());
+    assert!(ghm
+        .value(&[-3.0, 2.0, 0.5, 1.0], &[0.0, 1.0, 1.0, 2.0], None)
+        .is_err());
+    assert!(ghm
+        .value_and_grad(&[-3.0, 2.0], &[0.0, 1.0], None, &mut [0.0; 1])
+        .is_err());
     assert_eq!(ghm, before);
     // The streaming phases too: a failed observe leaves the histogram as it was.
     let mut hist = ghm.histogram();
-    ghm.observe(&mut hist, &[-3.0, 2.0], &[0.0, 1.0], None).unwrap();
+    ghm.observe(&mut hist, &[-3.0, 2.0], &[0.0, 1.0], None)
+        .unwrap();
     let counted = hist;
-    assert!(ghm.observe(&mut hist, &[-3.0, INF], &[0.0, 1.0], None).is_err());
+    assert!(ghm
+        .observe(&mut hist, &[-3.0, INF], &[0.0, 1.0], None)
+        .is_err());
     assert_eq!(hist, counted);
     let mut other = GradientHistogram::<30>::new(10).unwrap();
     assert_eq!(hist.merge(&other), Err(Error::InvalidParameter("bins")));
     assert_eq!(other.merge(&hist), Err(Error::InvalidParameter("bins")));
-    assert_eq!(ghm.finish(&other).map(|_| ()), Err(Error::InvalidParameter("bins")));
+    assert_eq!(
+        ghm.finish(&other).map(|_| ()),
+        Err(Error::InvalidParameter("bins"))
+    );
     assert_eq!(ghm, before);
 
     let mut ghm = GhmR::<f32, 10>::new(0.02, 10, 0.9, 1.0).unwrap();
     ghm.value(&[0.1, 0.2], &[0.0, 0.5], None).unwrap();
     let before = ghm;
     assert!(ghm.value(&[0.1, 0.2], &[0.0, NAN], None).is_err());
-    assert!(ghm.value(&[0.1, 0.2], &[0.0, 0.5], Some(&[1.0, INF])).is_err());
+    assert!(ghm
+        .value(&[0.1, 0.2], &[0.0, 0.5], Some(&[1.0, INF]))
+        .is_err());
     assert_eq!(ghm, before);
 }

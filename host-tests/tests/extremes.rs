@@ -3,7 +3,9 @@
 use hardmine::{BceWithLogits, Reduction, SigmoidFocal, SoftmaxCrossEntropy, SoftmaxFocal};
 
 fn focal_f64(x: f64, t: f64, gamma: f64) -> (f64, f64) {
-    let f = SigmoidFocal::new(0.25, gamma).unwrap().with_reduction(Reduction::Sum);
+    let f = SigmoidFocal::new(0.25, gamma)
+        .unwrap()
+        .with_reduction(Reduction::Sum);
     let mut g = [0.0];
     let l = f.value_and_grad(&[x], &[t], &mut g).unwrap();
     (l, g[0])
@@ -15,11 +17,21 @@ fn focal_is_finite_and_exact_where_torchvision_gives_nan() {
         for x in [-1e4f64, -800.0, -100.0, -40.0, 0.0, 40.0, 100.0, 800.0, 1e4] {
             for t in [0.0, 1.0] {
                 let (l, g) = focal_f64(x, t, gamma);
-                assert!(l.is_finite() && g.is_finite(), "gamma {gamma} x {x} t {t}: {l} {g}");
-                let f = SigmoidFocal::new(0.25f32, gamma as f32).unwrap().with_reduction(Reduction::Sum);
+                assert!(
+                    l.is_finite() && g.is_finite(),
+                    "gamma {gamma} x {x} t {t}: {l} {g}"
+                );
+                let f = SigmoidFocal::new(0.25f32, gamma as f32)
+                    .unwrap()
+                    .with_reduction(Reduction::Sum);
                 let mut g32 = [0.0f32];
-                let l32 = f.value_and_grad(&[x as f32], &[t as f32], &mut g32).unwrap();
-                assert!(l32.is_finite() && g32[0].is_finite(), "f32 gamma {gamma} x {x} t {t}");
+                let l32 = f
+                    .value_and_grad(&[x as f32], &[t as f32], &mut g32)
+                    .unwrap();
+                assert!(
+                    l32.is_finite() && g32[0].is_finite(),
+                    "f32 gamma {gamma} x {x} t {t}"
+                );
             }
         }
     }
@@ -56,19 +68,34 @@ fn small_gamma_gradient_is_the_limit() {
 fn huge_logits_in_bce_and_softmax() {
     let bce = BceWithLogits::new().with_reduction(Reduction::None);
     let mut out = [0.0f32; 4];
-    bce.per_element(&[1e4f32, -1e4, 1e4, -1e4], &[1.0, 1.0, 0.0, 0.0], None, &mut out).unwrap();
+    bce.per_element(
+        &[1e4f32, -1e4, 1e4, -1e4],
+        &[1.0, 1.0, 0.0, 0.0],
+        None,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(out, [0.0, 1e4, 1e4, 0.0]);
-    let ce = SoftmaxCrossEntropy::new(3).unwrap().with_reduction(Reduction::None);
+    let ce = SoftmaxCrossEntropy::new(3)
+        .unwrap()
+        .with_reduction(Reduction::None);
     let mut rows = [0.0f32; 2];
-    ce.per_element(&[1e4f32, -1e4, 0.0, -1e4, 1e4, 0.0], &[0u8, 0], &mut rows).unwrap();
+    ce.per_element(&[1e4f32, -1e4, 0.0, -1e4, 1e4, 0.0], &[0u8, 0], &mut rows)
+        .unwrap();
     assert_eq!(rows, [0.0, 2e4]);
     let mut g = [0.0f32; 6];
-    ce.value_and_grad(&[1e4f32, -1e4, 0.0, -1e4, 1e4, 0.0], &[0u8, 0], &mut g).unwrap();
+    ce.value_and_grad(&[1e4f32, -1e4, 0.0, -1e4, 1e4, 0.0], &[0u8, 0], &mut g)
+        .unwrap();
     assert_eq!(g, [0.0, 0.0, 0.0, -1.0, 1.0, 0.0]);
     for gamma in [0.0f32, 0.5, 2.0] {
         let f = SoftmaxFocal::new(0.25f32, gamma, 3).unwrap();
         let mut g = [0.0f32; 6];
-        let l = f.value_and_grad(&[1e4, -1e4, 0.0, -1e4, 1e4, 0.0], &[0u8, 0], &mut g).unwrap();
-        assert!(l.is_finite() && g.iter().all(|v| v.is_finite()), "gamma {gamma}: {l} {g:?}");
+        let l = f
+            .value_and_grad(&[1e4, -1e4, 0.0, -1e4, 1e4, 0.0], &[0u8, 0], &mut g)
+            .unwrap();
+        assert!(
+            l.is_finite() && g.iter().all(|v| v.is_finite()),
+            "gamma {gamma}: {l} {g:?}"
+        );
     }
 }

@@ -7,9 +7,16 @@ use hardmine_host_tests::random;
 fn streaming_equals_one_shot_for_any_chunking() {
     let mut r = random::rng(900);
     let n = 1000;
-    let x: Vec<f32> = random::uniform(&mut r, n, -9.0, 5.0).iter().map(|&v| v as f32).collect();
-    let t: Vec<f32> = (0..n).map(|_| if r.below(20) == 0 { 1.0 } else { 0.0 }).collect();
-    let w: Vec<f32> = (0..n).map(|_| if r.below(10) == 0 { 0.0 } else { 1.0 }).collect();
+    let x: Vec<f32> = random::uniform(&mut r, n, -9.0, 5.0)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let t: Vec<f32> = (0..n)
+        .map(|_| if r.below(20) == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let w: Vec<f32> = (0..n)
+        .map(|_| if r.below(10) == 0 { 0.0 } else { 1.0 })
+        .collect();
     let mut one = GhmC::<f32, 30>::new(30, 0.75, 1.0).unwrap();
     let mut streamed = one;
     for batch in 0..3 {
@@ -23,7 +30,9 @@ fn streaming_equals_one_shot_for_any_chunking() {
         for (k, win) in cuts.windows(2).enumerate() {
             let (s, e) = (win[0], win[1]);
             let hist = if k % 2 == 0 { &mut a } else { &mut b };
-            streamed.observe(hist, &x[s..e], &t[s..e], Some(&w[s..e])).unwrap();
+            streamed
+                .observe(hist, &x[s..e], &t[s..e], Some(&w[s..e]))
+                .unwrap();
         }
         a.merge(&b).unwrap();
         assert_eq!(a.total(), w.iter().filter(|&&v| v > 0.0).count() as u64);
@@ -32,10 +41,23 @@ fn streaming_equals_one_shot_for_any_chunking() {
         let mut l = 0.0f64;
         for win in cuts.windows(2) {
             let (s, e) = (win[0], win[1]);
-            l += f64::from(streamed.apply(&weights, &x[s..e], &t[s..e], Some(&w[s..e]), Some(&mut g[s..e])).unwrap());
+            l += f64::from(
+                streamed
+                    .apply(
+                        &weights,
+                        &x[s..e],
+                        &t[s..e],
+                        Some(&w[s..e]),
+                        Some(&mut g[s..e]),
+                    )
+                    .unwrap(),
+            );
         }
         assert_eq!(g, g_one, "batch {batch}: streamed gradient differs");
-        assert!((l - f64::from(l_one)).abs() <= 1e-6 * f64::from(l_one), "batch {batch}: {l} vs {l_one}");
+        assert!(
+            (l - f64::from(l_one)).abs() <= 1e-6 * f64::from(l_one),
+            "batch {batch}: {l} vs {l_one}"
+        );
         assert_eq!(streamed, one, "batch {batch}: moving averages differ");
     }
 }
@@ -54,7 +76,11 @@ fn ghm_r_streaming_equals_one_shot() {
         streamed.observe(&mut hist, c.0, c.1, None).unwrap();
     }
     let weights = streamed.finish(&hist).unwrap();
-    let l: f64 = p.chunks(64).zip(q.chunks(64)).map(|c| streamed.apply(&weights, c.0, c.1, None, None).unwrap()).sum();
+    let l: f64 = p
+        .chunks(64)
+        .zip(q.chunks(64))
+        .map(|c| streamed.apply(&weights, c.0, c.1, None, None).unwrap())
+        .sum();
     assert!((l - l_one).abs() <= 1e-12 * l_one, "{l} vs {l_one}");
     assert_eq!(streamed, one);
 }

@@ -29,7 +29,11 @@ fn run_path(path: parity::Path) {
             Err(why) => failures.push(format!("{file} {id}: {why}")),
         }
     }
-    assert!(failures.is_empty(), "{path:?} failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{path:?} failures:\n{}",
+        failures.join("\n")
+    );
     assert!(checked >= 28, "only {checked} cases checked");
 }
 
@@ -49,7 +53,10 @@ fn other_paths_answer_error_lines() {
         for path in [parity::Path::Fixed, parity::Path::Gpu] {
             let lines = parity::run_case(case, path);
             assert_eq!(lines.len(), 1);
-            assert!(lines[0]["error"].is_string(), "{path:?} must answer an error line");
+            assert!(
+                lines[0]["error"].is_string(),
+                "{path:?} must answer an error line"
+            );
             assert_eq!(lines[0]["id"], case["id"]);
         }
     }
@@ -58,7 +65,10 @@ fn other_paths_answer_error_lines() {
 #[test]
 fn the_checker_rejects_a_perturbed_result() {
     // The comparison itself must be able to fail: nudge one gradient entry past the bound.
-    let (_, case) = golden::cases().into_iter().find(|(_, c)| c["op"] == "bce_with_logits").unwrap();
+    let (_, case) = golden::cases()
+        .into_iter()
+        .find(|(_, c)| c["op"] == "bce_with_logits")
+        .unwrap();
     let mut lines = parity::run_case(&case, parity::Path::F32);
     let g = lines[0]["grad"][0].as_f64().unwrap();
     lines[0]["grad"][0] = serde_json::json!(g * (1.0 + 1e-3) + 1e-3);

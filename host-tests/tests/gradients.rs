@@ -21,7 +21,12 @@ fn fd_check(name: &str, x: &[f64], grad: &[f64], value: impl Fn(&[f64]) -> f64) 
         xp[i] = x[i];
         let fd = (up - down) / (2.0 * h);
         let err = (fd - grad[i]).abs();
-        assert!(err <= FD_REL * scale + FD_REL * grad[i].abs(), "{name}[{i}] at x={}: analytic {} vs fd {fd}", x[i], grad[i]);
+        assert!(
+            err <= FD_REL * scale + FD_REL * grad[i].abs(),
+            "{name}[{i}] at x={}: analytic {} vs fd {fd}",
+            x[i],
+            grad[i]
+        );
     }
 }
 
@@ -43,7 +48,9 @@ fn elementwise_losses() {
         for gamma in [0.0, 0.4, 1.0, 2.0, 3.7] {
             let focal = SigmoidFocal::new(0.25, gamma).unwrap().with_reduction(red);
             focal.value_and_grad(&x, &t, &mut g).unwrap();
-            fd_check(&format!("focal gamma {gamma}"), &x, &g, |x| focal.value(x, &t).unwrap());
+            fd_check(&format!("focal gamma {gamma}"), &x, &g, |x| {
+                focal.value(x, &t).unwrap()
+            });
         }
 
         let p = random::uniform(&mut r, n, -2.0, 2.0);
@@ -71,21 +78,28 @@ fn label_and_softmax_losses() {
         let mut g = vec![0.0; rows * c];
 
         let alphas = [0.1, 0.2, 0.3, 0.4, 0.9];
-        let head = SigmoidFocalLabels::new(SigmoidFocal::new(0.25, 1.5).unwrap().with_reduction(red), c)
-            .unwrap()
-            .with_class_alpha(&alphas)
-            .unwrap();
+        let head =
+            SigmoidFocalLabels::new(SigmoidFocal::new(0.25, 1.5).unwrap().with_reduction(red), c)
+                .unwrap()
+                .with_class_alpha(&alphas)
+                .unwrap();
         head.value_and_grad(&x, &y, Some(&w), &mut g).unwrap();
-        fd_check("focal labels", &x, &g, |x| head.value(x, &y, Some(&w)).unwrap());
+        fd_check("focal labels", &x, &g, |x| {
+            head.value(x, &y, Some(&w)).unwrap()
+        });
 
         let ce = SoftmaxCrossEntropy::new(c).unwrap().with_reduction(red);
         ce.value_and_grad(&x, &y_soft, &mut g).unwrap();
         fd_check("softmax ce", &x, &g, |x| ce.value(x, &y_soft).unwrap());
 
         for gamma in [0.0, 0.7, 2.0] {
-            let f = SoftmaxFocal::new(0.25, gamma, c).unwrap().with_reduction(red);
+            let f = SoftmaxFocal::new(0.25, gamma, c)
+                .unwrap()
+                .with_reduction(red);
             f.value_and_grad(&x, &y_soft, &mut g).unwrap();
-            fd_check(&format!("softmax focal {gamma}"), &x, &g, |x| f.value(x, &y_soft).unwrap());
+            fd_check(&format!("softmax focal {gamma}"), &x, &g, |x| {
+                f.value(x, &y_soft).unwrap()
+            });
         }
 
         for weighting in [
@@ -93,10 +107,14 @@ fn label_and_softmax_losses() {
             Weighting::EffectiveNumber { beta: 0.99 },
             Weighting::LogitAdjustment { tau: 1.0 },
         ] {
-            let mut d = DistributionCe::<f64, 8>::new(c, weighting).unwrap().with_reduction(red);
+            let mut d = DistributionCe::<f64, 8>::new(c, weighting)
+                .unwrap()
+                .with_reduction(red);
             d.observe(&[0i64, 0, 0, 0, 1, 1, 2]).unwrap();
             d.value_and_grad(&x, &y_soft, &mut g).unwrap();
-            fd_check(&format!("distribution ce {weighting:?}"), &x, &g, |x| d.value(x, &y_soft).unwrap());
+            fd_check(&format!("distribution ce {weighting:?}"), &x, &g, |x| {
+                d.value(x, &y_soft).unwrap()
+            });
         }
     }
 }
@@ -118,7 +136,9 @@ fn ghm_losses_with_detached_weights() {
     ghm.apply(&weights, &x, &t, Some(&w), Some(&mut g)).unwrap();
     // Small steps do not move any norm across a bin edge for these inputs, so the frozen
     // weights are the batch's own.
-    fd_check("ghm-c", &x, &g, |xp| ghm.apply(&weights, xp, &t, Some(&w), None).unwrap());
+    fd_check("ghm-c", &x, &g, |xp| {
+        ghm.apply(&weights, xp, &t, Some(&w), None).unwrap()
+    });
 
     let p = random::uniform(&mut r, n, -1.0, 1.0);
     let q = random::uniform(&mut r, n, -1.0, 1.0);
@@ -127,5 +147,7 @@ fn ghm_losses_with_detached_weights() {
     ghm.observe(&mut hist, &p, &q, Some(&w)).unwrap();
     let weights = ghm.finish(&hist).unwrap();
     ghm.apply(&weights, &p, &q, Some(&w), Some(&mut g)).unwrap();
-    fd_check("ghm-r", &p, &g, |xp| ghm.apply(&weights, xp, &q, Some(&w), None).unwrap());
+    fd_check("ghm-r", &p, &g, |xp| {
+        ghm.apply(&weights, xp, &q, Some(&w), None).unwrap()
+    });
 }

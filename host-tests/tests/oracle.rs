@@ -17,8 +17,10 @@ where
     F64: Fn() -> Vec<f64>,
     F32: Fn() -> Vec<f64>,
 {
-    check_close(&f64_path(), exp, ORACLE_F64_REL, 1e-12).unwrap_or_else(|e| panic!("{name} f64: {e}"));
-    check_close(&f32_path(), exp, F32_REL, F32_ABS_FRAC).unwrap_or_else(|e| panic!("{name} f32: {e}"));
+    check_close(&f64_path(), exp, ORACLE_F64_REL, 1e-12)
+        .unwrap_or_else(|e| panic!("{name} f64: {e}"));
+    check_close(&f32_path(), exp, F32_REL, F32_ABS_FRAC)
+        .unwrap_or_else(|e| panic!("{name} f32: {e}"));
 }
 
 #[test]
@@ -29,7 +31,12 @@ fn bce_and_focal_match_the_oracle() {
         let x = to_f64(&to_f32(&random::uniform(&mut r, n, -30.0, 30.0)));
         let t = to_f64(&to_f32(&random::targets(&mut r, n, 0.7)));
         let w = to_f64(&to_f32(&random::uniform(&mut r, n, 0.0, 2.0)));
-        let exp: Vec<f64> = x.iter().zip(&t).zip(&w).map(|((&x, &t), &w)| w * oracle::bce(x, t)).collect();
+        let exp: Vec<f64> = x
+            .iter()
+            .zip(&t)
+            .zip(&w)
+            .map(|((&x, &t), &w)| w * oracle::bce(x, t))
+            .collect();
         let bce = BceWithLogits::new().with_reduction(Reduction::None);
         both(
             "bce",
@@ -41,20 +48,28 @@ fn bce_and_focal_match_the_oracle() {
             },
             || {
                 let mut o = vec![0.0f32; n];
-                bce.per_element(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w)), &mut o).unwrap();
+                bce.per_element(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w)), &mut o)
+                    .unwrap();
                 to_f64(&o)
             },
         );
         let x = to_f64(&to_f32(&x.iter().map(|v| v * 0.4).collect::<Vec<f64>>()));
         let alpha = [-1.0, 0.0, 0.25, 0.9, 1.0][round as usize % 5];
         let gamma = [0.0, 0.5, 1.0, 2.0, 3.7][(round as usize / 5) % 5];
-        let exp: Vec<f64> = x.iter().zip(&t).map(|(&x, &t)| oracle::focal(x, t, alpha, gamma)).collect();
+        let exp: Vec<f64> = x
+            .iter()
+            .zip(&t)
+            .map(|(&x, &t)| oracle::focal(x, t, alpha, gamma))
+            .collect();
         both(
             &format!("focal a={alpha} g={gamma}"),
             &exp,
             || {
                 let mut o = vec![0.0; n];
-                SigmoidFocal::new(alpha, gamma).unwrap().per_element(&x, &t, &mut o).unwrap();
+                SigmoidFocal::new(alpha, gamma)
+                    .unwrap()
+                    .per_element(&x, &t, &mut o)
+                    .unwrap();
                 o
             },
             || {
@@ -74,7 +89,9 @@ fn focal_labels_match_the_dense_oracle() {
         let (rows, c) = (1 + r.below(60) as usize, 1 + r.below(8) as usize);
         let x = to_f64(&to_f32(&random::uniform(&mut r, rows * c, -12.0, 12.0)));
         let y = random::labels(&mut r, rows, -1, c as i64 + 2);
-        let w: Vec<f64> = (0..rows).map(|_| [0.0, 1.0, 0.5][r.below(3) as usize]).collect();
+        let w: Vec<f64> = (0..rows)
+            .map(|_| [0.0, 1.0, 0.5][r.below(3) as usize])
+            .collect();
         let class_alpha = to_f64(&to_f32(&random::uniform(&mut r, c, 0.0, 1.0)));
         let mut exp = vec![0.0; rows * c];
         for i in 0..rows {
@@ -88,7 +105,10 @@ fn focal_labels_match_the_dense_oracle() {
             &exp,
             || {
                 let f = SigmoidFocal::new(0.25, 2.0).unwrap();
-                let head = SigmoidFocalLabels::new(f, c).unwrap().with_class_alpha(&class_alpha).unwrap();
+                let head = SigmoidFocalLabels::new(f, c)
+                    .unwrap()
+                    .with_class_alpha(&class_alpha)
+                    .unwrap();
                 let mut o = vec![0.0; rows * c];
                 head.per_element(&x, &y, Some(&w), &mut o).unwrap();
                 o
@@ -96,9 +116,13 @@ fn focal_labels_match_the_dense_oracle() {
             || {
                 let f = SigmoidFocal::new(0.25f32, 2.0).unwrap();
                 let a = to_f32(&class_alpha);
-                let head = SigmoidFocalLabels::new(f, c).unwrap().with_class_alpha(&a).unwrap();
+                let head = SigmoidFocalLabels::new(f, c)
+                    .unwrap()
+                    .with_class_alpha(&a)
+                    .unwrap();
                 let mut o = vec![0.0f32; rows * c];
-                head.per_element(&to_f32(&x), &y, Some(&to_f32(&w)), &mut o).unwrap();
+                head.per_element(&to_f32(&x), &y, Some(&to_f32(&w)), &mut o)
+                    .unwrap();
                 to_f64(&o)
             },
         );
@@ -112,13 +136,26 @@ fn softmax_losses_match_the_oracle() {
         let (rows, c) = (1 + r.below(40) as usize, 1 + r.below(12) as usize);
         let x = to_f64(&to_f32(&random::uniform(&mut r, rows * c, -25.0, 25.0)));
         let y = random::labels(&mut r, rows, -1, c as i64);
-        let (alpha, gamma) = (0.25 + 0.05 * round as f64, [0.0, 0.7, 2.0, 3.7][round as usize % 4]);
+        let (alpha, gamma) = (
+            0.25 + 0.05 * round as f64,
+            [0.0, 0.7, 2.0, 3.7][round as usize % 4],
+        );
         let ce_exp: Vec<f64> = (0..rows)
-            .map(|i| if y[i] < 0 { 0.0 } else { oracle::softmax_ce(&x[i * c..(i + 1) * c], y[i] as usize) })
+            .map(|i| {
+                if y[i] < 0 {
+                    0.0
+                } else {
+                    oracle::softmax_ce(&x[i * c..(i + 1) * c], y[i] as usize)
+                }
+            })
             .collect();
         let fo_exp: Vec<f64> = (0..rows)
             .map(|i| {
-                if y[i] < 0 { 0.0 } else { oracle::softmax_focal(&x[i * c..(i + 1) * c], y[i] as usize, alpha, gamma) }
+                if y[i] < 0 {
+                    0.0
+                } else {
+                    oracle::softmax_focal(&x[i * c..(i + 1) * c], y[i] as usize, alpha, gamma)
+                }
             })
             .collect();
         let ce = SoftmaxCrossEntropy::new(c).unwrap();
@@ -141,7 +178,10 @@ fn softmax_losses_match_the_oracle() {
             &fo_exp,
             || {
                 let mut o = vec![0.0; rows];
-                SoftmaxFocal::new(alpha, gamma, c).unwrap().per_element(&x, &y, &mut o).unwrap();
+                SoftmaxFocal::new(alpha, gamma, c)
+                    .unwrap()
+                    .per_element(&x, &y, &mut o)
+                    .unwrap();
                 o
             },
             || {
@@ -153,9 +193,16 @@ fn softmax_losses_match_the_oracle() {
         );
         // Mean over labelled rows, as PyTorch's ignore_index.
         let labelled = y.iter().filter(|&&v| v >= 0).count();
-        let mean: f64 = if labelled == 0 { 0.0 } else { ce_exp.iter().sum::<f64>() / labelled as f64 };
+        let mean: f64 = if labelled == 0 {
+            0.0
+        } else {
+            ce_exp.iter().sum::<f64>() / labelled as f64
+        };
         let got = ce.value(&x, &y).unwrap();
-        assert!((got - mean).abs() <= 1e-9 * mean.abs().max(1e-300), "mean {got} vs {mean}");
+        assert!(
+            (got - mean).abs() <= 1e-9 * mean.abs().max(1e-300),
+            "mean {got} vs {mean}"
+        );
     }
 }
 
@@ -176,12 +223,18 @@ fn box_losses_match_the_oracle() {
             &sl,
             || {
                 let mut o = vec![0.0; n];
-                SmoothL1::new(beta).unwrap().per_element(&p, &t, &mut o).unwrap();
+                SmoothL1::new(beta)
+                    .unwrap()
+                    .per_element(&p, &t, &mut o)
+                    .unwrap();
                 o
             },
             || {
                 let mut o = vec![0.0f32; n];
-                SmoothL1::new(beta as f32).unwrap().per_element(&to_f32(&p), &to_f32(&t), &mut o).unwrap();
+                SmoothL1::new(beta as f32)
+                    .unwrap()
+                    .per_element(&to_f32(&p), &to_f32(&t), &mut o)
+                    .unwrap();
                 to_f64(&o)
             },
         );
@@ -195,7 +248,10 @@ fn box_losses_match_the_oracle() {
             },
             || {
                 let mut o = vec![0.0f32; n];
-                Asl1::new(mu as f32).unwrap().per_element(&to_f32(&p), &to_f32(&t), &mut o).unwrap();
+                Asl1::new(mu as f32)
+                    .unwrap()
+                    .per_element(&to_f32(&p), &to_f32(&t), &mut o)
+                    .unwrap();
                 to_f64(&o)
             },
         );
@@ -209,7 +265,9 @@ const EDGE_MARGIN: f64 = 1e-4;
 fn near_edge(g: &[f64], bins: usize) -> bool {
     g.iter().any(|&v| {
         let s = v * bins as f64;
-        (s - s.round()).abs() < EDGE_MARGIN * bins as f64 && s.round() > 0.0 && s.round() < bins as f64
+        (s - s.round()).abs() < EDGE_MARGIN * bins as f64
+            && s.round() > 0.0
+            && s.round() < bins as f64
     })
 }
 
@@ -226,15 +284,24 @@ fn ghm_sequences_match_mmdetection() {
         let mut c64 = GhmC::<f64, 30>::new(bins, momentum, loss_weight).unwrap();
         let mut c32 = GhmC::<f32, 30>::new(bins, momentum as f32, loss_weight as f32).unwrap();
         let mut r64 = GhmR::<f64, 30>::new(0.02, bins, momentum, loss_weight).unwrap();
-        let mut r32 = GhmR::<f32, 30>::new(0.02, bins, momentum as f32, loss_weight as f32).unwrap();
+        let mut r32 =
+            GhmR::<f32, 30>::new(0.02, bins, momentum as f32, loss_weight as f32).unwrap();
         for batch in 0..5 {
             // Some batches look empty: every label weight zero.
             let n = 1 + r.below(400) as usize;
             let empty = r.below(6) == 0;
             let x = to_f64(&to_f32(&random::uniform(&mut r, n, -8.0, 6.0)));
-            let t: Vec<f64> = (0..n).map(|_| if r.below(10) == 0 { 1.0 } else { 0.0 }).collect();
-            let w: Vec<f64> = (0..n).map(|_| if empty || r.below(8) == 0 { 0.0 } else { 1.0 }).collect();
-            let g: Vec<f64> = x.iter().zip(&t).map(|(&x, &t)| (oracle::sigmoid(x) - t).abs()).collect();
+            let t: Vec<f64> = (0..n)
+                .map(|_| if r.below(10) == 0 { 1.0 } else { 0.0 })
+                .collect();
+            let w: Vec<f64> = (0..n)
+                .map(|_| if empty || r.below(8) == 0 { 0.0 } else { 1.0 })
+                .collect();
+            let g: Vec<f64> = x
+                .iter()
+                .zip(&t)
+                .map(|(&x, &t)| (oracle::sigmoid(x) - t).abs())
+                .collect();
             let l: Vec<f64> = x.iter().zip(&t).map(|(&x, &t)| oracle::bce(x, t)).collect();
             let tot = (w.iter().filter(|&&v| v > 0.0).count() as f64).max(1.0);
             if near_edge(&g, bins) {
@@ -242,14 +309,22 @@ fn ghm_sequences_match_mmdetection() {
             }
             let exp = oc.batch(&g, &l, &w, tot);
             let got64 = c64.value(&x, &t, Some(&w)).unwrap();
-            let got32 = f64::from(c32.value(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w))).unwrap());
-            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15).unwrap_or_else(|e| panic!("ghm-c f64 {round}/{batch}: {e}"));
-            check_close(&[got32], &[exp], F32_REL, 1e-12).unwrap_or_else(|e| panic!("ghm-c f32 {round}/{batch}: {e}"));
+            let got32 = f64::from(
+                c32.value(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w)))
+                    .unwrap(),
+            );
+            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15)
+                .unwrap_or_else(|e| panic!("ghm-c f64 {round}/{batch}: {e}"));
+            check_close(&[got32], &[exp], F32_REL, 1e-12)
+                .unwrap_or_else(|e| panic!("ghm-c f32 {round}/{batch}: {e}"));
             // GHM-R on box deltas with fractional label weights (tot = their sum).
             let p = to_f64(&to_f32(&random::uniform(&mut r, n, -1.0, 1.0)));
             let q = to_f64(&to_f32(&random::uniform(&mut r, n, -1.0, 1.0)));
             let d: Vec<f64> = p.iter().zip(&q).map(|(a, b)| a - b).collect();
-            let g: Vec<f64> = d.iter().map(|d| d.abs() / (d * d + 0.0004).sqrt()).collect();
+            let g: Vec<f64> = d
+                .iter()
+                .map(|d| d.abs() / (d * d + 0.0004).sqrt())
+                .collect();
             if near_edge(&g, bins) {
                 break;
             }
@@ -257,9 +332,14 @@ fn ghm_sequences_match_mmdetection() {
             let w2: Vec<f64> = w.iter().map(|&v| v * 2.0).collect();
             let exp = orr.batch(&g, &l, &w2, w2.iter().sum::<f64>().max(1.0));
             let got64 = r64.value(&p, &q, Some(&w2)).unwrap();
-            let got32 = f64::from(r32.value(&to_f32(&p), &to_f32(&q), Some(&to_f32(&w2))).unwrap());
-            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15).unwrap_or_else(|e| panic!("ghm-r f64 {round}/{batch}: {e}"));
-            check_close(&[got32], &[exp], F32_REL, 1e-12).unwrap_or_else(|e| panic!("ghm-r f32 {round}/{batch}: {e}"));
+            let got32 = f64::from(
+                r32.value(&to_f32(&p), &to_f32(&q), Some(&to_f32(&w2)))
+                    .unwrap(),
+            );
+            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15)
+                .unwrap_or_else(|e| panic!("ghm-r f64 {round}/{batch}: {e}"));
+            check_close(&[got32], &[exp], F32_REL, 1e-12)
+                .unwrap_or_else(|e| panic!("ghm-r f32 {round}/{batch}: {e}"));
             checked += 1;
         }
     }
@@ -284,7 +364,9 @@ fn distribution_ce_matches_the_formulas() {
         };
         let mut loss = DistributionCe::<f64, 8>::new(c, make(p)).unwrap();
         // A long-tailed history: class k seen about 2^-k of the time.
-        let history: Vec<i64> = (0..2000).map(|_| (r.next_u64().trailing_zeros() as i64).min(c as i64 - 1)).collect();
+        let history: Vec<i64> = (0..2000)
+            .map(|_| (r.next_u64().trailing_zeros() as i64).min(c as i64 - 1))
+            .collect();
         loss.observe(&history).unwrap();
         let counts = loss.counts().to_vec();
         let x = random::uniform(&mut r, rows * c, -5.0, 5.0);
@@ -306,10 +388,12 @@ fn distribution_ce_matches_the_formulas() {
         }
         let exp = if den == 0.0 { 0.0 } else { num / den };
         let got = loss.value(&x, &y).unwrap();
-        check_close(&[got], &[exp], ORACLE_F64_REL, 1e-15).unwrap_or_else(|e| panic!("{mode} {p}: {e}"));
+        check_close(&[got], &[exp], ORACLE_F64_REL, 1e-15)
+            .unwrap_or_else(|e| panic!("{mode} {p}: {e}"));
         let mut table = vec![0.0; c];
         loss.class_weights(&mut table).unwrap();
         let exp_table = if mode == "logit" { offsets } else { weights };
-        check_close(&table, &exp_table, ORACLE_F64_REL, 1e-15).unwrap_or_else(|e| panic!("{mode} table: {e}"));
+        check_close(&table, &exp_table, ORACLE_F64_REL, 1e-15)
+            .unwrap_or_else(|e| panic!("{mode} table: {e}"));
     }
 }
