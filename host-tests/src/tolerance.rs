@@ -31,7 +31,9 @@ pub fn check_close(got: &[f64], exp: &[f64], rel: f64, abs_frac: f64) -> Result<
     let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
         let bound = rel * e.abs() + abs_frac * scale;
-        if !((g - e).abs() <= bound) {
+        // Written so a NaN on either side fails.
+        let within = (g - e).abs() <= bound;
+        if !within {
             return Err(format!(
                 "[{i}]: got {g:e}, expected {e:e}, bound {bound:.3e}"
             ));
