@@ -4,13 +4,16 @@
 //! `{"id", "error"}` when this path cannot run the case.
 
 use hardmine::{
-    BceWithLogits, GhmC, GhmR, Real, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    BceWithLogits, GhmC, GhmR, Ohem, Real, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
     SoftmaxCrossEntropy, SoftmaxFocal,
 };
 use serde_json::{json, Map, Value};
 
 /// Capacity of the GHM histograms the runner builds (the largest `bins` it accepts).
 pub const GHM_CAPACITY: usize = 64;
+
+/// Capacity of the OHEM heap the runner builds (the largest `k` it accepts).
+pub const OHEM_CAPACITY: usize = 4096;
 
 /// A numeric path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +224,21 @@ fn run_typed<T: Real>(case: &Value) -> Result<Vec<Batch>, String> {
                 |g| l.value_and_grad(&x, &t, g),
                 |o| l.per_element(&x, &t, o),
             )
+        }
+        "ohem" => {
+            let losses = i.reals::<T>("losses")?;
+            let boxes = i.optional_reals::<T>("boxes")?;
+            let mut ohem =
+                Ohem::<T, OHEM_CAPACITY>::new(p.usize("k")?).map_err(|e| e.to_string())?;
+            if let Some(iou) = params.get("nms_iou").and_then(Value::as_f64) {
+                ohem = ohem.with_nms(T::from_f64(iou)).map_err(|e| e.to_string())?;
+            }
+            let picked = ohem
+                .select(&losses, boxes.as_deref())
+                .map_err(|e| e.to_string())?;
+            let mut b = Batch::new();
+            b.insert("selected".into(), json!(picked.indices()));
+            Ok(b)
         }
         other => return Err(format!("op `{other}` is not supported by this runner")),
     };

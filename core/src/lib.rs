@@ -23,6 +23,7 @@ mod ghm;
 mod kernel;
 mod label;
 mod loss;
+mod mining;
 mod num;
 mod reduction;
 mod rng;
@@ -36,6 +37,10 @@ pub use label::ClassLabel;
 pub use loss::{
     Asl1, BceWithLogits, DistributionCe, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
     SoftmaxCrossEntropy, SoftmaxFocal, Weighting,
+};
+pub use mining::{
+    check_boxes, iou, nms, BalancedSampler, Budget, Census, CensusReport, Group, Ohem, OhemSampler,
+    SOhem, Selection, TopK, MAX_STRATA,
 };
 pub use num::Real;
 pub use reduction::Reduction;

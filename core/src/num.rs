@@ -77,6 +77,8 @@ pub trait Real:
     fn softplus(self) -> Self;
     /// `self / n` (a mean's divisor); `n = 0` returns `self`.
     fn div_count(self, n: usize) -> Self;
+    /// `floor(self)` as a count: 0 for negative values, saturating at `u64::MAX`.
+    fn floor_count(self) -> u64;
     /// The histogram bin of `self` in `[0, 1]` split into `bins` equal bins:
     /// `floor(self * bins)` clamped to `0..bins` (so 1 falls in the top bin).
     fn bin(self, bins: usize) -> usize;

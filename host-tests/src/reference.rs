@@ -137,3 +137,50 @@ pub fn logit_offsets(counts: &[u64], tau: f64) -> Vec<f64> {
         .map(|&k| tau * ((k as f64 + 1.0) / all).ln())
         .collect()
 }
+
+/// IoU of `[x1, y1, x2, y2]` boxes, written out.
+pub fn iou(a: &[f64], b: &[f64]) -> f64 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}
+
+/// Indices sorted by loss descending, ties by index ascending (a full sort).
+pub fn ranking(losses: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..losses.len()).collect();
+    order.sort_by(|&a, &b| losses[b].partial_cmp(&losses[a]).unwrap().then(a.cmp(&b)));
+    order
+}
+
+/// OHEM by brute force: the ranking walked with greedy NMS (per label when labels are given).
+pub fn ohem(
+    losses: &[f64],
+    boxes: Option<&[f64]>,
+    labels: Option<&[i64]>,
+    thr: f64,
+    k: usize,
+) -> Vec<usize> {
+    let mut kept: Vec<usize> = Vec::new();
+    for i in ranking(losses) {
+        if kept.len() == k {
+            break;
+        }
+        let suppressed = boxes.is_some_and(|b| {
+            kept.iter().any(|&j| {
+                labels.is_none_or(|l| l[i] == l[j])
+                    && iou(&b[4 * i..4 * i + 4], &b[4 * j..4 * j + 4]) > thr
+            })
+        });
+        if !suppressed {
+            kept.push(i);
+        }
+    }
+    kept.sort_unstable();
+    kept
+}

@@ -91,6 +91,11 @@ macro_rules! impl_float {
                 }
             }
             #[inline]
+            fn floor_count(self) -> u64 {
+                // `as u64` saturates (negative and NaN -> 0).
+                $floor(self) as u64
+            }
+            #[inline]
             fn bin(self, bins: usize) -> usize {
                 // `as usize` saturates (NaN -> 0), so this cannot panic or wrap.
                 let b = $floor(self * bins as $t) as usize;

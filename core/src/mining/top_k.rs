@@ -1,0 +1,168 @@
+//! Streaming selection of the `k` largest keys in a fixed-capacity heap.
+//!
+//! ```text
+//! order:  a before b  <=>  key_a > key_b, or key_a = key_b and index_a < index_b
+//! push:   O(log k); a full heap replaces its worst entry when the new one comes before it
+//! memory: K entries, whatever the stream's length
+//! ```
+//! Ties go to the lower index, so the result is a deterministic function of the input.
+//!
+//! # Errors
+//! `new`: `InvalidParameter("k")` unless `1 <= k <= K`. `push`/`extend`: `NonFinite` for a NaN
+//! or infinite key; `extend` checks the whole slice first, so the heap is unchanged after an
+//! `Err`.
+
+use super::selection::Selection;
+use crate::{check, Error, Real};
+use core::cmp::Ordering;
+use heapless::binary_heap::{BinaryHeap, Min};
+use heapless::Vec;
+
+/// A key with its example index, ordered so that "greater" means "selected first".
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ranked<T> {
+    pub key: T,
+    pub index: usize,
+}
+
+impl<T: Real> Ranked<T> {
+    /// Whether `self` comes before `other` in selection order.
+    #[inline]
+    pub fn before(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Greater
+    }
+}
+
+impl<T: Real> PartialEq for Ranked<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl<T: Real> Eq for Ranked<T> {}
+
+impl<T: Real> PartialOrd for Ranked<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Real> Ord for Ranked<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Keys are validated finite, so `partial_cmp` is total here.
+        match self.key.partial_cmp(&other.key) {
+            Some(Ordering::Equal) | None => other.index.cmp(&self.index),
+            Some(o) => o,
+        }
+    }
+}
+
+/// The `k <= K` largest keys seen so far, with their indices.
+///
+/// # Examples
+/// ```
+/// use hardmine::TopK;
+/// let mut top = TopK::<f32, 4>::new(2)?;
+/// top.extend(0, &[0.5, 3.0, 1.0, 3.0])?;
+/// assert_eq!(top.selection().indices(), &[1, 3]);
+/// # Ok::<(), hardmine::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TopK<T: Real, const K: usize> {
+    k: usize,
+    heap: BinaryHeap<Ranked<T>, Min, K>,
+}
+
+impl<T: Real, const K: usize> TopK<T, K> {
+    /// An empty selector of the `k` largest keys.
+    ///
+    /// # Errors
+    /// `InvalidParameter("k")` unless `1 <= k <= K`.
+    pub fn new(k: usize) -> Result<Self, Error> {
+        if k == 0 || k > K {
+            return Err(Error::InvalidParameter("k"));
+        }
+        Ok(Self {
+            k,
+            heap: BinaryHeap::new(),
+        })
+    }
+
+    /// How many keys are kept (at most `k`).
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether no key has been kept.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Forgets every key.
+    pub fn clear(&mut self) {
+        self.heap.clear();
+    }
+
+    /// Offers a validated entry.
+    #[inline]
+    pub(crate) fn offer(&mut self, entry: Ranked<T>) {
+        if self.heap.len() < self.k {
+            // Cannot fail: len < k <= K.
+            let _ = self.heap.push(entry);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if entry.before(&worst) {
+                *worst = entry;
+            }
+        }
+    }
+
+    /// Offers the key of example `index`.
+    ///
+    /// # Errors
+    /// `NonFinite { index }` for a NaN or infinite key; nothing changes then.
+    pub fn push(&mut self, index: usize, key: T) -> Result<(), Error> {
+        self.offer(Ranked {
+            key: check::finite(key, index)?,
+            index,
+        });
+        Ok(())
+    }
+
+    /// Offers every key of `keys`, as examples `first, first + 1, ...`.
+    ///
+    /// # Errors
+    /// `NonFinite` (the index into `keys`) for a NaN or infinite key; the heap is unchanged.
+    pub fn extend(&mut self, first: usize, keys: &[T]) -> Result<(), Error> {
+        check::all_finite(keys)?;
+        for (i, &key) in keys.iter().enumerate() {
+            self.offer(Ranked {
+                key,
+                index: first.saturating_add(i),
+            });
+        }
+        Ok(())
+    }
+
+    /// The kept entries, best first.
+    pub(crate) fn sorted(&self) -> Vec<Ranked<T>, K> {
+        let mut v: Vec<Ranked<T>, K> = self.heap.iter().copied().collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v
+    }
+
+    /// The kept indices with their keys, largest key first, written to `out`; returns how many.
+    pub fn write_sorted(&self, indices: &mut [usize], keys: &mut [T]) -> usize {
+        let sorted = self.sorted();
+        let n = sorted.len().min(indices.len()).min(keys.len());
+        for ((e, i), k) in sorted.iter().zip(indices.iter_mut()).zip(keys.iter_mut()) {
+            *i = e.index;
+            *k = e.key;
+        }
+        n
+    }
+
+    /// The kept indices as a selection.
+    pub fn selection(&self) -> Selection<K> {
+        Selection::from_unsorted(self.heap.iter().map(|e| e.index).collect())
+    }
+}
