@@ -10,7 +10,7 @@ use hardmine::{
 use serde_json::{json, Map, Value};
 
 /// Capacity of the GHM histograms the runner builds (the largest `bins` it accepts).
-pub const GHM_CAPACITY: usize = 64;
+pub const GHM_CAPACITY: usize = 256;
 
 /// Capacity of the OHEM heap the runner builds (the largest `k` it accepts).
 pub const OHEM_CAPACITY: usize = 4096;
