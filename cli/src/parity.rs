@@ -5,7 +5,7 @@
 
 use hardmine::{
     BceWithLogits, GhmC, GhmR, Ohem, Real, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
-    SoftmaxCrossEntropy, SoftmaxFocal,
+    SoftmaxCrossEntropy, SoftmaxFocal, Q16,
 };
 use serde_json::{json, Map, Value};
 
@@ -56,7 +56,7 @@ pub fn run_case(case: &Value, path: Path) -> Vec<Value> {
     let result = match path {
         Path::F64 => run_typed::<f64>(case),
         Path::F32 => run_typed::<f32>(case),
-        Path::Fixed => Err("the fixed-point path is not in this build yet".into()),
+        Path::Fixed => run_typed::<Q16>(case),
         Path::Gpu => {
             Err("the gpu path is not in this build (build hardmine-cli with --features gpu)".into())
         }

@@ -42,6 +42,6 @@ pub use mining::{
     check_boxes, iou, nms, BalancedSampler, Budget, Census, CensusReport, Group, Ohem, OhemSampler,
     SOhem, Selection, TopK, MAX_STRATA,
 };
-pub use num::Real;
+pub use num::{Real, Q16, Q48};
 pub use reduction::Reduction;
 pub use rng::SplitMix64;

@@ -1,13 +1,17 @@
 //! The numeric types every algorithm is generic over.
 //!
-//! [`Real`] is sealed: it is implemented for `f32` and `f64` here, and every loss and miner is
+//! [`Real`] is sealed: it is implemented for `f32`, `f64` and Q15.16 ([`Q16`]) here, and every loss and miner is
 //! written once against it, so the paths cannot drift apart. Only this module knows how a type
 //! computes `exp` or `ln`; algorithms call the trait.
 //!
 //! Each type sums into its accumulator [`Real::Acc`]: `f32` sums into `f64` (so a mean over a
-//! million elements keeps f32 accuracy), `f64` into itself.
+//! million elements keeps f32 accuracy), `f64` into itself, [`Q16`] into [`Q48`].
 
+mod fixed;
 mod float;
+mod fx;
+
+pub use fixed::{Q16, Q48};
 
 use core::fmt::Debug;
 use core::ops::{Add, Div, Mul, Neg, Sub};
@@ -16,7 +20,7 @@ pub(crate) mod private {
     pub trait Sealed {}
 }
 
-/// A real-number type the library computes in: `f32` or `f64`.
+/// A real-number type the library computes in: `f32`, `f64` or [`Q16`] (Q15.16 fixed point).
 ///
 /// Arithmetic operators follow the type's own rules (IEEE for floats). The kernels are
 /// documented with their accuracy; the host tests enforce each bound.

@@ -18,6 +18,15 @@ pub const F64_ABS_FRAC: f64 = 1e-12;
 /// (`Real::sigmoid`, `Real::softplus` docs).
 pub const KERNEL_F32_ULP: u32 = 3;
 
+/// Max error of every Q15.16 kernel (exp, exp_m1, ln, ln_1p, sqrt, sigmoid, softplus, pow) in
+/// LSB (2^-16) against the exact value, over every input of the domain it serves: correctly
+/// rounded (`fixed_kernels.rs`; the `fx.rs` docs quote it). The 1e-9 is f64 slop at ties.
+pub const FIXED_KERNEL_LSB: f64 = 0.5 + 1e-9;
+
+/// Fixed-point loss tolerance against the exact value (the golden fixed row): relative, a
+/// fraction of the array's scale, and an absolute floor of 2 LSB.
+pub const FIXED: (f64, f64, f64) = (2e-3, 2e-3, 3.1e-5);
+
 /// Central-difference gradient checks in f64: step and relative tolerance.
 pub const FD_STEP: f64 = 1e-6;
 /// Relative tolerance of a central difference against the analytic gradient.

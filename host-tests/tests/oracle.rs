@@ -2,15 +2,38 @@
 //! `F64_REL`-class bounds of the oracle's own rounding, the f32 path within `F32_REL`.
 
 use hardmine::{
-    Asl1, BceWithLogits, DistributionCe, GhmC, GhmR, Reduction, SigmoidFocal, SigmoidFocalLabels,
-    SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Weighting,
+    Asl1, BceWithLogits, DistributionCe, GhmC, GhmR, Real, Reduction, SigmoidFocal,
+    SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Weighting, Q16,
 };
 use hardmine_host_tests::random::{self, to_f32, to_f64};
 use hardmine_host_tests::reference as oracle;
-use hardmine_host_tests::tolerance::{check_close, F32_ABS_FRAC, F32_REL};
+use hardmine_host_tests::tolerance::{check_close, F32_ABS_FRAC, F32_REL, FIXED};
 
 /// The naive oracle loses a few digits to cancellation; 1e-9 is its honest f64 agreement.
 const ORACLE_F64_REL: f64 = 1e-9;
+
+fn q(xs: &[f64]) -> Vec<Q16> {
+    xs.iter().map(|&x| Q16::from_f64(x)).collect()
+}
+
+fn from_q(xs: &[Q16]) -> Vec<f64> {
+    xs.iter().map(|x| x.to_f64()).collect()
+}
+
+/// The fixed path against the exact value at the fixed-point tolerance (relative, a fraction of
+/// the array's scale, and a 2-LSB floor).
+fn fixed(name: &str, exp: &[f64], got: Vec<f64>) {
+    let (rel, frac, floor) = FIXED;
+    let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
+        let bound = rel * e.abs() + frac * scale + floor;
+        assert!(
+            (g - e).abs() <= bound,
+            "{name} fixed [{i}]: got {g}, expected {e}, bound {bound:e}"
+        );
+    }
+    assert_eq!(got.len(), exp.len());
+}
 
 fn both<F32, F64>(name: &str, exp: &[f64], f64_path: F64, f32_path: F32)
 where
@@ -21,6 +44,17 @@ where
         .unwrap_or_else(|e| panic!("{name} f64: {e}"));
     check_close(&f32_path(), exp, F32_REL, F32_ABS_FRAC)
         .unwrap_or_else(|e| panic!("{name} f32: {e}"));
+}
+
+/// Weighted BCE at the inputs the fixed path sees (rounded to 2^-16).
+fn exp_bce_at(x: &[f64], t: &[f64], w: &[f64]) -> Vec<f64> {
+    let r = |v: &[f64]| from_q(&q(v));
+    let (x, t, w) = (r(x), r(t), r(w));
+    x.iter()
+        .zip(&t)
+        .zip(&w)
+        .map(|((&x, &t), &w)| w * oracle::bce(x, t))
+        .collect()
 }
 
 #[test]
@@ -54,6 +88,10 @@ fn bce_and_focal_match_the_oracle() {
             },
         );
         let x = to_f64(&to_f32(&x.iter().map(|v| v * 0.4).collect::<Vec<f64>>()));
+        let mut o = vec![Q16::ZERO; n];
+        bce.per_element(&q(&x), &q(&t), Some(&q(&w)), &mut o)
+            .unwrap();
+        fixed("bce", &exp_bce_at(&x, &t, &w), from_q(&o));
         let alpha = [-1.0, 0.0, 0.25, 0.9, 1.0][round as usize % 5];
         let gamma = [0.0, 0.5, 1.0, 2.0, 3.7][(round as usize / 5) % 5];
         let exp: Vec<f64> = x
@@ -79,6 +117,18 @@ fn bce_and_focal_match_the_oracle() {
                 to_f64(&o)
             },
         );
+        let mut o = vec![Q16::ZERO; n];
+        let f = SigmoidFocal::new(Q16::from_f64(alpha), Q16::from_f64(gamma)).unwrap();
+        f.per_element(&q(&x), &q(&t), &mut o).unwrap();
+        // The fixed path sees inputs rounded to 2^-16: compare with the exact loss there.
+        let (xq, tq) = (from_q(&q(&x)), from_q(&q(&t)));
+        let gq = Q16::from_f64(gamma).to_f64();
+        let exp_q: Vec<f64> = xq
+            .iter()
+            .zip(&tq)
+            .map(|(&x, &t)| oracle::focal(x, t, alpha, gq))
+            .collect();
+        fixed(&format!("focal a={alpha} g={gamma}"), &exp_q, from_q(&o));
     }
 }
 
@@ -191,6 +241,36 @@ fn softmax_losses_match_the_oracle() {
                 to_f64(&o)
             },
         );
+        let xq = from_q(&q(&x));
+        let at = |f: &dyn Fn(&[f64], usize) -> f64| -> Vec<f64> {
+            (0..rows)
+                .map(|i| {
+                    if y[i] < 0 {
+                        0.0
+                    } else {
+                        f(&xq[i * c..(i + 1) * c], y[i] as usize)
+                    }
+                })
+                .collect()
+        };
+        let mut o = vec![Q16::ZERO; rows];
+        ce.per_element(&q(&x), &y, &mut o).unwrap();
+        fixed(
+            "softmax ce",
+            &at(&|r, k| oracle::softmax_ce(r, k)),
+            from_q(&o),
+        );
+        let (aq, gq) = (Q16::from_f64(alpha), Q16::from_f64(gamma));
+        SoftmaxFocal::new(aq, gq, c)
+            .unwrap()
+            .per_element(&q(&x), &y, &mut o)
+            .unwrap();
+        let (af, gf) = (aq.to_f64(), gq.to_f64());
+        fixed(
+            "softmax focal",
+            &at(&|r, k| oracle::softmax_focal(r, k, af, gf)),
+            from_q(&o),
+        );
         // Mean over labelled rows, as PyTorch's ignore_index.
         let labelled = y.iter().filter(|&&v| v >= 0).count();
         let mean: f64 = if labelled == 0 {
@@ -255,6 +335,28 @@ fn box_losses_match_the_oracle() {
                 to_f64(&o)
             },
         );
+        let dq: Vec<f64> = from_q(&q(&p))
+            .iter()
+            .zip(from_q(&q(&t)))
+            .map(|(a, b)| a - b)
+            .collect();
+        let (bq, mq) = (Q16::from_f64(beta), Q16::from_f64(mu));
+        let mut o = vec![Q16::ZERO; n];
+        SmoothL1::new(bq)
+            .unwrap()
+            .per_element(&q(&p), &q(&t), &mut o)
+            .unwrap();
+        let e: Vec<f64> = dq
+            .iter()
+            .map(|&d| oracle::smooth_l1(d, bq.to_f64()))
+            .collect();
+        fixed("smooth l1", &e, from_q(&o));
+        Asl1::new(mq)
+            .unwrap()
+            .per_element(&q(&p), &q(&t), &mut o)
+            .unwrap();
+        let e: Vec<f64> = dq.iter().map(|&d| oracle::asl1(d, mq.to_f64())).collect();
+        fixed("asl1", &e, from_q(&o));
     }
 }
 
@@ -286,6 +388,8 @@ fn ghm_sequences_match_mmdetection() {
         let mut r64 = GhmR::<f64, 30>::new(0.02, bins, momentum, loss_weight).unwrap();
         let mut r32 =
             GhmR::<f32, 30>::new(0.02, bins, momentum as f32, loss_weight as f32).unwrap();
+        let (mq, lq) = (Q16::from_f64(momentum), Q16::from_f64(loss_weight));
+        let mut cq = GhmC::<Q16, 30>::new(bins, mq, lq).unwrap();
         for batch in 0..5 {
             // Some batches look empty: every label weight zero.
             let n = 1 + r.below(400) as usize;
@@ -317,6 +421,9 @@ fn ghm_sequences_match_mmdetection() {
                 .unwrap_or_else(|e| panic!("ghm-c f64 {round}/{batch}: {e}"));
             check_close(&[got32], &[exp], F32_REL, 1e-12)
                 .unwrap_or_else(|e| panic!("ghm-c f32 {round}/{batch}: {e}"));
+            // The fixed path, at the exact loss of the inputs it sees (rounded to 2^-16).
+            let gotq = cq.value(&q(&x), &q(&t), Some(&q(&w))).unwrap().to_f64();
+            fixed(&format!("ghm-c fixed {round}/{batch}"), &[exp], vec![gotq]);
             // GHM-R on box deltas with fractional label weights (tot = their sum).
             let p = to_f64(&to_f32(&random::uniform(&mut r, n, -1.0, 1.0)));
             let q = to_f64(&to_f32(&random::uniform(&mut r, n, -1.0, 1.0)));
@@ -344,6 +451,20 @@ fn ghm_sequences_match_mmdetection() {
         }
     }
     assert!(checked >= 60, "only {checked} GHM batches compared");
+}
+
+#[test]
+fn distribution_ce_weights_survive_large_counts_in_fixed_point() {
+    let mut d =
+        DistributionCe::<Q16, 4>::new(3, Weighting::InverseFrequency { power: Q16::ONE }).unwrap();
+    let labels: Vec<u8> = (0..1_000_000u32)
+        .map(|i| if i % 1000 == 0 { 2 } else { (i % 2) as u8 })
+        .collect();
+    d.observe(&labels).unwrap();
+    let mut w = [Q16::ZERO; 3];
+    d.class_weights(&mut w).unwrap();
+    let exp = oracle::class_weights(d.counts(), "inverse", 1.0);
+    fixed("inverse frequency, a million labels", &exp, from_q(&w));
 }
 
 #[test]
@@ -390,6 +511,29 @@ fn distribution_ce_matches_the_formulas() {
         let got = loss.value(&x, &y).unwrap();
         check_close(&[got], &[exp], ORACLE_F64_REL, 1e-15)
             .unwrap_or_else(|e| panic!("{mode} {p}: {e}"));
+        // The fixed path with the same history, at the fixed-point tolerance.
+        let mut lq = DistributionCe::<Q16, 8>::new(
+            c,
+            match weighting {
+                0 => Weighting::InverseFrequency {
+                    power: Q16::from_f64(p),
+                },
+                1 => Weighting::EffectiveNumber {
+                    beta: Q16::from_f64(p),
+                },
+                _ => Weighting::LogitAdjustment {
+                    tau: Q16::from_f64(p),
+                },
+            },
+        )
+        .unwrap();
+        lq.observe(&history).unwrap();
+        let gotq = lq.value(&q(&x), &y).unwrap().to_f64();
+        fixed(
+            &format!("distribution ce fixed {mode} {p}"),
+            &[exp],
+            vec![gotq],
+        );
         let mut table = vec![0.0; c];
         loss.class_weights(&mut table).unwrap();
         let exp_table = if mode == "logit" { offsets } else { weights };

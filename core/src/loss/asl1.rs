@@ -3,6 +3,8 @@
 //! ```text
 //! d = pred - target
 //! L = sqrt(d^2 + mu^2) - mu  =  d^2 / (sqrt(d^2 + mu^2) + mu)     (no cancellation)
+//!   evaluated with r = min(|d|, mu) / max(|d|, mu): no small number is squared, nothing
+//!   overflows, and Q15.16 keeps its relative precision
 //! dL/dpred = d / sqrt(d^2 + mu^2)          in (-1, 1): the gradient norm GHM-R bins
 //! ```
 //! mmdetection's `GHMR` default is `mu = 0.02`. `Mean` divides by the number of elements.
@@ -60,19 +62,25 @@ impl<T: Real> Asl1<T> {
     /// Loss, gradient and gradient norm `|d| / sqrt(d^2 + mu^2)` of one difference.
     #[inline]
     pub(crate) fn element(&self, d: T) -> (T, T, T) {
+        // Scaled by the larger of |d| and mu so no intermediate is a square of a small number
+        // (d^2 cannot overflow, and Q15.16 keeps its precision):
+        // root = big * sqrt(1 + r^2), r = small / big in [0, 1].
         let a = d.abs();
-        if a <= self.mu {
-            let root = (d * d + self.mu * self.mu).sqrt();
-            let grad = d / root;
-            (d * d / (root + self.mu), grad, grad.abs())
+        let (big, small) = if a > self.mu {
+            (a, self.mu)
         } else {
-            // Scaled so `d * d` cannot overflow; `root >= sqrt(2) mu`, so `root - mu` is safe.
-            let r = self.mu / a;
-            let stretch = (T::ONE + r * r).sqrt();
-            let norm = T::ONE / stretch;
-            let grad = if d < T::ZERO { -norm } else { norm };
-            (a * stretch - self.mu, grad, norm)
-        }
+            (self.mu, a)
+        };
+        let r = small / big;
+        let stretch = (T::ONE + r * r).sqrt();
+        let (loss, norm) = if a > self.mu {
+            // root >= sqrt(2) mu, so `root - mu` does not cancel.
+            (a * stretch - self.mu, T::ONE / stretch)
+        } else {
+            // sqrt(d^2 + mu^2) - mu = d^2 / (root + mu) = mu r^2 / (stretch + 1).
+            (self.mu * r * r / (stretch + T::ONE), r / stretch)
+        };
+        (loss, if d < T::ZERO { -norm } else { norm }, norm)
     }
 
     fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {

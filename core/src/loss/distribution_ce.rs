@@ -146,7 +146,11 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
                 }
             }
             Weighting::InverseFrequency { power } => {
-                let raw = |c: u64| (-(power.widen()) * n(c).ln()).exp();
+                // Relative to the rarest class, so the largest raw weight is exactly 1 and
+                // none underflows (Q15.16 has 16 fractional bits; n^-1 of a million does).
+                let rarest = counts.clone().copied().min().unwrap_or(0);
+                let ln_rarest = n(rarest).ln();
+                let raw = |c: u64| (-(power.widen()) * (n(c).ln() - ln_rarest)).exp();
                 normalise(&mut weight, counts.map(|&c| raw(c)), self.classes);
             }
             Weighting::EffectiveNumber { beta } => {
