@@ -26,33 +26,49 @@ pub fn check_case(case: &Value, lines: &[Value], path: Path) -> Result<(), Strin
         if let Some(e) = got.get("error") {
             return Err(format!("batch {batch}: runner error: {e}"));
         }
-        for key in ["loss", "grad"] {
-            let Some(e) = exp.get(key) else { continue };
+        let exp = exp
+            .as_object()
+            .ok_or_else(|| format!("batch {batch}: `expected` is not an object"))?;
+        for (key, e) in exp {
             let g = got
                 .get(key)
                 .ok_or_else(|| format!("batch {batch}: no `{key}` in output"))?;
-            compare(e, g, path).map_err(|m| format!("batch {batch}, {key}: {m}"))?;
-        }
-        if let Some(e) = exp.get("selected") {
-            let g = got
-                .get("selected")
-                .ok_or_else(|| format!("batch {batch}: no `selected`"))?;
-            let sorted = |v: &Value| {
-                let mut s: Vec<i64> = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_i64)
-                    .collect();
-                s.sort_unstable();
-                s
-            };
-            if sorted(e) != sorted(g) {
-                return Err(format!("batch {batch}: selected sets differ"));
+            let what = |m: String| format!("batch {batch}, {key}: {m}");
+            if key == "selected" {
+                // Index sets: compared as sets.
+                let sorted = |v: &Value| {
+                    let mut s: Vec<i64> = v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_i64)
+                        .collect();
+                    s.sort_unstable();
+                    s
+                };
+                if sorted(e) != sorted(g) {
+                    return Err(what("index sets differ".into()));
+                }
+            } else if is_exact(e) {
+                // Integers (a best index, window starts) must match exactly.
+                if e != g {
+                    return Err(what(format!("got {g}, expected {e}")));
+                }
+            } else {
+                compare(e, g, path).map_err(what)?;
             }
         }
     }
     Ok(())
+}
+
+/// Integer literals, and arrays of arrays (window coordinates), compare exactly.
+fn is_exact(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        Value::Array(a) => a.first().is_some_and(Value::is_array),
+        _ => false,
+    }
 }
 
 fn compare(exp: &Value, got: &Value, path: Path) -> Result<(), String> {

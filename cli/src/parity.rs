@@ -4,8 +4,8 @@
 //! `{"id", "error"}` when this path cannot run the case.
 
 use hardmine::{
-    BceWithLogits, GhmC, GhmR, Ohem, Real, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
-    SoftmaxCrossEntropy, SoftmaxFocal, Q16,
+    BceWithLogits, ChannelBlockRotation, GhmC, GhmR, OcclusionSearch, Ohem, Real, Reduction,
+    SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Q16,
 };
 use serde_json::{json, Map, Value};
 
@@ -240,9 +240,83 @@ fn run_typed<T: Real>(case: &Value) -> Result<Vec<Batch>, String> {
             b.insert("selected".into(), json!(picked.indices()));
             Ok(b)
         }
+        "rotate_blocks" => rotate_blocks::<T>(&p, &i),
+        "occlusion_search" => occlusion_search::<T>(&p, &i),
         other => return Err(format!("op `{other}` is not supported by this runner")),
     };
     batch.map(|b| vec![b])
+}
+
+fn err(e: hardmine::Error) -> String {
+    e.to_string()
+}
+
+/// `rotate_blocks`: output, the gradient for the given upstream gradient, and grad_angles.
+fn rotate_blocks<T: Real>(p: &Params<'_>, i: &Inputs<'_>) -> Result<Batch, String> {
+    let (x, up) = (i.reals::<T>("features")?, i.reals::<T>("upstream")?);
+    let angles = p.reals::<T>("angles")?;
+    let rot = ChannelBlockRotation::<T>::new(
+        p.usize("channels")?,
+        p.usize("height")?,
+        p.usize("width")?,
+        p.usize("blocks")?,
+    )
+    .and_then(|r| r.with_max_angle(T::from_f64(core::f64::consts::PI)))
+    .map_err(err)?;
+    let mut out = vec![T::ZERO; x.len()];
+    rot.forward(&x, &angles, &mut out).map_err(err)?;
+    let mut g = vec![T::ZERO; x.len()];
+    let mut ga = vec![T::ZERO; angles.len()];
+    rot.backward(&x, &angles, &up, &mut g, &mut ga)
+        .map_err(err)?;
+    let mut b = Batch::new();
+    b.insert("output".into(), numbers(&out));
+    b.insert("grad".into(), numbers(&g));
+    b.insert("grad_angles".into(), numbers(&ga));
+    Ok(b)
+}
+
+/// `occlusion_search` with the scorer `sigmoid(sum(scorer_weights * features) + scorer_bias)`.
+fn occlusion_search<T: Real>(p: &Params<'_>, i: &Inputs<'_>) -> Result<Batch, String> {
+    let x = i.reals::<T>("features")?;
+    let w = i.reals::<T>("scorer_weights")?;
+    let bias = T::from_f64(
+        i.0.get("scorer_bias")
+            .and_then(Value::as_f64)
+            .ok_or("missing input `scorer_bias`")?,
+    );
+    let search = OcclusionSearch::new(
+        p.usize("channels")?,
+        p.usize("height")?,
+        p.usize("width")?,
+        p.usize("window")?,
+        p.usize("stride")?,
+    )
+    .map_err(err)?;
+    if w.len() != x.len() {
+        return Err("scorer_weights and features differ in length".into());
+    }
+    let mut scratch = vec![T::ZERO; x.len()];
+    let mut scores = vec![T::ZERO; search.window_count()];
+    let scorer = |f: &[T]| {
+        let z = f
+            .iter()
+            .zip(&w)
+            .fold(T::ZERO.widen(), |a, (&f, &w)| a + (f * w).widen());
+        (T::narrow(z) + bias).sigmoid()
+    };
+    let best = search
+        .search(&x, &mut scratch, &mut scores, scorer)
+        .map_err(err)?;
+    let windows: Vec<Value> = (0..search.window_count())
+        .filter_map(|k| search.window(k))
+        .map(|(r, c)| json!([r, c]))
+        .collect();
+    let mut b = Batch::new();
+    b.insert("scores".into(), numbers(&scores));
+    b.insert("windows".into(), Value::Array(windows));
+    b.insert("best".into(), json!(best));
+    Ok(b)
 }
 
 /// Loss and gradient of an element-wise loss; for `none`, the loss is the per-element vector.
@@ -313,6 +387,21 @@ impl Params<'_> {
             .and_then(Value::as_u64)
             .and_then(|v| usize::try_from(v).ok())
             .ok_or_else(|| format!("missing integer param `{key}`"))
+    }
+
+    fn reals<T: Real>(&self, key: &str) -> Result<Vec<T>, String> {
+        let arr = self
+            .0
+            .get(key)
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("missing param `{key}`"))?;
+        arr.iter()
+            .map(|v| {
+                v.as_f64()
+                    .map(T::from_f64)
+                    .ok_or_else(|| format!("param `{key}` has a non-number"))
+            })
+            .collect()
     }
 
     fn reduction(&self) -> Result<Reduction, String> {

@@ -17,6 +17,7 @@
 //! # Feature flags
 //! - `defmt`: derives `defmt::Format` for the public types, for firmware logging.
 
+mod adversarial;
 mod check;
 mod error;
 mod ghm;
@@ -28,6 +29,7 @@ mod num;
 mod reduction;
 mod rng;
 
+pub use adversarial::{ChannelBlockRotation, DropoutMask, MapShape, OcclusionSearch};
 pub use error::Error;
 pub use ghm::{
     BinWeights, Classification, Ghm, GhmC, GhmKind, GhmR, GradientDensity, GradientHistogram,

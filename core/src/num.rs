@@ -45,6 +45,9 @@ pub trait Real:
     const ONE: Self;
     /// 1/2.
     const HALF: Self;
+    /// The type's resolution at 1: the distance from 1 to the next value (`f32::EPSILON`,
+    /// `f64::EPSILON`, one LSB `2^-16` for Q15.16).
+    const EPSILON: Self;
 
     /// `x` rounded to the nearest value of this type (saturating where the type is bounded).
     fn from_f64(x: f64) -> Self;
@@ -81,6 +84,12 @@ pub trait Real:
     fn softplus(self) -> Self;
     /// `self / n` (a mean's divisor); `n = 0` returns `self`.
     fn div_count(self, n: usize) -> Self;
+    /// `(sin x, cos x)`. f32/f64: libm, < 1 ULP. Q15.16: correctly rounded on [-pi, pi].
+    fn sin_cos(self) -> (Self, Self);
+    /// `floor(self)` as an integer, saturating at the `i64` range (NaN is 0).
+    fn floor_int(self) -> i64;
+    /// The integer `i` as this type (saturating where the type is bounded).
+    fn from_int(i: i64) -> Self;
     /// `floor(self)` as a count: 0 for negative values, saturating at `u64::MAX`.
     fn floor_count(self) -> u64;
     /// The histogram bin of `self` in `[0, 1]` split into `bins` equal bins:

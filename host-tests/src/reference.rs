@@ -184,3 +184,41 @@ pub fn ohem(
     kept.sort_unstable();
     kept
 }
+
+/// PyTorch's `affine_grid(theta, align_corners=True)` + `grid_sample(bilinear, zeros,
+/// align_corners=True)` of one channel block, transcribed: normalised `linspace(-1, 1, n)`
+/// coordinates (0 for a size-1 axis), `theta = [[cos, -sin, 0], [sin, cos, 0]]`.
+pub fn rotate_channel(src: &[f64], h: usize, w: usize, angle: f64) -> Vec<f64> {
+    let lin = |k: usize, n: usize| {
+        if n > 1 {
+            -1.0 + 2.0 * k as f64 / (n - 1) as f64
+        } else {
+            0.0
+        }
+    };
+    let (s, c) = angle.sin_cos();
+    let at = |y: i64, x: i64| {
+        if y >= 0 && y < h as i64 && x >= 0 && x < w as i64 {
+            src[y as usize * w + x as usize]
+        } else {
+            0.0
+        }
+    };
+    let mut out = vec![0.0; h * w];
+    for i in 0..h {
+        for j in 0..w {
+            let (xn, yn) = (lin(j, w), lin(i, h));
+            let (xs, ys) = (c * xn - s * yn, s * xn + c * yn);
+            let ix = (xs + 1.0) / 2.0 * (w as f64 - 1.0);
+            let iy = (ys + 1.0) / 2.0 * (h as f64 - 1.0);
+            let (x0, y0) = (ix.floor(), iy.floor());
+            let (fx, fy) = (ix - x0, iy - y0);
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            out[i * w + j] = at(y0, x0) * (1.0 - fx) * (1.0 - fy)
+                + at(y0, x0 + 1) * fx * (1.0 - fy)
+                + at(y0 + 1, x0) * (1.0 - fx) * fy
+                + at(y0 + 1, x0 + 1) * fx * fy;
+        }
+    }
+    out
+}

@@ -94,3 +94,10 @@ fn saturation_has_the_right_sign() {
     assert_eq!(Q16::from_f64(-3.0).sqrt(), Q16::ZERO);
     assert_eq!(Q16::from_f64(200.0).powf(Q16::from_f64(2.0)), Q16::MAX);
 }
+
+#[test]
+fn sin_and_cos_over_minus_pi_to_pi() {
+    let pi = raw(core::f64::consts::PI);
+    check("sin", sweep(-pi, pi, |x| x.sin_cos().0, f64::sin));
+    check("cos", sweep(-pi, pi, |x| x.sin_cos().1, f64::cos));
+}

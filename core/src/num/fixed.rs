@@ -116,6 +116,7 @@ macro_rules! impl_fixed {
             const ZERO: Self = Self::from_bits(0);
             const ONE: Self = Self::from_bits(1 << 16);
             const HALF: Self = Self::from_bits(1 << 15);
+            const EPSILON: Self = Self::from_bits(1);
 
             fn from_f64(x: f64) -> Self {
                 if x.is_nan() {
@@ -171,6 +172,18 @@ macro_rules! impl_fixed {
             }
             fn softplus(self) -> Self {
                 Self::sat(fx::softplus(self.raw()))
+            }
+            fn sin_cos(self) -> (Self, Self) {
+                let (s, c) = fx::sin_cos(self.raw());
+                (Self::sat(s), Self::sat(c))
+            }
+            #[inline]
+            fn floor_int(self) -> i64 {
+                i64::try_from(self.raw() >> 16).unwrap_or(i64::MAX)
+            }
+            #[inline]
+            fn from_int(i: i64) -> Self {
+                Self::sat(i128::from(i) << 16)
             }
             #[inline]
             fn div_count(self, n: usize) -> Self {

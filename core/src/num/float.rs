@@ -6,7 +6,7 @@ macro_rules! impl_float {
     (
         $t:ty, acc = $acc:ty,
         exp = $exp:path, exp_m1 = $expm1:path, ln = $ln:path, ln_1p = $ln1p:path,
-        sqrt = $sqrt:path, pow = $pow:path, floor = $floor:path
+        sqrt = $sqrt:path, pow = $pow:path, floor = $floor:path, sin = $sin:path, cos = $cos:path
     ) => {
         impl private::Sealed for $t {}
 
@@ -16,6 +16,7 @@ macro_rules! impl_float {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const HALF: Self = 0.5;
+            const EPSILON: Self = <$t>::EPSILON;
 
             #[inline]
             fn from_f64(x: f64) -> Self {
@@ -91,6 +92,19 @@ macro_rules! impl_float {
                 }
             }
             #[inline]
+            fn sin_cos(self) -> (Self, Self) {
+                ($sin(self), $cos(self))
+            }
+            #[inline]
+            fn floor_int(self) -> i64 {
+                // `as i64` saturates (NaN -> 0).
+                $floor(self) as i64
+            }
+            #[inline]
+            fn from_int(i: i64) -> Self {
+                i as $t
+            }
+            #[inline]
             fn floor_count(self) -> u64 {
                 // `as u64` saturates (negative and NaN -> 0).
                 $floor(self) as u64
@@ -114,7 +128,9 @@ impl_float!(
     ln_1p = libm::log1pf,
     sqrt = libm::sqrtf,
     pow = libm::powf,
-    floor = libm::floorf
+    floor = libm::floorf,
+    sin = libm::sinf,
+    cos = libm::cosf
 );
 impl_float!(
     f64,
@@ -125,7 +141,9 @@ impl_float!(
     ln_1p = libm::log1p,
     sqrt = libm::sqrt,
     pow = libm::pow,
-    floor = libm::floor
+    floor = libm::floor,
+    sin = libm::sin,
+    cos = libm::cos
 );
 
 #[cfg(test)]

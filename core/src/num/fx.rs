@@ -11,7 +11,8 @@
 //! Max error over every input of the domain each serves, measured by exhaustive sweeps in
 //! host-tests (`fixed_kernels.rs`, bound in `tolerance.rs`): **0.5 LSB, correctly rounded**, for
 //! exp and exp_m1 on [-32, 16], ln on (0, 256], ln_1p on (-1, 16], sqrt on [0, 1024], sigmoid
-//! and softplus on [-64, 64], and pow on [0, 1] for gamma in {0.25, 0.5, ..., 5} (the internal
+//! and softplus on [-64, 64], pow on [0, 1] for gamma in {0.25, 0.5, ..., 5}, and sin/cos on
+//! [-pi, pi] (the internal
 //! Q32/Q62 error is far below the final rounding). Beyond those domains results saturate.
 
 /// 1 in Q62.
@@ -20,6 +21,8 @@ const ONE_62: i128 = 1 << 62;
 const LN2_62: i128 = 3_196_577_161_300_663_915;
 /// sqrt 2 in Q62 (60-digit decimal, rounded).
 const SQRT2_62: i128 = 6_521_908_912_666_391_106;
+/// pi / 2 in Q62 (60-digit decimal, rounded).
+const HALF_PI_62: i128 = 7_244_019_458_077_122_842;
 /// A result "too large for any fixed type here" (callers saturate it).
 pub(crate) const HUGE: i128 = 1 << 100;
 
@@ -207,4 +210,28 @@ pub(crate) fn sigmoid(x: i128) -> i128 {
 pub(crate) fn softplus(x: i128) -> i128 {
     let lp = ln_q62((ONE_62 + exp_neg_abs_62(x)) as u128, 62);
     round_shift(x.max(0).saturating_mul(1 << 46).saturating_add(lp), 46)
+}
+
+/// `(sin x, cos x)` (Q16): `x = k pi/2 + r`, `|r| <= pi/4`, Taylor to `r^23` in Q62, then the
+/// quadrant's signs and swap.
+pub(crate) fn sin_cos(x: i128) -> (i128, i128) {
+    let x62 = x.saturating_mul(1 << 46);
+    let k = (x62 + HALF_PI_62 / 2).div_euclid(HALF_PI_62);
+    let r = x62 - k * HALF_PI_62;
+    let r2 = (r * r) >> 62;
+    let (mut st, mut s) = (r, r);
+    let (mut ct, mut c) = (ONE_62, ONE_62);
+    for n in 1..=11 {
+        st = -((st * r2) >> 62) / ((2 * n) * (2 * n + 1));
+        s += st;
+        ct = -((ct * r2) >> 62) / ((2 * n - 1) * (2 * n));
+        c += ct;
+    }
+    let (sin, cos) = match k.rem_euclid(4) {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    };
+    (round_shift(sin, 46), round_shift(cos, 46))
 }
