@@ -4,11 +4,22 @@
 //! hardmine parity --path {f64|f32|fixed|gpu} [--check] FILE...
 //! ```
 
+use hardmine_cli::finetune::{self, method::Method};
 use hardmine_cli::{compare, parity};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
+  hardmine finetune [--path f32|fixed] [--steps N] [--seed S] [--test-scenes N] [--lr X]
+                    [--methods m1,m2,...] [--json]
+      The main job: trains a 64-32-10 detector head on-line, one scene of 1,024 cells (one
+      real handwritten digit among them) per SGD step, once per loss or miner, and reports
+      test mAP, recall at one false positive per scene, the final training loss, the share of
+      the loss carried by easy negatives, wall time and loss-state bytes. Methods: bce,
+      balanced, ohem, sohem, focal, ghm_c, afast, distribution_ce (default: all).
+  hardmine plot --out DIR [finetune options]
+      Runs the fine-tuning job (f32 unless --path fixed) and writes four SVG figures to DIR:
+      focal loss against p_t, gradient norms with GHM-C weights, training curves, census.
   hardmine parity --path {f64|f32|fixed|gpu} [--check] FILE...
       Runs golden cases (one JSON object a line) and prints one JSON line per case and batch.
       --check compares with each case's `expected` at the path's tolerance instead, printing
@@ -19,6 +30,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("parity") => parity_command(&args[1..]),
+        Some("finetune") => finetune_command(&args[1..]),
+        Some("plot") => plot_command(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(true)
@@ -111,4 +124,140 @@ fn parity_command(args: &[String]) -> Result<bool, String> {
             .map_err(|e| e.to_string())?;
     }
     Ok(failed == 0)
+}
+
+fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, String> {
+    it.next()
+        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+}
+
+fn number<T: std::str::FromStr>(text: &str, flag: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("{flag}: `{text}` is not a valid number"))
+}
+
+/// Parses the options shared by `finetune` and `plot`; returns the remaining arguments.
+pub(crate) fn finetune_options(
+    args: &[String],
+) -> Result<(finetune::Options, bool, Vec<String>), String> {
+    let mut opts = finetune::Options::default();
+    let mut json = false;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--path" => {
+                opts.path = match value(&mut it, arg)?.as_str() {
+                    "f32" => finetune::Path::F32,
+                    "fixed" => finetune::Path::Fixed,
+                    p => return Err(format!("finetune runs on f32 or fixed, not `{p}`")),
+                }
+            }
+            "--steps" => opts.steps = number(value(&mut it, arg)?, arg)?,
+            "--seed" => opts.seed = number(value(&mut it, arg)?, arg)?,
+            "--test-scenes" => opts.test_scenes = number(value(&mut it, arg)?, arg)?,
+            "--lr" => opts.lr = number(value(&mut it, arg)?, arg)?,
+            "--methods" => {
+                opts.methods = value(&mut it, arg)?
+                    .split(',')
+                    .map(|m| Method::parse(m).ok_or_else(|| format!("unknown method `{m}`")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--json" => json = true,
+            other => rest.push(other.to_string()),
+        }
+    }
+    if opts.steps == 0 || opts.test_scenes == 0 {
+        return Err("--steps and --test-scenes must be at least 1".into());
+    }
+    if !(opts.lr.is_finite() && opts.lr > 0.0) {
+        return Err("--lr must be a positive number".into());
+    }
+    Ok((opts, json, rest))
+}
+
+/// Progress on stderr, only when it is a terminal.
+pub(crate) fn progress_bar() -> impl FnMut(&str, usize, usize) + Send {
+    let tty = std::io::stderr().is_terminal();
+    move |method: &str, step: usize, steps: usize| {
+        if tty {
+            let done = (step + 1) * 30 / steps.max(1);
+            eprint!(
+                "\r{method:>16} [{}{}] {}/{steps}   ",
+                "#".repeat(done),
+                " ".repeat(30 - done.min(30)),
+                step + 1
+            );
+            if step + (steps / 50).max(1) >= steps {
+                eprint!("\r{:72}\r", "");
+            }
+        }
+    }
+}
+
+fn finetune_command(args: &[String]) -> Result<bool, String> {
+    let (opts, json, rest) = finetune_options(args)?;
+    if let Some(unknown) = rest.first() {
+        return Err(format!("unknown argument `{unknown}`\n{USAGE}"));
+    }
+    let reports = finetune::run(&opts, &mut progress_bar())?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let w = |e: std::io::Error| e.to_string();
+    if json {
+        for r in &reports {
+            let line = serde_json::json!({
+                "method": r.method, "path": r.path, "steps": r.steps, "seed": opts.seed,
+                "map": r.map, "positive_rate": r.positive_rate, "recall_at_1fp": r.recall_at_1fp,
+                "train_loss": r.train_loss, "easy_negative_share": r.easy_negative_share,
+                "wall_s": r.wall_s, "state_bytes": r.state_bytes,
+            });
+            writeln!(out, "{line}").map_err(w)?;
+        }
+    } else {
+        writeln!(
+            out,
+            "path {}, {} steps, seed {}, {} test scenes, positive rate {:.5}",
+            opts.path.name(),
+            opts.steps,
+            opts.seed,
+            opts.test_scenes,
+            reports.first().map_or(0.0, |r| r.positive_rate)
+        )
+        .map_err(w)?;
+        writeln!(out, "| method | test mAP | recall @ 1 FP/scene | train loss | easy-neg loss share | wall s | state B |").map_err(w)?;
+        writeln!(out, "|---|---|---|---|---|---|---|").map_err(w)?;
+        for r in &reports {
+            writeln!(
+                out,
+                "| {} | {:.3} | {:.3} | {:.4} | {:.3} | {:.1} | {} |",
+                r.method,
+                r.map,
+                r.recall_at_1fp,
+                r.train_loss,
+                r.easy_negative_share,
+                r.wall_s,
+                r.state_bytes
+            )
+            .map_err(w)?;
+        }
+    }
+    Ok(true)
+}
+
+fn plot_command(args: &[String]) -> Result<bool, String> {
+    let (opts, _, rest) = finetune_options(args)?;
+    let mut out = None;
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--out" => out = Some(value(&mut it, arg)?.clone()),
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    let dir = out.ok_or_else(|| format!("--out DIR is required\n{USAGE}"))?;
+    for path in hardmine_cli::plot::run(std::path::Path::new(&dir), &opts, &mut progress_bar())? {
+        println!("{path}");
+    }
+    Ok(true)
 }

@@ -61,6 +61,19 @@ macro_rules! impl_fixed {
                 i128::from(self.0.to_bits())
             }
 
+            /// The product, rounded to nearest (ties up) and saturated.
+            #[inline]
+            fn mul_raw(a: Self, b: Self) -> Self {
+                if <$bits>::BITS == 32 {
+                    // 32 x 32 bits fit an i64 exactly; the rounded shift cannot overflow it.
+                    let p = (a.to_bits() as i64) * (b.to_bits() as i64);
+                    let r = (p + (1 << 15)) >> 16;
+                    Self::from_bits(r.clamp(i64::from(<$bits>::MIN), i64::from(<$bits>::MAX)) as $bits)
+                } else {
+                    Self::sat(fx::mul(a.raw(), b.raw()))
+                }
+            }
+
             /// Saturates a raw i128 into this type.
             #[inline]
             fn sat(v: i128) -> Self {
@@ -88,7 +101,7 @@ macro_rules! impl_fixed {
             type Output = Self;
             #[inline]
             fn mul(self, o: Self) -> Self {
-                Self::sat(fx::mul(self.raw(), o.raw()))
+                Self::mul_raw(self, o)
             }
         }
 

@@ -1,0 +1,77 @@
+//! The vendored handwritten digits (UCI optical digits, CC BY 4.0; see `data/README.md`).
+
+use flate2::read::GzDecoder;
+use std::io::Read;
+
+/// The gzipped CSV, embedded so the command works from any directory.
+const DIGITS_GZ: &[u8] = include_bytes!("../../../data/digits.csv.gz");
+
+/// Pixels of one 8x8 digit.
+pub const PIXELS: usize = 64;
+
+/// Digit images (pixels 0..16, row-major) with their labels.
+#[derive(Debug, Clone, Default)]
+pub struct Digits {
+    /// One 8x8 image each.
+    pub images: Vec<[u8; PIXELS]>,
+    /// The digit of each image.
+    pub labels: Vec<u8>,
+}
+
+impl Digits {
+    /// Every vendored digit.
+    pub fn load() -> Result<Self, String> {
+        let mut text = String::new();
+        GzDecoder::new(DIGITS_GZ)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("digits: {e}"))?;
+        let mut all = Digits::default();
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let values: Vec<u8> = line
+                .split(',')
+                .map(|v| {
+                    v.trim()
+                        .parse::<u8>()
+                        .map_err(|e| format!("digits line {}: {e}", n + 1))
+                })
+                .collect::<Result<_, _>>()?;
+            let (pixels, label) = values.split_at(PIXELS);
+            let image: [u8; PIXELS] = pixels
+                .try_into()
+                .map_err(|_| format!("digits line {}: short", n + 1))?;
+            match label {
+                [d] if *d < 10 => {
+                    all.images.push(image);
+                    all.labels.push(*d);
+                }
+                _ => return Err(format!("digits line {}: bad label", n + 1)),
+            }
+        }
+        Ok(all)
+    }
+
+    /// The train digits (index not divisible by 5) and the test digits (divisible by 5).
+    pub fn split(&self) -> (Digits, Digits) {
+        let (mut train, mut test) = (Digits::default(), Digits::default());
+        for (i, (img, &l)) in self.images.iter().zip(&self.labels).enumerate() {
+            let part = if i % 5 == 0 { &mut test } else { &mut train };
+            part.images.push(*img);
+            part.labels.push(l);
+        }
+        (train, test)
+    }
+
+    /// How many digits.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+}
