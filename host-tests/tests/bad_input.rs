@@ -240,6 +240,21 @@ fn bad_hyper_parameters() {
         D::new(3, Weighting::LogitAdjustment { tau: f32::NAN }).map(|_| ()),
         p("tau")
     );
+    // Fuzzing finding (loss_distribution_ce): tau = -2e38 made the f32 logit offsets infinite.
+    assert_eq!(
+        D::new(3, Weighting::LogitAdjustment { tau: -2e38 }).map(|_| ()),
+        p("tau")
+    );
+    assert_eq!(
+        D::new(3, Weighting::LogitAdjustment { tau: 1000.5 }).map(|_| ()),
+        p("tau")
+    );
+    let mut d = D::new(3, Weighting::LogitAdjustment { tau: -1000.0 }).unwrap();
+    d.observe(&[0u8; 500]).unwrap();
+    let mut offsets = [0.0f32; 3];
+    d.class_weights(&mut offsets).unwrap();
+    assert!(offsets.iter().all(|o| o.is_finite()), "{offsets:?}");
+    assert!(d.value(&[1e4f32, -1e4, 0.0], &[1u8]).unwrap().is_finite());
 }
 
 #[test]

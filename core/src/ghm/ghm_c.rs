@@ -14,10 +14,10 @@ impl crate::num::private::Sealed for Classification {}
 impl<T: Real> GhmKind<T> for Classification {
     #[inline]
     fn element(&self, x: T, t: T, index: usize) -> Result<(T, T, T), Error> {
-        let l = Logistic::new(check::finite(x, index)?);
-        let t = check::unit_target(t, index)?;
-        let grad = l.bce_grad(t);
-        Ok((grad.abs(), l.bce(t), grad))
+        let l = Logistic::new(check::finite(x, index)?.widen());
+        let t = check::unit_target(t, index)?.widen();
+        let grad = T::narrow(l.bce_grad(t));
+        Ok((grad.abs(), T::narrow(l.bce(t)), grad))
     }
 }
 

@@ -58,8 +58,10 @@ impl BceWithLogits {
     /// The loss of one logit against target `t` (unvalidated), and its gradient.
     #[inline]
     pub(crate) fn element<T: Real>(x: T, t: T) -> (T, T) {
+        // In the accumulator type, rounded once (see `SigmoidFocal::element`).
+        let (x, t) = (x.widen(), t.widen());
         let l = Logistic::new(x);
-        (l.bce(t), l.bce_grad(t))
+        (T::narrow(l.bce(t)), T::narrow(l.bce_grad(t)))
     }
 
     fn run<T: Real>(

@@ -19,13 +19,17 @@
 //!
 //! # Errors
 //! `new`: `InvalidParameter("classes")` unless `1 <= classes <= C`; `"power"` unless finite and
-//! `>= 0`; `"beta"` unless in `[0, 1)`; `"tau"` unless finite. Calls: as
+//! `>= 0`; `"beta"` unless in `[0, 1)`; `"tau"` unless `|tau| <= 1000`. Calls: as
 //! `SoftmaxCrossEntropy`; `observe` leaves the counts unchanged after an `Err`.
 
 use super::elementwise::Output;
 use super::rowwise::{self, Row};
 use super::softmax_ce::row_loss;
 use crate::{check, ClassLabel, Error, Real, Reduction};
+
+/// The largest `|tau|` accepted: `tau ln prior` stays finite on every path (|ln prior| < 45
+/// for any count a `u64` holds). Menon et al. use `tau = 1`.
+const MAX_TAU: u64 = 1000;
 
 /// How the class distribution enters the loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,7 +47,7 @@ pub enum Weighting<T> {
     },
     /// Logits shifted by `tau * ln prior` (Menon et al. use `tau = 1`).
     LogitAdjustment {
-        /// The adjustment strength.
+        /// The adjustment strength, `|tau| <= 1000`.
         tau: T,
     },
 }
@@ -86,8 +90,7 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
             Weighting::EffectiveNumber { beta } => (beta >= T::ZERO && beta < T::ONE)
                 .then_some(())
                 .ok_or(Error::InvalidParameter("beta")),
-            Weighting::LogitAdjustment { tau } => tau
-                .is_finite()
+            Weighting::LogitAdjustment { tau } => (tau.abs() <= T::from_count(MAX_TAU))
                 .then_some(())
                 .ok_or(Error::InvalidParameter("tau")),
         };

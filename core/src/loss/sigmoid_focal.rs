@@ -45,6 +45,28 @@ pub struct SigmoidFocal<T> {
     reduction: Reduction,
 }
 
+/// The focal loss and gradient of one logit (see the module documentation).
+#[inline]
+fn focal_element<A: Real>(alpha: Option<A>, gamma: A, x: A, t: A) -> (A, A) {
+    let l = Logistic::new(x);
+    let q = l.one_minus_pt(t);
+    let ce = l.bce(t);
+    let mod_factor = q.powf(gamma);
+    let s = l.pos * l.neg;
+    let r = if q > A::ZERO {
+        (s / q).min(A::ONE)
+    } else {
+        A::ONE
+    };
+    let slope = (A::ONE - t) - t;
+    let inner = l.bce_grad(t) + gamma * ce * slope * r;
+    let a_t = match alpha {
+        Some(a) => a * t + (A::ONE - a) * (A::ONE - t),
+        None => A::ONE,
+    };
+    (a_t * ce * mod_factor, a_t * mod_factor * inner)
+}
+
 /// `Some(alpha)` for alpha in `[0, 1]`, `None` for exactly -1 (off).
 pub(crate) fn checked_alpha<T: Real>(alpha: T) -> Result<Option<T>, Error> {
     if alpha == -T::ONE {
@@ -94,26 +116,19 @@ impl<T: Real> SigmoidFocal<T> {
         self.reduction
     }
 
-    /// Loss and gradient of one logit against target `t`, with balance `alpha`.
+    /// Loss and gradient of one logit against target `t`, with balance `alpha`, evaluated in
+    /// the accumulator type (f64 for f32) and rounded once: with a soft target near
+    /// `sigmoid(x)` the two gradient terms nearly cancel, and f32's own rounding of `sigmoid`
+    /// would then cost 1e-5 relative.
     #[inline]
     pub(crate) fn element(&self, alpha: Option<T>, x: T, t: T) -> (T, T) {
-        let l = Logistic::new(x);
-        let q = l.one_minus_pt(t);
-        let ce = l.bce(t);
-        let mod_factor = q.powf(self.gamma);
-        let s = l.pos * l.neg;
-        let r = if q > T::ZERO {
-            (s / q).min(T::ONE)
-        } else {
-            T::ONE
-        };
-        let slope = (T::ONE - t) - t;
-        let inner = l.bce_grad(t) + self.gamma * ce * slope * r;
-        let a_t = match alpha {
-            Some(a) => a * t + (T::ONE - a) * (T::ONE - t),
-            None => T::ONE,
-        };
-        (a_t * ce * mod_factor, a_t * mod_factor * inner)
+        let (loss, grad) = focal_element(
+            alpha.map(Real::widen),
+            self.gamma.widen(),
+            x.widen(),
+            t.widen(),
+        );
+        (T::narrow(loss), T::narrow(grad))
     }
 
     fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {

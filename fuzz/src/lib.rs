@@ -1,0 +1,96 @@
+//! Helpers shared by the fuzz targets: bounded inputs, the expected error of an input under the
+//! bad-input table (DESIGN §4), and tolerance checks.
+//!
+//! Precedence of errors, which every entry point follows: lengths first; then the first bad
+//! element in index order; at one index, a non-finite value before an out-of-range one.
+
+use hardmine::{Error, Real};
+
+/// Logits and other values are "in range" (finite results guaranteed) within this magnitude.
+pub const RANGE: f32 = 1e4;
+
+/// Whether every value is finite and within `RANGE`.
+pub fn in_range(xs: &[f32]) -> bool {
+    xs.iter().all(|x| x.is_finite() && x.abs() <= RANGE)
+}
+
+/// The expected error of element-wise inputs: lengths, then per index: weight, value and target
+/// finiteness, then the target's range when `unit` (binary targets).
+pub fn expected_elementwise(xs: &[f32], ts: &[f32], ws: Option<&[f32]>, unit: bool) -> Option<Error> {
+    if ts.len() != xs.len() {
+        return Some(Error::LengthMismatch { expected: xs.len(), got: ts.len() });
+    }
+    if let Some(w) = ws {
+        if w.len() != xs.len() {
+            return Some(Error::LengthMismatch { expected: xs.len(), got: w.len() });
+        }
+    }
+    for (i, (&x, &t)) in xs.iter().zip(ts).enumerate() {
+        let w_bad = ws.is_some_and(|w| !w[i].is_finite());
+        if w_bad || !x.is_finite() || !t.is_finite() {
+            return Some(Error::NonFinite { index: i });
+        }
+        if unit && !(0.0..=1.0).contains(&t) {
+            return Some(Error::InvalidTarget { index: i });
+        }
+    }
+    None
+}
+
+/// Asserts `result` is the expected error, or `Ok` when none is expected.
+pub fn assert_outcome<T: core::fmt::Debug>(result: &Result<T, Error>, expected: Option<Error>, what: &str) {
+    match (result, expected) {
+        (Err(e), Some(x)) => assert_eq!(*e, x, "{what}: wrong error"),
+        (Ok(_), None) => {}
+        (r, x) => panic!("{what}: got {r:?}, expected {x:?}"),
+    }
+}
+
+/// Asserts every value is finite.
+pub fn assert_finite<T: Real>(xs: &[T], what: &str) {
+    for (i, x) in xs.iter().enumerate() {
+        assert!(x.is_finite(), "{what}[{i}] = {x:?}");
+    }
+}
+
+/// `|got - exp| <= rel |exp| + frac * scale + floor` for every element, with `scale` the
+/// largest `|exp|` (the golden tolerance rule).
+pub fn assert_close(got: &[f64], exp: &[f64], (rel, frac, floor): (f64, f64, f64), what: &str) {
+    assert_eq!(got.len(), exp.len(), "{what}: lengths");
+    let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
+        let bound = rel * e.abs() + frac * scale + floor;
+        assert!((g - e).abs() <= bound, "{what}[{i}]: {g} vs {e} (bound {bound:e})");
+    }
+}
+
+/// `assert_close` for one scalar loss, with the golden table's scale for scalars:
+/// `max(1, |exp|)`.
+pub fn assert_close_scalar(got: f64, exp: f64, (rel, frac, floor): (f64, f64, f64), what: &str) {
+    let bound = rel * exp.abs() + frac * exp.abs().max(1.0) + floor;
+    assert!((got - exp).abs() <= bound, "{what}: {got} vs {exp} (bound {bound:e})");
+}
+
+/// The f32 differential domain's floor: f32 cannot represent values below about 1e-38 (and
+/// loses relative precision below that), so magnitudes under 1e-30 are compared absolutely.
+pub const F32_UNDERFLOW: f64 = 1e-30;
+
+/// f32 tolerance of the golden table.
+pub const F32_TOL: (f64, f64, f64) = (1e-5, 1e-6, 0.0);
+/// Q15.16 tolerance of the golden table.
+pub const FIXED_TOL: (f64, f64, f64) = (2e-3, 2e-3, 3.1e-5);
+
+/// A reduction from a byte.
+pub fn reduction(b: u8) -> hardmine::Reduction {
+    match b % 3 {
+        0 => hardmine::Reduction::None,
+        1 => hardmine::Reduction::Sum,
+        _ => hardmine::Reduction::Mean,
+    }
+}
+
+/// Values from raw bytes mapped into a bounded, mostly well-behaved range (for targets that
+/// test numerics rather than validation): `(-scale, scale)`.
+pub fn bounded(raw: &[i16], scale: f32) -> Vec<f32> {
+    raw.iter().map(|&v| f32::from(v) / 32768.0 * scale).collect()
+}
