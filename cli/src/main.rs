@@ -20,6 +20,11 @@ const USAGE: &str = "usage:
   hardmine plot --out DIR [finetune options]
       Runs the fine-tuning job (f32 unless --path fixed) and writes four SVG figures to DIR:
       focal loss against p_t, gradient norms with GHM-C weights, training curves, census.
+  hardmine bench [--op OP|all] [--path f32|f64|fixed|gpu|all] [--n N] [--repeats R] [--json]
+      Throughput of forward + gradient (selection for miners) in million elements per second,
+      one thread: warm-up, then the median of at least R (default 7) timed calls. Ops: bce,
+      focal, focal_labels, softmax_ce, softmax_focal, smooth_l1, ghm_c, ghm_r, ohem, ohem_nms,
+      balanced, sohem (default all); N defaults to 2^20.
   hardmine parity --path {f64|f32|fixed|gpu} [--check] FILE...
       Runs golden cases (one JSON object a line) and prints one JSON line per case and batch.
       --check compares with each case's `expected` at the path's tolerance instead, printing
@@ -32,6 +37,7 @@ fn main() -> ExitCode {
         Some("parity") => parity_command(&args[1..]),
         Some("finetune") => finetune_command(&args[1..]),
         Some("plot") => plot_command(&args[1..]),
+        Some("bench") => bench_command(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(true)
@@ -258,6 +264,58 @@ fn plot_command(args: &[String]) -> Result<bool, String> {
     let dir = out.ok_or_else(|| format!("--out DIR is required\n{USAGE}"))?;
     for path in hardmine_cli::plot::run(std::path::Path::new(&dir), &opts, &mut progress_bar())? {
         println!("{path}");
+    }
+    Ok(true)
+}
+
+fn bench_command(args: &[String]) -> Result<bool, String> {
+    let (mut ops, mut paths) = (Vec::new(), Vec::new());
+    let (mut n, mut repeats, mut json) = (1usize << 20, 7usize, false);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--op" => ops.push(value(&mut it, arg)?.clone()),
+            "--path" => paths.push(value(&mut it, arg)?.clone()),
+            "--n" => n = number(value(&mut it, arg)?, arg)?,
+            "--repeats" => repeats = number(value(&mut it, arg)?, arg)?,
+            "--json" => json = true,
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    if ops.is_empty() || ops.iter().any(|o| o == "all") {
+        ops = hardmine_cli::bench::OPS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    }
+    if paths.is_empty() || paths.iter().any(|p| p == "all") {
+        paths = hardmine_cli::bench::PATHS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    }
+    if n < 1024 {
+        return Err("--n must be at least 1024".into());
+    }
+    if !json {
+        println!("| op | path | n | Melem/s | ns/elem | state bytes |\n|---|---|---|---|---|---|");
+    }
+    for op in &ops {
+        for path in &paths {
+            let m = hardmine_cli::bench::measure(op, path, n, repeats)?;
+            if json {
+                let line = serde_json::json!({
+                    "op": m.op, "path": m.path, "n": m.n, "melem_per_s": m.melem_per_s,
+                    "ns_per_elem": m.ns_per_elem, "state_bytes": m.state_bytes,
+                });
+                println!("{line}");
+            } else {
+                println!(
+                    "| {} | {} | {} | {:.1} | {:.2} | {} |",
+                    m.op, m.path, m.n, m.melem_per_s, m.ns_per_elem, m.state_bytes
+                );
+            }
+        }
     }
     Ok(true)
 }

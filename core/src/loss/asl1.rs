@@ -14,8 +14,8 @@
 //! `new`: `InvalidParameter("mu")` unless finite and `> 0`. Calls: `LengthMismatch`,
 //! `NonFinite` (pred or target).
 
-use super::elementwise::{self, Output};
-use crate::{check, Error, Real, Reduction};
+use super::elementwise::{self, Output, Targets};
+use crate::{Error, Real, Reduction};
 
 /// ASL1 loss between predictions and targets.
 ///
@@ -84,11 +84,18 @@ impl<T: Real> Asl1<T> {
     }
 
     fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
-        elementwise::run(self.reduction, pred, target, None, out, |p, t, i| {
-            let d = check::finite(p, i)? - check::finite(t, i)?;
-            let (l, g, _) = self.element(d);
-            Ok((l, g))
-        })
+        elementwise::run(
+            self.reduction,
+            pred,
+            target,
+            None,
+            Targets::Any,
+            out,
+            |p, t| {
+                let (l, g, _) = self.element(p - t);
+                (l, g)
+            },
+        )
     }
 
     /// The reduced loss.

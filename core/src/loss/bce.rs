@@ -17,9 +17,9 @@
 //! `LengthMismatch` (targets, weights, output), `NonFinite` (logit, target or weight),
 //! `InvalidTarget` (target outside `[0, 1]`).
 
-use super::elementwise::{self, Output};
+use super::elementwise::{self, Output, Targets};
 use crate::kernel::Logistic;
-use crate::{check, Error, Real, Reduction};
+use crate::{Error, Real, Reduction};
 
 /// Binary cross-entropy on logits.
 ///
@@ -71,11 +71,32 @@ impl BceWithLogits {
         weights: Option<&[T]>,
         out: Output<'_, T>,
     ) -> Result<T, Error> {
-        elementwise::run(self.reduction, logits, targets, weights, out, |x, t, i| {
-            let x = check::finite(x, i)?;
-            let t = check::unit_target(t, i)?;
-            Ok(Self::element(x, t))
-        })
+        // Hard targets (the detection case) are evaluated in `T`: the gradient's two terms
+        // cannot cancel then. Soft targets go through the accumulator type.
+        if elementwise::all_hard(targets) {
+            elementwise::run(
+                self.reduction,
+                logits,
+                targets,
+                weights,
+                Targets::Unit,
+                out,
+                |x, t| {
+                    let l = Logistic::new(x);
+                    (l.bce(t), l.bce_grad(t))
+                },
+            )
+        } else {
+            elementwise::run(
+                self.reduction,
+                logits,
+                targets,
+                weights,
+                Targets::Unit,
+                out,
+                Self::element,
+            )
+        }
     }
 
     /// The reduced loss.

@@ -51,20 +51,89 @@ pub(crate) fn reduced<T: Real>(acc: T::Acc, divisor: Option<T::Acc>) -> T {
     }
 }
 
-/// Runs `element(x, t, index) -> (loss, d loss / d x)` over `xs` and `ts` (and the optional
-/// per-element weights), after checking every length up front. `element` validates its own
-/// inputs; weights are checked for finiteness here.
+/// What an element-wise loss accepts as its second input.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Targets {
+    /// Binary targets in `[0, 1]`.
+    Unit,
+    /// Any finite value (regression targets).
+    Any,
+}
+
+/// The first bad element, in the documented precedence: per index, the weight, the input and
+/// the target must be finite, then a unit target must lie in `[0, 1]`.
+fn first_error<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> Option<Error> {
+    let mut ws = ws.map(|w| w.iter());
+    for (index, (&x, &t)) in xs.iter().zip(ts).enumerate() {
+        let w_ok = ws
+            .as_mut()
+            .and_then(Iterator::next)
+            .is_none_or(|w| w.is_finite());
+        if !(w_ok && x.is_finite() && t.is_finite()) {
+            return Some(Error::NonFinite { index });
+        }
+        if targets == Targets::Unit && !(t >= T::ZERO && t <= T::ONE) {
+            return Some(Error::InvalidTarget { index });
+        }
+    }
+    None
+}
+
+/// Whether every element is valid: one branch-free pass the compiler vectorises (the
+/// sequential `first_error` only runs to name the culprit).
+fn all_valid<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> bool {
+    let unit = targets == Targets::Unit;
+    let ok = xs.iter().zip(ts).fold(true, |ok, (&x, &t)| {
+        ok & x.is_finite() & t.is_finite() & (!unit | ((t >= T::ZERO) & (t <= T::ONE)))
+    });
+    ok & ws.is_none_or(|w| w.iter().fold(true, |ok, w| ok & w.is_finite()))
+}
+
+/// Whether every target is exactly 0 or 1 (hard labels, the detection case).
+pub(crate) fn all_hard<T: Real>(ts: &[T]) -> bool {
+    ts.iter()
+        .fold(true, |ok, &t| ok & ((t == T::ZERO) | (t == T::ONE)))
+}
+
+/// Lanes of the compute pass: eight independent partial sums, a chunk the compiler can
+/// vectorise (a single running float sum would serialise the loop).
+const LANES: usize = 8;
+
+/// One chunk: per-lane `(weight * loss, weight * grad)`.
+#[inline(always)]
+fn chunk<T: Real, F: Fn(T, T) -> (T, T)>(
+    x: &[T],
+    t: &[T],
+    w: Option<&[T]>,
+    element: &F,
+) -> ([T; LANES], [T; LANES]) {
+    let (mut l, mut g) = ([T::ZERO; LANES], [T::ZERO; LANES]);
+    for (((l, g), &x), &t) in l.iter_mut().zip(g.iter_mut()).zip(x).zip(t) {
+        (*l, *g) = element(x, t);
+    }
+    if let Some(w) = w {
+        for ((l, g), &w) in l.iter_mut().zip(g.iter_mut()).zip(w) {
+            *l = *l * w;
+            *g = *g * w;
+        }
+    }
+    (l, g)
+}
+
+/// Runs the pure `element(x, t) -> (loss, d loss / d x)` over `xs` and `ts` (and the optional
+/// per-element weights) after checking every length and value up front.
 pub(crate) fn run<T, F>(
     reduction: Reduction,
     xs: &[T],
     ts: &[T],
     weights: Option<&[T]>,
+    targets: Targets,
     out: Output<'_, T>,
     element: F,
 ) -> Result<T, Error>
 where
     T: Real,
-    F: Fn(T, T, usize) -> Result<(T, T), Error>,
+    F: Fn(T, T) -> (T, T),
 {
     let n = xs.len();
     check::length(n, ts.len())?;
@@ -72,33 +141,67 @@ where
     if let Some(len) = out.len() {
         check::length(n, len)?;
     }
+    if !all_valid(xs, ts, weights, targets) {
+        return Err(first_error(xs, ts, weights, targets).unwrap_or(Error::NonFinite { index: 0 }));
+    }
+    if n == 0 {
+        return Ok(T::ZERO);
+    }
     let divisor = reduction.divisor(n).map(|n| T::Acc::from_count(n as u64));
     let wants_grad = out.wants_grad();
-    let mut sink = out.slice().map(|s| s.iter_mut());
-    let mut weights = weights.map(|w| w.iter());
-    let mut acc = T::ZERO.widen();
-    for (index, (&x, &t)) in xs.iter().zip(ts).enumerate() {
-        let w = match weights.as_mut().and_then(Iterator::next) {
-            Some(&w) => Some(check::finite(w, index)?),
-            None => None,
-        };
-        let (loss, grad) = element(x, t, index)?;
-        let (loss, grad) = match w {
-            Some(w) => (w * loss, w * grad),
-            None => (loss, grad),
-        };
-        acc = acc + loss.widen();
-        if let Some(slot) = sink.as_mut().and_then(Iterator::next) {
-            *slot = if wants_grad {
-                scaled(grad, divisor)
-            } else {
-                loss
-            };
+    let mut sink = out.slice();
+    let mut acc = [T::ZERO.widen(); LANES];
+    let full = n - n % LANES;
+    let (xh, xt) = xs.split_at(full);
+    let (th, tt) = ts.split_at(full);
+    let (wh, wt) = match weights {
+        Some(w) => {
+            let (a, b) = w.split_at(full);
+            (Some(a), Some(b))
         }
+        None => (None, None),
+    };
+    let mut emit = |offset: usize, l: &[T], g: &[T], acc: &mut [T::Acc; LANES]| {
+        for (a, &l) in acc.iter_mut().zip(l) {
+            *a = *a + l.widen();
+        }
+        if let Some(dst) = sink
+            .as_deref_mut()
+            .and_then(|s| s.get_mut(offset..offset + l.len()))
+        {
+            let src = if wants_grad { g } else { l };
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = if wants_grad { scaled(v, divisor) } else { v };
+            }
+        }
+    };
+    let mut w_chunks = wh.map(|w| w.chunks_exact(LANES));
+    for (k, (x, t)) in xh
+        .chunks_exact(LANES)
+        .zip(th.chunks_exact(LANES))
+        .enumerate()
+    {
+        let w = w_chunks.as_mut().and_then(Iterator::next);
+        let (l, g) = chunk(x, t, w, &element);
+        emit(k * LANES, &l, &g, &mut acc);
     }
-    Ok(if n == 0 {
-        T::ZERO
-    } else {
-        reduced(acc, divisor)
-    })
+    if !xt.is_empty() {
+        // The tail, padded with zero-weight lanes.
+        let (mut x, mut t, mut w) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
+        x.iter_mut().zip(xt).for_each(|(d, &s)| *d = s);
+        t.iter_mut().zip(tt).for_each(|(d, &s)| *d = s);
+        for (i, d) in w.iter_mut().enumerate().take(xt.len()) {
+            *d = wt.and_then(|w| w.get(i)).copied().unwrap_or(T::ONE);
+        }
+        let (l, g) = chunk(&x, &t, Some(&w), &element);
+        let m = xt.len();
+        emit(
+            full,
+            l.get(..m).unwrap_or(&[]),
+            g.get(..m).unwrap_or(&[]),
+            &mut acc,
+        );
+    }
+    let total = acc.iter().fold(T::ZERO.widen(), |a, &b| a + b);
+    Ok(reduced(total, divisor))
 }

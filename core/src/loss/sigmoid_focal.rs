@@ -22,9 +22,9 @@
 //! `InvalidParameter("gamma")` unless gamma is finite and `>= 0`.
 //! Calls: `LengthMismatch`, `NonFinite` (logit or target), `InvalidTarget` (outside `[0, 1]`).
 
-use super::elementwise::{self, Output};
+use super::elementwise::{self, Output, Targets};
 use crate::kernel::Logistic;
-use crate::{check, Error, Real, Reduction};
+use crate::{Error, Real, Reduction};
 
 /// Sigmoid focal loss on logits.
 ///
@@ -132,11 +132,28 @@ impl<T: Real> SigmoidFocal<T> {
     }
 
     fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {
-        elementwise::run(self.reduction, logits, targets, None, out, |x, t, i| {
-            let x = check::finite(x, i)?;
-            let t = check::unit_target(t, i)?;
-            Ok(self.element(self.alpha, x, t))
-        })
+        if elementwise::all_hard(targets) {
+            let (alpha, gamma) = (self.alpha, self.gamma);
+            elementwise::run(
+                self.reduction,
+                logits,
+                targets,
+                None,
+                Targets::Unit,
+                out,
+                |x, t| focal_element(alpha, gamma, x, t),
+            )
+        } else {
+            elementwise::run(
+                self.reduction,
+                logits,
+                targets,
+                None,
+                Targets::Unit,
+                out,
+                |x, t| self.element(self.alpha, x, t),
+            )
+        }
     }
 
     /// The reduced loss (`Mean` divides by the number of elements).

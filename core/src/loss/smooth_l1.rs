@@ -13,8 +13,8 @@
 //! `new`: `InvalidParameter("beta")` unless finite and `>= 0`. Calls: `LengthMismatch`,
 //! `NonFinite` (pred or target).
 
-use super::elementwise::{self, Output};
-use crate::{check, Error, Real, Reduction};
+use super::elementwise::{self, Output, Targets};
+use crate::{Error, Real, Reduction};
 
 /// Smooth L1 loss between predictions and targets.
 ///
@@ -70,10 +70,15 @@ impl<T: Real> SmoothL1<T> {
     }
 
     fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
-        elementwise::run(self.reduction, pred, target, None, out, |p, t, i| {
-            let d = check::finite(p, i)? - check::finite(t, i)?;
-            Ok(self.element(d))
-        })
+        elementwise::run(
+            self.reduction,
+            pred,
+            target,
+            None,
+            Targets::Any,
+            out,
+            |p, t| self.element(p - t),
+        )
     }
 
     /// The reduced loss.

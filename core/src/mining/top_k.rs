@@ -109,8 +109,9 @@ impl<T: Real, const K: usize> TopK<T, K> {
         if self.heap.len() < self.k {
             // Cannot fail: len < k <= K.
             let _ = self.heap.push(entry);
-        } else if let Some(mut worst) = self.heap.peek_mut() {
-            if entry.before(&worst) {
+        } else if self.heap.peek().is_some_and(|worst| entry.before(worst)) {
+            // Only a winner pays for the sift (a `PeekMut` sifts when dropped).
+            if let Some(mut worst) = self.heap.peek_mut() {
                 *worst = entry;
             }
         }
