@@ -176,11 +176,10 @@ where
         }
     };
     let mut w_chunks = wh.map(|w| w.chunks_exact(LANES));
-    for (k, (x, t)) in xh
-        .chunks_exact(LANES)
-        .zip(th.chunks_exact(LANES))
-        .enumerate()
-    {
+    // Walked with `next()`, not `zip`: see `rowwise::run`.
+    let mut t_chunks = th.chunks_exact(LANES);
+    for (k, x) in xh.chunks_exact(LANES).enumerate() {
+        let Some(t) = t_chunks.next() else { break };
         let w = w_chunks.as_mut().and_then(Iterator::next);
         let (l, g) = chunk(x, t, w, &element);
         emit(k * LANES, &l, &g, &mut acc);

@@ -54,11 +54,11 @@ where
     let mut acc = T::ZERO.widen();
     match out {
         Output::Grad(grad) => {
-            let items = logits
-                .chunks_exact(classes)
-                .zip(labels)
-                .zip(grad.chunks_exact_mut(classes));
-            for ((row, label), g) in items {
+            // Chunk iterators are walked with `next()`, never `zip`: zip's length computation
+            // divides by the chunk size, a panic path the optimiser cannot always remove.
+            let mut grads = grad.chunks_exact_mut(classes);
+            for (row, label) in logits.chunks_exact(classes).zip(labels) {
+                let Some(g) = grads.next() else { break };
                 let Some(class) = label.index() else {
                     g.iter_mut().for_each(|v| *v = T::ZERO);
                     continue;

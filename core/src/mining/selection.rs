@@ -1,6 +1,7 @@
 //! The output of every miner: a set of selected indices, able to mask a gradient.
 
 use crate::{check, Error, Real};
+use heapless::binary_heap::{BinaryHeap, Min};
 use heapless::Vec;
 
 /// Up to `K` selected example indices, sorted ascending and distinct.
@@ -19,9 +20,18 @@ impl<const K: usize> Selection<K> {
 
     /// Builds a selection from indices in any order (the caller guarantees at most `K`,
     /// distinct), sorting them.
-    pub(crate) fn from_unsorted(mut indices: Vec<usize, K>) -> Self {
-        indices.sort_unstable();
-        Self { indices }
+    pub(crate) fn from_unsorted(indices: Vec<usize, K>) -> Self {
+        // Ascending through a min-heap: O(K log K) with no panic path (`slice::sort` keeps one
+        // for inconsistent orderings).
+        let mut heap: BinaryHeap<usize, Min, K> = BinaryHeap::new();
+        for i in indices {
+            let _ = heap.push(i);
+        }
+        let mut sorted = Vec::new();
+        while let Some(i) = heap.pop() {
+            let _ = sorted.push(i);
+        }
+        Self { indices: sorted }
     }
 
     /// The selected indices, ascending.

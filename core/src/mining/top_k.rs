@@ -146,8 +146,14 @@ impl<T: Real, const K: usize> TopK<T, K> {
 
     /// The kept entries, best first.
     pub(crate) fn sorted(&self) -> Vec<Ranked<T>, K> {
-        let mut v: Vec<Ranked<T>, K> = self.heap.iter().copied().collect();
-        v.sort_unstable_by(|a, b| b.cmp(a));
+        // Pops of a copy of the heap (worst first), reversed: a sort with no panic path
+        // (`slice::sort` keeps one for inconsistent orderings).
+        let mut heap = self.heap.clone();
+        let mut v: Vec<Ranked<T>, K> = Vec::new();
+        while let Some(e) = heap.pop() {
+            let _ = v.push(e);
+        }
+        v.reverse();
         v
     }
 
@@ -164,6 +170,10 @@ impl<T: Real, const K: usize> TopK<T, K> {
 
     /// The kept indices as a selection.
     pub fn selection(&self) -> Selection<K> {
-        Selection::from_unsorted(self.heap.iter().map(|e| e.index).collect())
+        let mut indices: Vec<usize, K> = Vec::new();
+        for e in &self.heap {
+            let _ = indices.push(e.index);
+        }
+        Selection::from_unsorted(indices)
     }
 }
