@@ -5,5 +5,5 @@
 mod logistic;
 mod softmax;
 
-pub(crate) use logistic::Logistic;
+pub(crate) use logistic::{bce_hard, Logistic, LogisticLanes};
 pub(crate) use softmax::SoftmaxRow;

@@ -35,3 +35,39 @@ fn sigmoid_and_softplus_within_their_ulp_bound() {
     assert!(ws <= KERNEL_F32_ULP, "sigmoid: {ws} ULP at {xs:e}");
     assert!(wp <= KERNEL_F32_ULP, "softplus: {wp} ULP at {xp:e}");
 }
+
+#[test]
+fn fast_exp_and_ln1p_within_their_ulp_bound() {
+    use hardmine_host_tests::tolerance::FAST_KERNEL_F32_ULP;
+    let exhaustive = std::env::var("HARDMINE_EXHAUSTIVE").is_ok_and(|v| v == "1");
+    let step = if exhaustive { 1 } else { 1021 };
+    let (mut we, mut wl, mut at_e, mut at_l) = (0u32, 0u32, 0.0f32, 0.0f32);
+    let mut bits = 0u64;
+    while bits <= u64::from(u32::MAX) {
+        let x = f32::from_bits(bits as u32);
+        bits += step;
+        if !x.is_finite() {
+            continue;
+        }
+        let (e, lp) = x.exp_ln1p_neg_abs();
+        let e64 = (-f64::from(x).abs()).exp();
+        let lp64 = e64.ln_1p();
+        if e64 >= f64::from(f32::MIN_POSITIVE) {
+            let d = ulp_distance(e, e64 as f32);
+            if d > we {
+                (we, at_e) = (d, x);
+            }
+        } else {
+            assert!(e == 0.0 || f64::from(e) <= 2.0 * f64::from(f32::MIN_POSITIVE), "e^-|{x}| = {e}");
+        }
+        if lp64 >= f64::from(f32::MIN_POSITIVE) {
+            let d = ulp_distance(lp, lp64 as f32);
+            if d > wl {
+                (wl, at_l) = (d, x);
+            }
+        }
+    }
+    println!("fast e^-|x| worst {we} ULP at {at_e:e}; ln(1 + e^-|x|) worst {wl} ULP at {at_l:e}");
+    assert!(we <= FAST_KERNEL_F32_ULP, "e^-|x|: {we} ULP at {at_e:e}");
+    assert!(wl <= FAST_KERNEL_F32_ULP, "ln1p: {wl} ULP at {at_l:e}");
+}

@@ -91,10 +91,10 @@ impl<T: Real> Asl1<T> {
             None,
             Targets::Any,
             out,
-            |p, t| {
+            elementwise::lanes(|p, t| {
                 let (l, g, _) = self.element(p - t);
                 (l, g)
-            },
+            }),
         )
     }
 

@@ -17,9 +17,27 @@
 //! `LengthMismatch` (targets, weights, output), `NonFinite` (logit, target or weight),
 //! `InvalidTarget` (target outside `[0, 1]`).
 
-use super::elementwise::{self, Output, Targets};
-use crate::kernel::Logistic;
+use super::elementwise::{self, Lanes, Output, Targets};
+use crate::kernel::{bce_hard, Logistic, LogisticLanes};
 use crate::{Error, Real, Reduction};
+
+/// BCE of eight logits against hard targets, in `T` (the gradient `-sigma(-x)` or
+/// `sigma(x)` is one term: no cancellation).
+#[inline(always)]
+fn bce_hard_lanes<T: Real>(x: &Lanes<T>, t: &Lanes<T>, loss: &mut Lanes<T>, grad: &mut Lanes<T>) {
+    let lg = LogisticLanes::new(x);
+    for ((((l, g), &x), &t), ((&p, &n), &lp)) in loss
+        .iter_mut()
+        .zip(grad.iter_mut())
+        .zip(x)
+        .zip(t)
+        .zip(lg.pos.iter().zip(&lg.neg).zip(&lg.lp))
+    {
+        let positive = t == T::ONE;
+        *l = bce_hard(x, positive, lp);
+        *g = if positive { -n } else { p };
+    }
+}
 
 /// Binary cross-entropy on logits.
 ///
@@ -81,12 +99,10 @@ impl BceWithLogits {
                 weights,
                 Targets::Unit,
                 out,
-                |x, t| {
-                    let l = Logistic::new(x);
-                    (l.bce(t), l.bce_grad(t))
-                },
+                bce_hard_lanes,
             )
         } else {
+            let element = elementwise::lanes(Self::element);
             elementwise::run(
                 self.reduction,
                 logits,
@@ -94,7 +110,7 @@ impl BceWithLogits {
                 weights,
                 Targets::Unit,
                 out,
-                Self::element,
+                element,
             )
         }
     }

@@ -97,20 +97,36 @@ pub(crate) fn all_hard<T: Real>(ts: &[T]) -> bool {
 
 /// Lanes of the compute pass: eight independent partial sums, a chunk the compiler can
 /// vectorise (a single running float sum would serialise the loop).
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
+
+/// Eight values.
+pub(crate) type Lanes<T> = [T; LANES];
+
+/// A lane function from a scalar element function: `(loss, grad)` of each lane.
+#[inline(always)]
+pub(crate) fn lanes<T: Real>(
+    element: impl Fn(T, T) -> (T, T),
+) -> impl Fn(&Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>) {
+    move |x, t, l, g| {
+        for (((l, g), &x), &t) in l.iter_mut().zip(g.iter_mut()).zip(x).zip(t) {
+            (*l, *g) = element(x, t);
+        }
+    }
+}
 
 /// One chunk: per-lane `(weight * loss, weight * grad)`.
 #[inline(always)]
-fn chunk<T: Real, F: Fn(T, T) -> (T, T)>(
-    x: &[T],
-    t: &[T],
+fn chunk<T: Real, F>(
+    x: &Lanes<T>,
+    t: &Lanes<T>,
     w: Option<&[T]>,
     element: &F,
-) -> ([T; LANES], [T; LANES]) {
+) -> (Lanes<T>, Lanes<T>)
+where
+    F: Fn(&Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>),
+{
     let (mut l, mut g) = ([T::ZERO; LANES], [T::ZERO; LANES]);
-    for (((l, g), &x), &t) in l.iter_mut().zip(g.iter_mut()).zip(x).zip(t) {
-        (*l, *g) = element(x, t);
-    }
+    element(x, t, &mut l, &mut g);
     if let Some(w) = w {
         for ((l, g), &w) in l.iter_mut().zip(g.iter_mut()).zip(w) {
             *l = *l * w;
@@ -120,8 +136,17 @@ fn chunk<T: Real, F: Fn(T, T) -> (T, T)>(
     (l, g)
 }
 
-/// Runs the pure `element(x, t) -> (loss, d loss / d x)` over `xs` and `ts` (and the optional
-/// per-element weights) after checking every length and value up front.
+/// The first `LANES` values of `s` as an array (zeros past its end).
+#[inline(always)]
+fn lanes_of<T: Real>(s: &[T]) -> Lanes<T> {
+    let mut a = [T::ZERO; LANES];
+    a.iter_mut().zip(s).for_each(|(d, &v)| *d = v);
+    a
+}
+
+/// Runs the pure lane function `element(x, t, loss, grad)` (eight elements at a time; see
+/// [`lanes`] for a scalar one) over `xs` and `ts` (and the optional per-element weights) after
+/// checking every length and value up front.
 pub(crate) fn run<T, F>(
     reduction: Reduction,
     xs: &[T],
@@ -133,7 +158,7 @@ pub(crate) fn run<T, F>(
 ) -> Result<T, Error>
 where
     T: Real,
-    F: Fn(T, T) -> (T, T),
+    F: Fn(&Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>),
 {
     let n = xs.len();
     check::length(n, ts.len())?;
@@ -181,7 +206,7 @@ where
     for (k, x) in xh.chunks_exact(LANES).enumerate() {
         let Some(t) = t_chunks.next() else { break };
         let w = w_chunks.as_mut().and_then(Iterator::next);
-        let (l, g) = chunk(x, t, w, &element);
+        let (l, g) = chunk(&lanes_of(x), &lanes_of(t), w, &element);
         emit(k * LANES, &l, &g, &mut acc);
     }
     if !xt.is_empty() {

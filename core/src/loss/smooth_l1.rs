@@ -77,7 +77,7 @@ impl<T: Real> SmoothL1<T> {
             None,
             Targets::Any,
             out,
-            |p, t| self.element(p - t),
+            elementwise::lanes(|p, t| self.element(p - t)),
         )
     }
 

@@ -2,9 +2,53 @@
 
 use super::{private, Real};
 
+/// `e^-a` for `a >= 0` in f32, branch-free: `a = k ln2 + r` (Cody-Waite, libm's split of
+/// ln 2), `e^-r` by its Taylor polynomial to degree 7 on `|r| <= ln2/2` (truncation below
+/// 3e-9 relative), scaled by `2^-k` built from bits. Results below 2^-126 flush to 0.
+#[inline(always)]
+fn exp_neg_f32(a: f32) -> f32 {
+    const LOG2_E: f32 = 1.442_695_04; // 0x3fb8aa3b
+    const LN2_HI: f32 = 6.931_457_519_5e-1; // 0x3f317200, 16 significant bits
+    const LN2_LO: f32 = 1.428_606_820_3e-6; // 0x35bfbe8e
+    let a = a.min(100.0);
+    let k = (a * LOG2_E + 0.5) as i32; // a >= 0: truncation is floor
+    let kf = k as f32;
+    let r = (a - kf * LN2_HI) - kf * LN2_LO;
+    let p = 1.0
+        - r * (1.0
+            - r * (0.5
+                - r * (1.0 / 6.0
+                    - r * (1.0 / 24.0
+                        - r * (1.0 / 120.0 - r * (1.0 / 720.0 - r * (1.0 / 5040.0)))))));
+    // 2^-k for k <= 126 from its bits; larger k gives exponent 0 (flush to zero).
+    let scale = f32::from_bits(((127 - k).max(0) as u32) << 23);
+    p * scale
+}
+
+/// `ln(1 + e)` for `e` in `[0, 1]` in f32, branch-free: `2 atanh(s)`, `s = e / (2 + e)` in
+/// `[0, 1/3]` (no `1 + e` rounding), the series to `s^13` (truncation below 1.5e-8 relative).
+#[inline(always)]
+fn ln1p_unit_f32(e: f32) -> f32 {
+    let s = e / (2.0 + e);
+    let z = s * s;
+    let poly = 1.0
+        + z * (1.0 / 3.0
+            + z * (1.0 / 5.0
+                + z * (1.0 / 7.0 + z * (1.0 / 9.0 + z * (1.0 / 11.0 + z * (1.0 / 13.0))))));
+    2.0 * s * poly
+}
+
 macro_rules! impl_float {
+    (@exp_ln1p fast) => {
+        #[inline(always)]
+        fn exp_ln1p_neg_abs(self) -> (Self, Self) {
+            let e = exp_neg_f32(self.abs());
+            (e, ln1p_unit_f32(e))
+        }
+    };
+    (@exp_ln1p default) => {};
     (
-        $t:ty, acc = $acc:ty,
+        $t:ty, exp_ln1p = $fast:ident, acc = $acc:ty,
         exp = $exp:path, exp_m1 = $expm1:path, ln = $ln:path, ln_1p = $ln1p:path,
         sqrt = $sqrt:path, pow = $pow:path, floor = $floor:path, sin = $sin:path, cos = $cos:path
     ) => {
@@ -91,6 +135,7 @@ macro_rules! impl_float {
                     self / n as $t
                 }
             }
+            impl_float!(@exp_ln1p $fast);
             #[inline]
             fn sin_cos(self) -> (Self, Self) {
                 ($sin(self), $cos(self))
@@ -121,6 +166,7 @@ macro_rules! impl_float {
 
 impl_float!(
     f32,
+    exp_ln1p = fast,
     acc = f64,
     exp = libm::expf,
     exp_m1 = libm::expm1f,
@@ -134,6 +180,7 @@ impl_float!(
 );
 impl_float!(
     f64,
+    exp_ln1p = default,
     acc = f64,
     exp = libm::exp,
     exp_m1 = libm::expm1,

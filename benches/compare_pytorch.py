@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Measures hardmine's peers on this machine, one thread, N = 2^20, the same inputs shape as
+`hardmine bench` (logits uniform in [-8, 4], one positive per hundred): torchvision's
+sigmoid_focal_loss forward + backward, a GHM-C written to mmdetection 3.x's semantics with
+autograd, and torch.topk(512). Then runs `hardmine bench --json` for the same ops and prints
+the ratios. Needs torch and torchvision; says so and exits 0 when they are missing."""
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torchvision.ops import sigmoid_focal_loss
+except ImportError as e:
+    print(f"compare_pytorch: torch/torchvision not installed ({e}); nothing measured")
+    sys.exit(0)
+
+torch.set_num_threads(1)
+N = 1 << 20
+g = torch.Generator().manual_seed(2026)
+logits = -8 + 12 * torch.rand(N, generator=g)
+targets = (torch.rand(N, generator=g) < 0.01).float()
+
+
+def median_time(f, repeats=7):
+    f(), f()
+    samples = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def focal():
+    x = logits.clone().requires_grad_(True)
+    sigmoid_focal_loss(x, targets, alpha=0.25, gamma=2.0, reduction="sum").backward()
+
+
+class GHMC:
+    """mmdetection 3.x GHMC, transcribed (bins 30, momentum 0.75)."""
+
+    def __init__(self, bins=30, momentum=0.75):
+        self.bins, self.momentum = bins, momentum
+        self.edges = torch.arange(bins + 1).float() / bins
+        self.edges[-1] += 1e-6
+        self.acc_sum = torch.zeros(bins)
+
+    def __call__(self, pred, target, label_weight):
+        edges, mmt = self.edges, self.momentum
+        weights = torch.zeros_like(pred)
+        g = torch.abs(pred.sigmoid().detach() - target)
+        valid = label_weight > 0
+        tot = max(valid.float().sum().item(), 1.0)
+        n = 0
+        for i in range(self.bins):
+            inds = (g >= edges[i]) & (g < edges[i + 1]) & valid
+            num = inds.sum().item()
+            if num > 0:
+                self.acc_sum[i] = mmt * self.acc_sum[i] + (1 - mmt) * num
+                weights[inds] = tot / self.acc_sum[i]
+                n += 1
+        if n > 0:
+            weights = weights / n
+        loss = F.binary_cross_entropy_with_logits(pred, target, reduction="none")
+        return (loss * weights).sum() / tot
+
+
+ghm = GHMC()
+ones = torch.ones(N)
+
+
+def ghm_c():
+    x = logits.clone().requires_grad_(True)
+    ghm(x, targets, ones).backward()
+
+
+def topk():
+    torch.topk(logits, 512)
+
+
+peers = {"focal": median_time(focal), "ghm_c": median_time(ghm_c), "ohem": median_time(topk)}
+ours = {}
+for op in peers:
+    out = subprocess.run(["cargo", "run", "--release", "-q", "-p", "hardmine-cli", "--", "bench", "--op", op, "--path", "f32", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    ours[op] = json.loads(out.strip().splitlines()[-1])["melem_per_s"]
+print("| op | peer | peer Melem/s | hardmine f32 Melem/s | ratio |")
+print("|---|---|---|---|---|")
+names = {"focal": "torchvision sigmoid_focal_loss + autograd", "ghm_c": "mmdetection GHMC (transcribed) + autograd", "ohem": "torch.topk(512)"}
+for op, secs in peers.items():
+    peer = N / secs / 1e6
+    print(f"| {op} | {names[op]} | {peer:.1f} | {ours[op]:.1f} | {ours[op] / peer:.2f}x |")
