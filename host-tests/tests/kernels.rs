@@ -58,7 +58,10 @@ fn fast_exp_and_ln1p_within_their_ulp_bound() {
                 (we, at_e) = (d, x);
             }
         } else {
-            assert!(e == 0.0 || f64::from(e) <= 2.0 * f64::from(f32::MIN_POSITIVE), "e^-|{x}| = {e}");
+            assert!(
+                e == 0.0 || f64::from(e) <= 2.0 * f64::from(f32::MIN_POSITIVE),
+                "e^-|{x}| = {e}"
+            );
         }
         if lp64 >= f64::from(f32::MIN_POSITIVE) {
             let d = ulp_distance(lp, lp64 as f32);

@@ -7,7 +7,7 @@ use super::{private, Real};
 /// 3e-9 relative), scaled by `2^-k` built from bits. Results below 2^-126 flush to 0.
 #[inline(always)]
 fn exp_neg_f32(a: f32) -> f32 {
-    const LOG2_E: f32 = 1.442_695_04; // 0x3fb8aa3b
+    const LOG2_E: f32 = core::f32::consts::LOG2_E;
     const LN2_HI: f32 = 6.931_457_519_5e-1; // 0x3f317200, 16 significant bits
     const LN2_LO: f32 = 1.428_606_820_3e-6; // 0x35bfbe8e
     let a = a.min(100.0);
