@@ -4,8 +4,8 @@
 //! `{"id", "error"}` when this path cannot run the case.
 
 use hardmine::{
-    BceWithLogits, ChannelBlockRotation, GhmC, GhmR, OcclusionSearch, Ohem, Real, Reduction,
-    SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Q16,
+    BceWithLogits, ChannelBlockRotation, Ghm, GhmC, GhmKind, GhmR, OcclusionSearch, Ohem, Real,
+    Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Q16,
 };
 use serde_json::{json, Map, Value};
 
@@ -89,53 +89,21 @@ fn run_typed<T: Real>(case: &Value) -> Result<Vec<Batch>, String> {
     if let Some(batches) = case.get("batches").and_then(Value::as_array) {
         return match op {
             "ghm_c" => {
-                let mut ghm = GhmC::<T, GHM_CAPACITY>::new(
+                let ghm = GhmC::<T, GHM_CAPACITY>::new(
                     p.usize("bins")?,
                     p.real("momentum")?,
                     p.real("loss_weight")?,
-                )
-                .map_err(|e| e.to_string())?;
-                batches
-                    .iter()
-                    .map(|b| {
-                        let i = Inputs::of(b)?;
-                        let (x, t, w) = (
-                            i.reals::<T>("logits")?,
-                            i.reals::<T>("targets")?,
-                            i.reals::<T>("label_weights")?,
-                        );
-                        let mut g = vec![T::ZERO; x.len()];
-                        let loss = ghm
-                            .value_and_grad(&x, &t, Some(&w), &mut g)
-                            .map_err(|e| e.to_string())?;
-                        Ok(scalar(loss, &g))
-                    })
-                    .collect()
+                );
+                ghm_batches(ghm.map_err(err)?, batches, "logits", "targets")
             }
             "ghm_r" => {
-                let mut ghm = GhmR::<T, GHM_CAPACITY>::new(
+                let ghm = GhmR::<T, GHM_CAPACITY>::new(
                     p.real("mu")?,
                     p.usize("bins")?,
                     p.real("momentum")?,
                     p.real("loss_weight")?,
-                )
-                .map_err(|e| e.to_string())?;
-                batches
-                    .iter()
-                    .map(|b| {
-                        let i = Inputs::of(b)?;
-                        let (x, t, w) = (
-                            i.reals::<T>("pred")?,
-                            i.reals::<T>("target")?,
-                            i.reals::<T>("label_weights")?,
-                        );
-                        let mut g = vec![T::ZERO; x.len()];
-                        let loss = ghm
-                            .value_and_grad(&x, &t, Some(&w), &mut g)
-                            .map_err(|e| e.to_string())?;
-                        Ok(scalar(loss, &g))
-                    })
-                    .collect()
+                );
+                ghm_batches(ghm.map_err(err)?, batches, "pred", "target")
             }
             other => Err(format!("op `{other}` is not supported by this runner")),
         };
@@ -249,6 +217,29 @@ fn run_typed<T: Real>(case: &Value) -> Result<Vec<Batch>, String> {
 
 fn err(e: hardmine::Error) -> String {
     e.to_string()
+}
+
+/// A stateful GHM case: the same loss object over every batch, in order.
+fn ghm_batches<T: Real, K: GhmKind<T>>(
+    mut ghm: Ghm<T, K, GHM_CAPACITY>,
+    batches: &[Value],
+    x_key: &str,
+    t_key: &str,
+) -> Result<Vec<Batch>, String> {
+    batches
+        .iter()
+        .map(|b| {
+            let i = Inputs::of(b)?;
+            let (x, t, w) = (
+                i.reals::<T>(x_key)?,
+                i.reals::<T>(t_key)?,
+                i.reals::<T>("label_weights")?,
+            );
+            let mut g = vec![T::ZERO; x.len()];
+            let loss = ghm.value_and_grad(&x, &t, Some(&w), &mut g).map_err(err)?;
+            Ok(scalar(loss, &g))
+        })
+        .collect()
 }
 
 /// `rotate_blocks`: output, the gradient for the given upstream gradient, and grad_angles.

@@ -92,7 +92,7 @@ pub trait Real:
     fn from_int(i: i64) -> Self;
     /// `(e^-|x|, ln(1 + e^-|x|))`: the two transcendental values every logistic quantity is
     /// built from. f32: branch-free polynomials the compiler inlines and vectorises (max
-    /// error 1 ULP for `e^-|x|`, 3 ULP for the logarithm, over all f32 inputs; results below
+    /// error 1 ULP for `e^-|x|`, 4 ULP for the logarithm, over all f32 inputs; results below
     /// 2^-126 flush to 0; host-tests `kernels.rs`); f64 and Q15.16: their `exp` and `ln_1p`.
     #[inline]
     fn exp_ln1p_neg_abs(self) -> (Self, Self) {

@@ -123,6 +123,40 @@ unsafe fn output<'a>(p: *mut f32, n: usize) -> Option<&'a mut [f32]> {
     }
 }
 
+/// One GHM batch on the state at `state` (the body of both `*_value_and_grad` functions).
+///
+/// # Safety
+/// `state` points to an initialised `Ghm<f32, K, HM_GHM_BINS>`, exclusively for this call;
+/// arrays as the callers' contracts.
+unsafe fn ghm_step<K: hardmine::GhmKind<f32>>(
+    state: *mut hardmine::Ghm<f32, K, HM_GHM_BINS>,
+    xs: *const f32,
+    ts: *const f32,
+    label_weights: *const f32,
+    n: usize,
+    loss: *mut f32,
+    grad: *mut f32,
+) -> HmStatus {
+    // SAFETY: per this function's contract.
+    let (Some(x), Some(t), Some(g)) = (unsafe { input(xs, n) }, unsafe { input(ts, n) }, unsafe {
+        output(grad, n)
+    }) else {
+        return HmStatus::NullPointer;
+    };
+    if state.is_null() || loss.is_null() {
+        return HmStatus::NullPointer;
+    }
+    // SAFETY: per this function's contract.
+    let w = if label_weights.is_null() {
+        None
+    } else {
+        unsafe { input(label_weights, n) }
+    };
+    // SAFETY: initialised and exclusive (this function's contract).
+    let ghm = unsafe { &mut *state };
+    finish(ghm.value_and_grad(x, t, w, g), loss)
+}
+
 fn finish(r: Result<f32, Error>, loss: *mut f32) -> HmStatus {
     match r {
         Ok(v) => {
@@ -246,26 +280,18 @@ pub unsafe extern "C" fn hm_ghmc_value_and_grad(
     loss: *mut f32,
     grad: *mut f32,
 ) -> HmStatus {
-    // SAFETY: per this function's contract.
-    let (Some(x), Some(t), Some(g)) = (
-        unsafe { input(logits, n) },
-        unsafe { input(targets, n) },
-        unsafe { output(grad, n) },
-    ) else {
-        return HmStatus::NullPointer;
-    };
-    if state.is_null() || loss.is_null() {
-        return HmStatus::NullPointer;
+    // SAFETY: this function's contract is `ghm_step`'s.
+    unsafe {
+        ghm_step(
+            state.cast::<Ghmc>(),
+            logits,
+            targets,
+            label_weights,
+            n,
+            loss,
+            grad,
+        )
     }
-    // SAFETY: per this function's contract.
-    let w = if label_weights.is_null() {
-        None
-    } else {
-        unsafe { input(label_weights, n) }
-    };
-    // SAFETY: initialised by `hm_ghmc_init` (the contract), exclusive for this call.
-    let ghm = unsafe { &mut *state.cast::<Ghmc>() };
-    finish(ghm.value_and_grad(x, t, w, g), loss)
 }
 
 /// Initialises a GHM-R state: `mu > 0`, `bins <= HM_GHM_BINS`, `momentum` in [0, 1),
@@ -308,26 +334,18 @@ pub unsafe extern "C" fn hm_ghmr_value_and_grad(
     loss: *mut f32,
     grad: *mut f32,
 ) -> HmStatus {
-    // SAFETY: per this function's contract.
-    let (Some(x), Some(t), Some(g)) = (
-        unsafe { input(pred, n) },
-        unsafe { input(target, n) },
-        unsafe { output(grad, n) },
-    ) else {
-        return HmStatus::NullPointer;
-    };
-    if state.is_null() || loss.is_null() {
-        return HmStatus::NullPointer;
+    // SAFETY: this function's contract is `ghm_step`'s.
+    unsafe {
+        ghm_step(
+            state.cast::<Ghmr>(),
+            pred,
+            target,
+            label_weights,
+            n,
+            loss,
+            grad,
+        )
     }
-    // SAFETY: per this function's contract.
-    let w = if label_weights.is_null() {
-        None
-    } else {
-        unsafe { input(label_weights, n) }
-    };
-    // SAFETY: initialised by `hm_ghmr_init` (the contract), exclusive for this call.
-    let ghm = unsafe { &mut *state.cast::<Ghmr>() };
-    finish(ghm.value_and_grad(x, t, w, g), loss)
 }
 
 /// OHEM: the indices of the `k <= HM_OHEM_MAX_K` largest losses (ties: lower index), ascending,
