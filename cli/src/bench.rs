@@ -273,11 +273,7 @@ pub fn measure(op: &str, path: &str, n: usize, repeats: usize) -> Result<Measure
         "f32" => measure_typed::<f32>(op, n, repeats)?,
         "f64" => measure_typed::<f64>(op, n, repeats)?,
         "fixed" => measure_typed::<Q16>(op, n, repeats)?,
-        "gpu" => {
-            return Err(
-                "the gpu path is not in this build (build hardmine-cli with --features gpu)".into(),
-            )
-        }
+        "gpu" => measure_gpu(op, n, repeats)?,
         other => return Err(format!("unknown path `{other}`")),
     };
     Ok(Measurement {
@@ -288,4 +284,29 @@ pub fn measure(op: &str, path: &str, n: usize, repeats: usize) -> Result<Measure
         ns_per_elem: secs * 1e9 / n as f64,
         state_bytes,
     })
+}
+
+/// The GPU path through the host-slice API: each call copies the inputs to the device and the
+/// gradient back, so this is end-to-end throughput, transfers included.
+#[cfg(feature = "gpu")]
+fn measure_gpu(op: &str, n: usize, repeats: usize) -> Result<(f64, usize), String> {
+    let gpu = hardmine_gpu::Gpu::new().map_err(|e| e.to_string())?;
+    let d = data::<f32>(n);
+    let mut grad = vec![0.0f32; n];
+    let sum = Reduction::Sum;
+    let secs = match op {
+        "focal" => time(repeats, || {
+            let _ = black_box(gpu.sigmoid_focal(&d.logits, &d.targets, 0.25, 2.0, sum, &mut grad));
+        }),
+        "bce" => time(repeats, || {
+            let _ = black_box(gpu.bce(&d.logits, &d.targets, None, sum, &mut grad));
+        }),
+        other => return Err(format!("op `{other}` has no GPU kernel yet")),
+    };
+    Ok((secs, core::mem::size_of::<hardmine_gpu::Gpu>()))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn measure_gpu(_: &str, _: usize, _: usize) -> Result<(f64, usize), String> {
+    Err("the gpu path is not in this build (build hardmine-cli with --features gpu)".into())
 }

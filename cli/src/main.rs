@@ -100,7 +100,15 @@ fn parity_command(args: &[String]) -> Result<bool, String> {
                 let id = case.get("id").and_then(|v| v.as_str()).unwrap_or("?");
                 if let [only] = lines.as_slice() {
                     if let Some(why) = only.get("error").and_then(|e| e.as_str()) {
-                        if why.contains("not supported") || why.contains("not in this build") {
+                        if [
+                            "not supported",
+                            "not in this build",
+                            "no CUDA",
+                            "no GPU kernel",
+                        ]
+                        .iter()
+                        .any(|k| why.contains(k))
+                        {
                             skipped += 1;
                             writeln!(out, "skip  {id}: {why}").map_err(|e| e.to_string())?;
                             continue;

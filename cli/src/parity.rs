@@ -57,9 +57,7 @@ pub fn run_case(case: &Value, path: Path) -> Vec<Value> {
         Path::F64 => run_typed::<f64>(case),
         Path::F32 => run_typed::<f32>(case),
         Path::Fixed => run_typed::<Q16>(case),
-        Path::Gpu => {
-            Err("the gpu path is not in this build (build hardmine-cli with --features gpu)".into())
-        }
+        Path::Gpu => run_gpu(case),
     };
     match result {
         Ok(batches) => batches
@@ -78,6 +76,63 @@ pub fn run_case(case: &Value, path: Path) -> Vec<Value> {
 }
 
 type Batch = Map<String, Value>;
+
+/// The GPU path: the CUDA context is made once per process.
+#[cfg(feature = "gpu")]
+fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
+    use hardmine_gpu::Gpu;
+    use std::sync::OnceLock;
+    static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
+    let gpu = GPU
+        .get_or_init(|| Gpu::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)?;
+    let op = case.get("op").and_then(Value::as_str).unwrap_or("?");
+    let params = case.get("params").cloned().unwrap_or(Value::Null);
+    let p = Params(&params);
+    let i = Inputs::of(case)?;
+    let reduction = p.reduction()?;
+    match op {
+        "sigmoid_focal" => {
+            let (x, t) = (i.reals::<f32>("logits")?, i.reals::<f32>("targets")?);
+            let (alpha, gamma) = (p.real::<f32>("alpha")?, p.real::<f32>("gamma")?);
+            let mut g = vec![0.0f32; x.len()];
+            let loss = gpu
+                .sigmoid_focal(&x, &t, alpha, gamma, reduction, &mut g)
+                .map_err(|e| e.to_string())?;
+            gpu_batch(reduction, loss, g)
+        }
+        "bce_with_logits" => {
+            let (x, t, w) = (
+                i.reals::<f32>("logits")?,
+                i.reals::<f32>("targets")?,
+                i.optional_reals::<f32>("weights")?,
+            );
+            let mut g = vec![0.0f32; x.len()];
+            let loss = gpu
+                .bce(&x, &t, w.as_deref(), reduction, &mut g)
+                .map_err(|e| e.to_string())?;
+            gpu_batch(reduction, loss, g)
+        }
+        other => Err(format!("op `{other}` has no GPU kernel yet")),
+    }
+}
+
+/// A GPU result as a batch: the reduced loss and the gradient. The GPU API has no per-element
+/// losses yet, so a `none` case answers an error line rather than borrow the core's values.
+#[cfg(feature = "gpu")]
+fn gpu_batch(reduction: Reduction, loss: f32, grad: Vec<f32>) -> Result<Vec<Batch>, String> {
+    if reduction == Reduction::None {
+        Err("reduction `none` (per-element losses) has no GPU kernel yet".into())
+    } else {
+        Ok(vec![scalar(loss, &grad)])
+    }
+}
+
+#[cfg(not(feature = "gpu"))]
+fn run_gpu(_: &Value) -> Result<Vec<Batch>, String> {
+    Err("the gpu path is not in this build (build hardmine-cli with --features gpu)".into())
+}
 
 fn run_typed<T: Real>(case: &Value) -> Result<Vec<Batch>, String> {
     let op = case

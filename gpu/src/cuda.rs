@@ -1,0 +1,229 @@
+//! The CUDA backend: CUDA C kernels compiled by NVRTC when the context is made.
+//!
+//! Each kernel is fused (loss and gradient in one pass over the data) and evaluates one element
+//! in double precision, rounding the gradient to f32 once, as the core evaluates f32 elements
+//! in its accumulator type. Reductions are deterministic: a fixed grid, a fixed shared-memory
+//! tree in each block, and the blocks' partial sums added on the host in block order, so the
+//! same input gives the same bits.
+
+use crate::{reduction_divisor, validate, GpuError};
+use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use hardmine::{Reduction, SigmoidFocal};
+use std::sync::Arc;
+
+/// Threads per block (a power of two: the reduction tree halves it).
+const THREADS: u32 = 256;
+/// Most blocks per launch; larger inputs are walked by grid-stride loops.
+const MAX_BLOCKS: u32 = 4096;
+
+const KERNELS: &str = r#"
+struct Logistic { double pos, neg, lp; };
+
+__device__ Logistic logistic(double x) {
+    double e = exp(-fabs(x));
+    double big = 1.0 / (1.0 + e);
+    double small = e * big;
+    Logistic l;
+    l.pos = x >= 0.0 ? big : small;
+    l.neg = x >= 0.0 ? small : big;
+    l.lp = log1p(e);
+    return l;
+}
+
+__device__ void block_sum(double acc, double* partial) {
+    __shared__ double s[256];
+    s[threadIdx.x] = acc;
+    __syncthreads();
+    for (unsigned k = blockDim.x / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k) s[threadIdx.x] += s[threadIdx.x + k];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+}
+
+extern "C" __global__ void focal(const float* xs, const float* ts, float* grad, double* partial,
+                                 unsigned n, double alpha, int alpha_on, double gamma, double scale) {
+    double acc = 0.0;
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        double x = xs[k], t = ts[k];
+        Logistic l = logistic(x);
+        double ce = (x > 0.0 ? (1.0 - t) * x : -(t * x)) + l.lp;
+        double q = t * l.neg + (1.0 - t) * l.pos;
+        double m = pow(q, gamma);
+        double s = l.pos * l.neg;
+        double r = q > 0.0 ? fmin(s / q, 1.0) : 1.0;
+        double inner = ((1.0 - t) * l.pos - t * l.neg) + gamma * ce * ((1.0 - t) - t) * r;
+        double at = alpha_on ? alpha * t + (1.0 - alpha) * (1.0 - t) : 1.0;
+        acc += at * ce * m;
+        grad[k] = (float)(at * m * inner * scale);
+    }
+    block_sum(acc, partial);
+}
+
+extern "C" __global__ void bce(const float* xs, const float* ts, const float* ws, int has_w,
+                               float* grad, double* partial, unsigned n, double scale) {
+    double acc = 0.0;
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        double x = xs[k], t = ts[k], w = has_w ? (double)ws[k] : 1.0;
+        Logistic l = logistic(x);
+        double ce = (x > 0.0 ? (1.0 - t) * x : -(t * x)) + l.lp;
+        acc += w * ce;
+        grad[k] = (float)(w * ((1.0 - t) * l.pos - t * l.neg) * scale);
+    }
+    block_sum(acc, partial);
+}
+"#;
+
+/// A CUDA context with the kernels loaded.
+#[derive(Debug)]
+pub struct Gpu {
+    stream: Arc<CudaStream>,
+    focal: CudaFunction,
+    bce: CudaFunction,
+}
+
+fn driver(e: impl core::fmt::Display) -> GpuError {
+    GpuError::Driver(e.to_string())
+}
+
+fn launch_config(n: usize) -> LaunchConfig {
+    let blocks = (n as u64)
+        .div_ceil(u64::from(THREADS))
+        .clamp(1, u64::from(MAX_BLOCKS)) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+impl Gpu {
+    /// A context on device 0 with the kernels compiled and loaded.
+    ///
+    /// # Errors
+    /// `NoDevice` when the driver library, NVRTC or a device is missing (checked before any
+    /// cudarc call that would panic); `Driver` for a compile or load failure.
+    pub fn new() -> Result<Self, GpuError> {
+        // SAFETY: these only try to open the shared libraries.
+        let present = unsafe {
+            cudarc::driver::sys::is_culib_present() && cudarc::nvrtc::sys::is_culib_present()
+        };
+        if !present {
+            return Err(GpuError::NoDevice);
+        }
+        let ctx = CudaContext::new(0).map_err(|_| GpuError::NoDevice)?;
+        let ptx = cudarc::nvrtc::compile_ptx(KERNELS).map_err(driver)?;
+        let module = ctx.load_module(ptx).map_err(driver)?;
+        let focal = module.load_function("focal").map_err(driver)?;
+        let bce = module.load_function("bce").map_err(driver)?;
+        Ok(Self {
+            stream: ctx.default_stream(),
+            focal,
+            bce,
+        })
+    }
+
+    /// Sums the blocks' partial sums in block order.
+    fn total(&self, partial: &cudarc::driver::CudaSlice<f64>) -> Result<f64, GpuError> {
+        let parts = self.stream.clone_dtoh(partial).map_err(driver)?;
+        Ok(parts.iter().sum())
+    }
+
+    /// Sigmoid focal loss (torchvision semantics, as the core's `SigmoidFocal`) and its gradient.
+    ///
+    /// # Errors
+    /// `Input` for the core's bad inputs and parameters; `Driver` on a CUDA failure.
+    pub fn sigmoid_focal(
+        &self,
+        logits: &[f32],
+        targets: &[f32],
+        alpha: f32,
+        gamma: f32,
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        SigmoidFocal::new(alpha, gamma)?;
+        validate(logits, targets, None, grad)?;
+        let n = logits.len();
+        if n == 0 {
+            return Ok(0.0);
+        }
+        let n32 =
+            u32::try_from(n).map_err(|_| GpuError::Driver("more than 2^32 - 1 elements".into()))?;
+        let s = &self.stream;
+        let x = s.clone_htod(logits).map_err(driver)?;
+        let t = s.clone_htod(targets).map_err(driver)?;
+        let mut g = s.alloc_zeros::<f32>(n).map_err(driver)?;
+        let cfg = launch_config(n);
+        let mut partial = s
+            .alloc_zeros::<f64>(cfg.grid_dim.0 as usize)
+            .map_err(driver)?;
+        let divisor = reduction_divisor(reduction, n);
+        let (a, on, gm, scale) = (
+            f64::from(alpha),
+            i32::from(alpha != -1.0),
+            f64::from(gamma),
+            1.0 / divisor,
+        );
+        let mut b = s.launch_builder(&self.focal);
+        b.arg(&x)
+            .arg(&t)
+            .arg(&mut g)
+            .arg(&mut partial)
+            .arg(&n32)
+            .arg(&a)
+            .arg(&on)
+            .arg(&gm)
+            .arg(&scale);
+        // SAFETY: the argument list matches the kernel's signature; buffers hold `n` elements and
+        // `partial` one per block.
+        unsafe { b.launch(cfg) }.map_err(driver)?;
+        s.memcpy_dtoh(&g, grad).map_err(driver)?;
+        Ok((self.total(&partial)? / divisor) as f32)
+    }
+
+    /// Binary cross-entropy with logits (PyTorch semantics, optional weights) and its gradient.
+    ///
+    /// # Errors
+    /// As [`sigmoid_focal`](Self::sigmoid_focal).
+    pub fn bce(
+        &self,
+        logits: &[f32],
+        targets: &[f32],
+        weights: Option<&[f32]>,
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        validate(logits, targets, weights, grad)?;
+        let n = logits.len();
+        if n == 0 {
+            return Ok(0.0);
+        }
+        let n32 =
+            u32::try_from(n).map_err(|_| GpuError::Driver("more than 2^32 - 1 elements".into()))?;
+        let s = &self.stream;
+        let x = s.clone_htod(logits).map_err(driver)?;
+        let t = s.clone_htod(targets).map_err(driver)?;
+        let w = s.clone_htod(weights.unwrap_or(&[0.0])).map_err(driver)?;
+        let mut g = s.alloc_zeros::<f32>(n).map_err(driver)?;
+        let cfg = launch_config(n);
+        let mut partial = s
+            .alloc_zeros::<f64>(cfg.grid_dim.0 as usize)
+            .map_err(driver)?;
+        let divisor = reduction_divisor(reduction, n);
+        let (has_w, scale) = (i32::from(weights.is_some()), 1.0 / divisor);
+        let mut b = s.launch_builder(&self.bce);
+        b.arg(&x)
+            .arg(&t)
+            .arg(&w)
+            .arg(&has_w)
+            .arg(&mut g)
+            .arg(&mut partial)
+            .arg(&n32)
+            .arg(&scale);
+        // SAFETY: as in `sigmoid_focal`; `w` holds `n` weights when `has_w` is set.
+        unsafe { b.launch(cfg) }.map_err(driver)?;
+        s.memcpy_dtoh(&g, grad).map_err(driver)?;
+        Ok((self.total(&partial)? / divisor) as f32)
+    }
+}

@@ -1,0 +1,114 @@
+//! hardmine on CUDA: batches of losses offloaded to the GPU through cudarc, with the core crate
+//! as the oracle (`tests/gpu_vs_core.rs`).
+//!
+//! # Feature flags
+//! - `cuda`: the CUDA backend (cudarc 0.19 with `dynamic-loading` and `cuda-12080`, so it builds
+//!   with no CUDA toolkit and no GPU; kernels are CUDA C compiled by NVRTC at first use and
+//!   cached in the context). Without it the same API compiles and every call returns
+//!   `Err(GpuError::Unavailable)`.
+//!
+//! No driver library, no device, or no NVRTC is `Err(GpuError::NoDevice)`, never a panic (the
+//! driver library is looked for before any context is made). Inputs are validated on the host
+//! with the core's rules first (`GpuError::Input` carries the core's `Error`).
+//!
+//! Coverage: sigmoid focal and BCE (fused forward and gradient, deterministic reductions: fixed
+//! block order, partial sums added on the host in order). GHM-C/R, softmax losses and OHEM on
+//! the GPU are not written yet; they answer `Err(GpuError::NotImplemented)`.
+
+use hardmine::Error;
+#[cfg(feature = "cuda")]
+use hardmine::Reduction;
+
+#[cfg(feature = "cuda")]
+mod cuda;
+#[cfg(not(feature = "cuda"))]
+mod stub;
+
+#[cfg(feature = "cuda")]
+pub use cuda::Gpu;
+#[cfg(not(feature = "cuda"))]
+pub use stub::Gpu;
+
+/// Why a GPU call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuError {
+    /// This build has no CUDA backend (the `cuda` feature is off).
+    Unavailable,
+    /// No CUDA driver library, no device, or no NVRTC on this machine.
+    NoDevice,
+    /// The input is invalid under the core's rules.
+    Input(Error),
+    /// This op has no GPU kernel yet.
+    NotImplemented(&'static str),
+    /// A driver or compiler error, with its message.
+    Driver(String),
+}
+
+impl core::fmt::Display for GpuError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GpuError::Unavailable => write!(
+                f,
+                "the gpu path is not in this build (enable the `cuda` feature)"
+            ),
+            GpuError::NoDevice => write!(f, "no CUDA driver, device or NVRTC on this machine"),
+            GpuError::Input(e) => write!(f, "{e}"),
+            GpuError::NotImplemented(op) => write!(f, "op `{op}` has no GPU kernel yet"),
+            GpuError::Driver(m) => write!(f, "CUDA: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+impl From<Error> for GpuError {
+    fn from(e: Error) -> Self {
+        GpuError::Input(e)
+    }
+}
+
+#[cfg(feature = "cuda")]
+/// Host-side validation of an element-wise binary loss, with the core's rules and precedence.
+pub(crate) fn validate(
+    logits: &[f32],
+    targets: &[f32],
+    weights: Option<&[f32]>,
+    grad: &[f32],
+) -> Result<(), GpuError> {
+    let n = logits.len();
+    for len in [
+        Some(targets.len()),
+        weights.map(<[f32]>::len),
+        Some(grad.len()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if len != n {
+            return Err(Error::LengthMismatch {
+                expected: n,
+                got: len,
+            }
+            .into());
+        }
+    }
+    for (index, (&x, &t)) in logits.iter().zip(targets).enumerate() {
+        let w_ok = weights.is_none_or(|w| w.get(index).is_some_and(|w| w.is_finite()));
+        if !(w_ok && x.is_finite() && t.is_finite()) {
+            return Err(Error::NonFinite { index }.into());
+        }
+        if !(0.0..=1.0).contains(&t) {
+            return Err(Error::InvalidTarget { index }.into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "cuda")]
+/// The divisor of a mean (1 for sums).
+pub(crate) fn reduction_divisor(reduction: Reduction, n: usize) -> f64 {
+    match reduction {
+        Reduction::Mean if n > 0 => n as f64,
+        _ => 1.0,
+    }
+}
