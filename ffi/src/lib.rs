@@ -123,6 +123,24 @@ unsafe fn output<'a>(p: *mut f32, n: usize) -> Option<&'a mut [f32]> {
     }
 }
 
+/// Writes a freshly made GHM state to caller memory (the body of both `*_init` functions).
+///
+/// # Safety
+/// `state` is null or points to writable memory of `T`'s size and alignment.
+unsafe fn place<T>(state: *mut T, made: Result<T, Error>) -> HmStatus {
+    if state.is_null() {
+        return HmStatus::NullPointer;
+    }
+    match made {
+        Ok(g) => {
+            // SAFETY: per this function's contract; no old value is dropped.
+            unsafe { state.cast::<MaybeUninit<T>>().write(MaybeUninit::new(g)) };
+            HmStatus::Ok
+        }
+        Err(e) => status(e),
+    }
+}
+
 /// One GHM batch on the state at `state` (the body of both `*_value_and_grad` functions).
 ///
 /// # Safety
@@ -252,17 +270,8 @@ pub unsafe extern "C" fn hm_ghmc_init(
     momentum: f32,
     loss_weight: f32,
 ) -> HmStatus {
-    if state.is_null() {
-        return HmStatus::NullPointer;
-    }
-    match Ghmc::new(bins, momentum, loss_weight) {
-        Ok(g) => {
-            // SAFETY: `state` is large and aligned enough (checked at compile time above).
-            unsafe { state.cast::<MaybeUninit<Ghmc>>().write(MaybeUninit::new(g)) };
-            HmStatus::Ok
-        }
-        Err(e) => status(e),
-    }
+    // SAFETY: `state` is large and aligned enough (checked at compile time above).
+    unsafe { place(state.cast::<Ghmc>(), Ghmc::new(bins, momentum, loss_weight)) }
 }
 
 /// One GHM-C batch: loss to `*loss`, gradient to `grad` (`label_weights` may be null). The
@@ -307,16 +316,12 @@ pub unsafe extern "C" fn hm_ghmr_init(
     momentum: f32,
     loss_weight: f32,
 ) -> HmStatus {
-    if state.is_null() {
-        return HmStatus::NullPointer;
-    }
-    match Ghmr::new(mu, bins, momentum, loss_weight) {
-        Ok(g) => {
-            // SAFETY: `state` is large and aligned enough (checked at compile time above).
-            unsafe { state.cast::<MaybeUninit<Ghmr>>().write(MaybeUninit::new(g)) };
-            HmStatus::Ok
-        }
-        Err(e) => status(e),
+    // SAFETY: `state` is large and aligned enough (checked at compile time above).
+    unsafe {
+        place(
+            state.cast::<Ghmr>(),
+            Ghmr::new(mu, bins, momentum, loss_weight),
+        )
     }
 }
 

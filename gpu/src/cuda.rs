@@ -7,7 +7,9 @@
 //! same input gives the same bits.
 
 use crate::{reduction_divisor, validate, GpuError};
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
 use hardmine::{Reduction, SigmoidFocal};
 use std::sync::Arc;
 
@@ -74,6 +76,17 @@ extern "C" __global__ void bce(const float* xs, const float* ts, const float* ws
 }
 "#;
 
+/// One batch on the device: inputs, gradient, the blocks' partial sums and the launch shape.
+struct Staged {
+    x: CudaSlice<f32>,
+    t: CudaSlice<f32>,
+    g: CudaSlice<f32>,
+    partial: CudaSlice<f64>,
+    n32: u32,
+    cfg: LaunchConfig,
+    divisor: f64,
+}
+
 /// A CUDA context with the kernels loaded.
 #[derive(Debug)]
 pub struct Gpu {
@@ -123,10 +136,40 @@ impl Gpu {
         })
     }
 
-    /// Sums the blocks' partial sums in block order.
-    fn total(&self, partial: &cudarc::driver::CudaSlice<f64>) -> Result<f64, GpuError> {
-        let parts = self.stream.clone_dtoh(partial).map_err(driver)?;
-        Ok(parts.iter().sum())
+    /// Copies a validated batch to the device and allocates its gradient and partial
+    /// sums (`None` for an empty batch, whose loss is 0).
+    fn stage(
+        &self,
+        logits: &[f32],
+        targets: &[f32],
+        reduction: Reduction,
+    ) -> Result<Option<Staged>, GpuError> {
+        let n = logits.len();
+        if n == 0 {
+            return Ok(None);
+        }
+        let n32 =
+            u32::try_from(n).map_err(|_| GpuError::Driver("more than 2^32 - 1 elements".into()))?;
+        let s = &self.stream;
+        let cfg = launch_config(n);
+        Ok(Some(Staged {
+            x: s.clone_htod(logits).map_err(driver)?,
+            t: s.clone_htod(targets).map_err(driver)?,
+            g: s.alloc_zeros::<f32>(n).map_err(driver)?,
+            partial: s
+                .alloc_zeros::<f64>(cfg.grid_dim.0 as usize)
+                .map_err(driver)?,
+            n32,
+            cfg,
+            divisor: reduction_divisor(reduction, n),
+        }))
+    }
+
+    /// Copies the gradient back and sums the blocks' partial sums in block order.
+    fn finish(&self, st: &Staged, grad: &mut [f32]) -> Result<f32, GpuError> {
+        self.stream.memcpy_dtoh(&st.g, grad).map_err(driver)?;
+        let parts = self.stream.clone_dtoh(&st.partial).map_err(driver)?;
+        Ok((parts.iter().sum::<f64>() / st.divisor) as f32)
     }
 
     /// Sigmoid focal loss (torchvision semantics, as the core's `SigmoidFocal`) and its gradient.
@@ -144,42 +187,26 @@ impl Gpu {
     ) -> Result<f32, GpuError> {
         SigmoidFocal::new(alpha, gamma)?;
         validate(logits, targets, None, grad)?;
-        let n = logits.len();
-        if n == 0 {
+        let Some(mut st) = self.stage(logits, targets, reduction)? else {
             return Ok(0.0);
-        }
-        let n32 =
-            u32::try_from(n).map_err(|_| GpuError::Driver("more than 2^32 - 1 elements".into()))?;
-        let s = &self.stream;
-        let x = s.clone_htod(logits).map_err(driver)?;
-        let t = s.clone_htod(targets).map_err(driver)?;
-        let mut g = s.alloc_zeros::<f32>(n).map_err(driver)?;
-        let cfg = launch_config(n);
-        let mut partial = s
-            .alloc_zeros::<f64>(cfg.grid_dim.0 as usize)
-            .map_err(driver)?;
-        let divisor = reduction_divisor(reduction, n);
+        };
         let (a, on, gm, scale) = (
             f64::from(alpha),
             i32::from(alpha != -1.0),
             f64::from(gamma),
-            1.0 / divisor,
+            1.0 / st.divisor,
         );
-        let mut b = s.launch_builder(&self.focal);
-        b.arg(&x)
-            .arg(&t)
-            .arg(&mut g)
-            .arg(&mut partial)
-            .arg(&n32)
-            .arg(&a)
-            .arg(&on)
-            .arg(&gm)
-            .arg(&scale);
+        let mut b = self.stream.launch_builder(&self.focal);
+        b.arg(&st.x)
+            .arg(&st.t)
+            .arg(&mut st.g)
+            .arg(&mut st.partial)
+            .arg(&st.n32);
+        b.arg(&a).arg(&on).arg(&gm).arg(&scale);
         // SAFETY: the argument list matches the kernel's signature; buffers hold `n` elements and
         // `partial` one per block.
-        unsafe { b.launch(cfg) }.map_err(driver)?;
-        s.memcpy_dtoh(&g, grad).map_err(driver)?;
-        Ok((self.total(&partial)? / divisor) as f32)
+        unsafe { b.launch(st.cfg) }.map_err(driver)?;
+        self.finish(&st, grad)
     }
 
     /// Binary cross-entropy with logits (PyTorch semantics, optional weights) and its gradient.
@@ -195,35 +222,24 @@ impl Gpu {
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
         validate(logits, targets, weights, grad)?;
-        let n = logits.len();
-        if n == 0 {
+        let Some(mut st) = self.stage(logits, targets, reduction)? else {
             return Ok(0.0);
-        }
-        let n32 =
-            u32::try_from(n).map_err(|_| GpuError::Driver("more than 2^32 - 1 elements".into()))?;
-        let s = &self.stream;
-        let x = s.clone_htod(logits).map_err(driver)?;
-        let t = s.clone_htod(targets).map_err(driver)?;
-        let w = s.clone_htod(weights.unwrap_or(&[0.0])).map_err(driver)?;
-        let mut g = s.alloc_zeros::<f32>(n).map_err(driver)?;
-        let cfg = launch_config(n);
-        let mut partial = s
-            .alloc_zeros::<f64>(cfg.grid_dim.0 as usize)
+        };
+        let w = self
+            .stream
+            .clone_htod(weights.unwrap_or(&[0.0]))
             .map_err(driver)?;
-        let divisor = reduction_divisor(reduction, n);
-        let (has_w, scale) = (i32::from(weights.is_some()), 1.0 / divisor);
-        let mut b = s.launch_builder(&self.bce);
-        b.arg(&x)
-            .arg(&t)
+        let (has_w, scale) = (i32::from(weights.is_some()), 1.0 / st.divisor);
+        let mut b = self.stream.launch_builder(&self.bce);
+        b.arg(&st.x)
+            .arg(&st.t)
             .arg(&w)
             .arg(&has_w)
-            .arg(&mut g)
-            .arg(&mut partial)
-            .arg(&n32)
-            .arg(&scale);
+            .arg(&mut st.g)
+            .arg(&mut st.partial);
+        b.arg(&st.n32).arg(&scale);
         // SAFETY: as in `sigmoid_focal`; `w` holds `n` weights when `has_w` is set.
-        unsafe { b.launch(cfg) }.map_err(driver)?;
-        s.memcpy_dtoh(&g, grad).map_err(driver)?;
-        Ok((self.total(&partial)? / divisor) as f32)
+        unsafe { b.launch(st.cfg) }.map_err(driver)?;
+        self.finish(&st, grad)
     }
 }
