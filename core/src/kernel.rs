@@ -5,5 +5,5 @@
 mod logistic;
 mod softmax;
 
-pub(crate) use logistic::{bce_hard, Logistic, LogisticLanes};
+pub(crate) use logistic::{logistic_parts, Logistic};
 pub(crate) use softmax::SoftmaxRow;

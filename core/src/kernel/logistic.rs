@@ -9,7 +9,6 @@
 //! d bce / dx = (1 - t) sigma(x) - t sigma(-x)       (= sigma(x) - t, exact for t in {0, 1})
 //! ```
 
-use crate::loss::elementwise::{Lanes, LANES};
 use crate::Real;
 
 /// The logistic quantities of one logit.
@@ -62,46 +61,17 @@ impl<T: Real> Logistic<T> {
     }
 }
 
-/// The logistic quantities of eight logits, computed stage by stage (each stage a straight
-/// loop over the lanes, which the compiler turns into vector code).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LogisticLanes<T> {
-    /// `sigma(x)`.
-    pub pos: Lanes<T>,
-    /// `sigma(-x)`.
-    pub neg: Lanes<T>,
-    /// `ln(1 + e^-|x|)`.
-    pub lp: Lanes<T>,
-}
-
-impl<T: Real> LogisticLanes<T> {
-    #[inline(always)]
-    pub fn new(x: &Lanes<T>) -> Self {
-        let (mut e, mut lp) = ([T::ZERO; LANES], [T::ZERO; LANES]);
-        for ((e, lp), &x) in e.iter_mut().zip(lp.iter_mut()).zip(x) {
-            (*e, *lp) = x.exp_ln1p_neg_abs();
-        }
-        let (mut pos, mut neg) = ([T::ZERO; LANES], [T::ZERO; LANES]);
-        for (((p, n), &e), &x) in pos.iter_mut().zip(neg.iter_mut()).zip(&e).zip(x) {
-            let big = T::ONE / (T::ONE + e);
-            let small = e * big;
-            (*p, *n) = if x >= T::ZERO {
-                (big, small)
-            } else {
-                (small, big)
-            };
-        }
-        Self { pos, neg, lp }
-    }
-}
-
-/// `bce(x, t) = max(x, 0) - t x + ln(1 + e^-|x|)` for a hard target (0 or 1), lane-wise.
+/// `(sigma(x), sigma(-x), ln(1 + e^-|x|))` without branches (the sign picks by a select), so
+/// that a loop of it over a chunk's lanes becomes vector code.
 #[inline(always)]
-pub(crate) fn bce_hard<T: Real>(x: T, positive: bool, lp: T) -> T {
-    let linear = if positive {
-        (-x).max(T::ZERO)
-    } else {
-        x.max(T::ZERO)
-    };
-    linear + lp
+pub(crate) fn logistic_parts<T: Real>(x: T) -> (T, T, T) {
+    let (e, lp) = x.exp_ln1p_neg_abs();
+    let big = T::ONE / (T::ONE + e);
+    let small = e * big;
+    let nonneg = x >= T::ZERO;
+    (
+        if nonneg { big } else { small },
+        if nonneg { small } else { big },
+        lp,
+    )
 }

@@ -17,26 +17,17 @@
 //! `LengthMismatch` (targets, weights, output), `NonFinite` (logit, target or weight),
 //! `InvalidTarget` (target outside `[0, 1]`).
 
-use super::elementwise::{self, Lanes, Output, Targets};
-use crate::kernel::{bce_hard, Logistic, LogisticLanes};
+use super::elementwise::{self, Output, Targets};
+use crate::kernel::{logistic_parts, Logistic};
 use crate::{Error, Real, Reduction};
 
-/// BCE of eight logits against hard targets, in `T` (the gradient `-sigma(-x)` or
-/// `sigma(x)` is one term: no cancellation).
+/// BCE of one logit against a hard target (0 or 1), in `T` (the gradient `-sigma(-x)` or
+/// `sigma(x)` is one term: no cancellation); branch-free, so a loop of it vectorises.
 #[inline(always)]
-fn bce_hard_lanes<T: Real>(x: &Lanes<T>, t: &Lanes<T>, loss: &mut Lanes<T>, grad: &mut Lanes<T>) {
-    let lg = LogisticLanes::new(x);
-    for ((((l, g), &x), &t), ((&p, &n), &lp)) in loss
-        .iter_mut()
-        .zip(grad.iter_mut())
-        .zip(x)
-        .zip(t)
-        .zip(lg.pos.iter().zip(&lg.neg).zip(&lg.lp))
-    {
-        let positive = t == T::ONE;
-        *l = bce_hard(x, positive, lp);
-        *g = if positive { -n } else { p };
-    }
+fn bce_hard<T: Real>(x: T, t: T) -> (T, T) {
+    let (p, n, lp) = logistic_parts(x);
+    let f = T::ONE - t;
+    ((f * x - t * x).max(T::ZERO) + lp, f * p - t * n)
 }
 
 /// Binary cross-entropy on logits.
@@ -91,28 +82,18 @@ impl BceWithLogits {
     ) -> Result<T, Error> {
         // Hard targets (the detection case) are evaluated in `T`: the gradient's two terms
         // cannot cancel then. Soft targets go through the accumulator type.
-        if elementwise::all_hard(targets) {
-            elementwise::run(
-                self.reduction,
-                logits,
-                targets,
-                weights,
-                Targets::Unit,
-                out,
-                bce_hard_lanes,
-            )
-        } else {
-            let element = elementwise::lanes(Self::element);
-            elementwise::run(
-                self.reduction,
-                logits,
-                targets,
-                weights,
-                Targets::Unit,
-                out,
-                element,
-            )
-        }
+        elementwise::run(
+            self.reduction,
+            logits,
+            targets,
+            weights,
+            Targets::Unit,
+            out,
+            elementwise::split(
+                elementwise::each(bce_hard),
+                elementwise::each(Self::element),
+            ),
+        )
     }
 
     /// The reduced loss.

@@ -22,8 +22,8 @@
 //! `InvalidParameter("gamma")` unless gamma is finite and `>= 0`.
 //! Calls: `LengthMismatch`, `NonFinite` (logit or target), `InvalidTarget` (outside `[0, 1]`).
 
-use super::elementwise::{self, Lanes, Output, Targets, LANES};
-use crate::kernel::{bce_hard, Logistic, LogisticLanes};
+use super::elementwise::{self, Output, Targets};
+use crate::kernel::{logistic_parts, Logistic};
 use crate::{Error, Real, Reduction};
 
 /// Sigmoid focal loss on logits.
@@ -69,66 +69,24 @@ fn focal_element<A: Real>(alpha: Option<A>, gamma: A, x: A, t: A) -> (A, A) {
     (a_t * ce * mod_factor, a_t * mod_factor * inner)
 }
 
-/// The focal loss and gradient of eight logits against hard targets (exactly 0 or 1), in `T`:
+/// The focal loss and gradient of one logit against a hard target (exactly 0 or 1), in `T`:
 /// with `q = 1 - p_t` and `o = p_t`, the gradient is `-+ a_t q^gamma (q + gamma ce o)`, a sum of
-/// two terms of one sign, so no cancellation can occur and `T`'s precision suffices. Written
-/// stage by stage over the lanes, with the choice of `q^gamma` made once per chunk, so the
-/// compiler emits vector code.
+/// two terms of one sign, so no cancellation can occur and `T`'s precision suffices. Without
+/// branches (a hard target `t` picks between two values as `t a + (1 - t) b`, exact for `t` in
+/// `{0, 1}`), so that a loop of it over a chunk's lanes becomes vector code; `pow(q)` is
+/// `q^gamma`, chosen once per call (by multiplication for a whole `gamma`).
 #[inline(always)]
-fn focal_hard<T: Real>(
-    alpha: Option<T>,
-    gamma: T,
-    gamma_int: Option<u32>,
-    x: &Lanes<T>,
-    t: &Lanes<T>,
-    loss: &mut Lanes<T>,
-    grad: &mut Lanes<T>,
-) {
-    let lg = LogisticLanes::new(x);
-    let (mut q, mut o, mut ce) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
-    for (((((q, o), ce), &x), &t), ((&p, &n), &lp)) in q
-        .iter_mut()
-        .zip(o.iter_mut())
-        .zip(ce.iter_mut())
-        .zip(x)
-        .zip(t)
-        .zip(lg.pos.iter().zip(&lg.neg).zip(&lg.lp))
-    {
-        let positive = t == T::ONE;
-        (*q, *o) = if positive { (n, p) } else { (p, n) };
-        *ce = bce_hard(x, positive, lp);
-    }
-    let mut m = [T::ONE; LANES];
-    match gamma_int {
-        Some(0) => {}
-        Some(1) => m = q,
-        Some(2) => m.iter_mut().zip(&q).for_each(|(m, &q)| *m = q * q),
-        Some(n) => m.iter_mut().zip(&q).for_each(|(m, &q)| *m = q.powi(n)),
-        None => m.iter_mut().zip(&q).for_each(|(m, &q)| *m = q.powf(gamma)),
-    }
-    for (((((l, g), &t), &q), &o), (&ce, &m)) in loss
-        .iter_mut()
-        .zip(grad.iter_mut())
-        .zip(t)
-        .zip(&q)
-        .zip(&o)
-        .zip(ce.iter().zip(&m))
-    {
-        let positive = t == T::ONE;
-        let a_t = match alpha {
-            Some(a) => {
-                if positive {
-                    a
-                } else {
-                    T::ONE - a
-                }
-            }
-            None => T::ONE,
-        };
-        let v = a_t * m * (q + gamma * ce * o);
-        *l = a_t * ce * m;
-        *g = if positive { -v } else { v };
-    }
+fn focal_hard<T: Real>((a1, a0): (T, T), gamma: T, pow: impl Fn(T) -> T, x: T, t: T) -> (T, T) {
+    let (p, n, lp) = logistic_parts(x);
+    let f = T::ONE - t;
+    let q = t * n + f * p;
+    let o = t * p + f * n;
+    // +1 for a negative, -1 for a positive.
+    let sign = f - t;
+    let ce = (sign * x).max(T::ZERO) + lp;
+    let m = pow(q);
+    let am = (t * a1 + f * a0) * m;
+    (am * ce, sign * (am * (q + gamma * ce * o)))
 }
 
 /// `Some(alpha)` for alpha in `[0, 1]`, `None` for exactly -1 (off).
@@ -199,28 +157,43 @@ impl<T: Real> SigmoidFocal<T> {
     }
 
     fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {
-        if elementwise::all_hard(targets) {
-            let (alpha, gamma, gamma_int) = (self.alpha, self.gamma, self.gamma_int);
-            elementwise::run(
-                self.reduction,
-                logits,
-                targets,
-                None,
-                Targets::Unit,
-                out,
-                |x, t, l, g| focal_hard(alpha, gamma, gamma_int, x, t, l, g),
-            )
-        } else {
-            elementwise::run(
-                self.reduction,
-                logits,
-                targets,
-                None,
-                Targets::Unit,
-                out,
-                elementwise::lanes(|x, t| self.element(self.alpha, x, t)),
-            )
+        // The power is chosen here, once: a choice per element would stop vectorisation.
+        let gamma = self.gamma;
+        match self.gamma_int {
+            Some(0) => self.run_with(logits, targets, out, |_| T::ONE),
+            Some(1) => self.run_with(logits, targets, out, |q| q),
+            Some(2) => self.run_with(logits, targets, out, |q| q * q),
+            Some(k) => self.run_with(logits, targets, out, |q| q.powi(k)),
+            None => self.run_with(logits, targets, out, |q| q.powf(gamma)),
         }
+    }
+
+    #[inline(always)]
+    fn run_with(
+        &self,
+        logits: &[T],
+        targets: &[T],
+        out: Output<'_, T>,
+        pow: impl Fn(T) -> T + Copy,
+    ) -> Result<T, Error> {
+        let (alpha, gamma) = (self.alpha, self.gamma);
+        // a_t = t a + (1 - t)(1 - a), or 1 when alpha is off.
+        let balance = match alpha {
+            Some(a) => (a, T::ONE - a),
+            None => (T::ONE, T::ONE),
+        };
+        elementwise::run(
+            self.reduction,
+            logits,
+            targets,
+            None,
+            Targets::Unit,
+            out,
+            elementwise::split(
+                elementwise::each(|x, t| focal_hard(balance, gamma, pow, x, t)),
+                elementwise::each(|x, t| self.element(alpha, x, t)),
+            ),
+        )
     }
 
     /// The reduced loss (`Mean` divides by the number of elements).

@@ -2,17 +2,23 @@
 
 use super::{private, Real};
 
-/// `e^-a` for `a >= 0` in f32, branch-free: `a = k ln2 + r` (Cody-Waite, libm's split of
-/// ln 2), `e^-r` by its Taylor polynomial to degree 7 on `|r| <= ln2/2` (truncation below
+/// `e^-a` for `a >= 0` in f32, branch-free: `a = k ln2 + r` (`k` the nearest integer,
+/// Cody-Waite, libm's split of ln 2), `e^-r` by its Taylor polynomial to degree 7 on
+/// `|r| <= ln2/2` (truncation below
 /// 3e-9 relative), scaled by `2^-k` built from bits. Results below 2^-126 flush to 0.
 #[inline(always)]
 fn exp_neg_f32(a: f32) -> f32 {
     const LOG2_E: f32 = core::f32::consts::LOG2_E;
     const LN2_HI: f32 = 6.931_457_519_5e-1; // 0x3f317200, 16 significant bits
     const LN2_LO: f32 = 1.428_606_820_3e-6; // 0x35bfbe8e
+                                            // Adding 1.5 * 2^23 rounds to an integer (to nearest) and leaves it in the low mantissa
+                                            // bits: `k` without a float-to-int conversion, which Rust saturates and which would
+                                            // then not vectorise.
+    const SHIFT: f32 = 12_582_912.0;
     let a = a.min(100.0);
-    let k = (a * LOG2_E + 0.5) as i32; // a >= 0: truncation is floor
-    let kf = k as f32;
+    let biased = a * LOG2_E + SHIFT;
+    let k = (biased.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
+    let kf = biased - SHIFT;
     let r = (a - kf * LN2_HI) - kf * LN2_LO;
     let p = 1.0
         - r * (1.0
