@@ -113,6 +113,14 @@ pub trait Real:
     /// The histogram bin of `self` in `[0, 1]` split into `bins` equal bins:
     /// `floor(self * bins)` clamped to `0..bins` (so 1 falls in the top bin).
     fn bin(self, bins: usize) -> usize;
+    /// The most bins [`bin_small`](Self::bin_small) handles.
+    const SMALL_BINS: usize = 1 << 22;
+    /// [`bin`](Self::bin) as a `u32`, for `bins <= SMALL_BINS`, without branches or calls
+    /// (floats: so that a loop of it vectorises); unspecified (but no panic) for more bins.
+    #[inline(always)]
+    fn bin_small(self, bins: usize) -> u32 {
+        u32::try_from(self.bin(bins)).unwrap_or(u32::MAX)
+    }
 
     /// The larger of two values (`self` when they compare equal or unordered).
     #[inline]

@@ -17,11 +17,20 @@ fn streaming_equals_one_shot_for_any_chunking() {
     let w: Vec<f32> = (0..n)
         .map(|_| if r.below(10) == 0 { 0.0 } else { 1.0 })
         .collect();
+    // With label weights, and without (every element counts: chunks that end mid-lane must
+    // not count their padding).
+    for masked in [true, false] {
+        streaming_matches(&x, &t, masked.then_some(&w[..]));
+    }
+}
+
+fn streaming_matches(x: &[f32], t: &[f32], w: Option<&[f32]>) {
+    let n = x.len();
     let mut one = GhmC::<f32, 30>::new(30, 0.75, 1.0).unwrap();
     let mut streamed = one;
     for batch in 0..3 {
         let mut g_one = vec![0.0f32; n];
-        let l_one = one.value_and_grad(&x, &t, Some(&w), &mut g_one).unwrap();
+        let l_one = one.value_and_grad(x, t, w, &mut g_one).unwrap();
 
         // Cut the batch into uneven chunks, counted by two "workers" and merged.
         let cuts = [0, 1, 37 + batch, 500, 501, 999, n];
@@ -31,11 +40,12 @@ fn streaming_equals_one_shot_for_any_chunking() {
             let (s, e) = (win[0], win[1]);
             let hist = if k % 2 == 0 { &mut a } else { &mut b };
             streamed
-                .observe(hist, &x[s..e], &t[s..e], Some(&w[s..e]))
+                .observe(hist, &x[s..e], &t[s..e], w.map(|w| &w[s..e]))
                 .unwrap();
         }
         a.merge(&b).unwrap();
-        assert_eq!(a.total(), w.iter().filter(|&&v| v > 0.0).count() as u64);
+        let valid = w.map_or(n, |w| w.iter().filter(|&&v| v > 0.0).count());
+        assert_eq!(a.total(), valid as u64);
         let weights = streamed.finish(&a).unwrap();
         let mut g = vec![0.0f32; n];
         let mut l = 0.0f64;
@@ -47,7 +57,7 @@ fn streaming_equals_one_shot_for_any_chunking() {
                         &weights,
                         &x[s..e],
                         &t[s..e],
-                        Some(&w[s..e]),
+                        w.map(|w| &w[s..e]),
                         Some(&mut g[s..e]),
                     )
                     .unwrap(),

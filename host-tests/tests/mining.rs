@@ -310,7 +310,11 @@ fn census_sums_are_exact() {
     let w = ghm.finish(&hist).unwrap();
     let g = census.ghm_c(&ghm, &w, &x, &t).unwrap();
     let batch = ghm.apply(&w, &x, &t, None, None).unwrap();
-    assert!((g.total_loss() - batch).abs() < 1e-12 * batch);
+    assert!(
+        (g.total_loss() - batch).abs() < 1e-12 * batch,
+        "{} {batch}",
+        g.total_loss()
+    );
 }
 
 #[test]

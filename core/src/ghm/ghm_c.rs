@@ -1,7 +1,8 @@
 //! GHM-C, the gradient-harmonized classification loss: the kind and the constructor.
 
 use super::harmonized::{Ghm, GhmKind};
-use crate::kernel::Logistic;
+use crate::kernel::{logistic_parts, Logistic};
+use crate::loss::elementwise::{self, Targets};
 use crate::{check, Error, Real};
 
 /// GHM-C's kind: BCE on logits, gradient norm `|sigma(x) - t|`.
@@ -18,6 +19,21 @@ impl<T: Real> GhmKind<T> for Classification {
         let t = check::unit_target(t, index)?.widen();
         let grad = T::narrow(l.bce_grad(t));
         Ok((grad.abs(), T::narrow(l.bce(t)), grad))
+    }
+
+    #[inline]
+    fn fast_block(&self, xs: &[T], ts: &[T], label_weights: Option<&[T]>) -> bool {
+        elementwise::all_valid(xs, ts, label_weights, Targets::Unit) && elementwise::all_hard(ts)
+    }
+
+    /// Hard targets: the gradient `sigma(x) - t` is one logistic value (no cancellation), in
+    /// `T`, and its norm is `1 - p_t`.
+    #[inline(always)]
+    fn fast(&self, x: T, t: T) -> (T, T, T) {
+        let (p, n, lp) = logistic_parts(x);
+        let f = T::ONE - t;
+        let q = t * n + f * p;
+        (q, (f * x - t * x).max(T::ZERO) + lp, f * p - t * n)
     }
 }
 

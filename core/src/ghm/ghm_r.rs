@@ -1,6 +1,7 @@
 //! GHM-R, the gradient-harmonized regression loss on ASL1: the kind and the constructor.
 
 use super::harmonized::{Ghm, GhmKind};
+use crate::loss::elementwise::{self, Targets};
 use crate::{check, Asl1, Error, Real};
 
 /// GHM-R's kind: ASL1 on box deltas, gradient norm `|d| / sqrt(d^2 + mu^2)`.
@@ -18,6 +19,17 @@ impl<T: Real> GhmKind<T> for Regression<T> {
         let d = check::finite(p, index)? - check::finite(t, index)?;
         let (loss, grad, norm) = self.asl1.element(d);
         Ok((norm, loss, grad))
+    }
+
+    #[inline]
+    fn fast_block(&self, xs: &[T], ts: &[T], label_weights: Option<&[T]>) -> bool {
+        elementwise::all_valid(xs, ts, label_weights, Targets::Any)
+    }
+
+    #[inline(always)]
+    fn fast(&self, p: T, t: T) -> (T, T, T) {
+        let (loss, grad, norm) = self.asl1.element(p - t);
+        (norm, loss, grad)
     }
 }
 

@@ -12,6 +12,149 @@ pub trait GhmKind<T: Real>: Copy + crate::num::private::Sealed {
     /// `[0, 1]`, loss and gradient.
     #[doc(hidden)]
     fn element(&self, x: T, t: T, index: usize) -> Result<(T, T, T), Error>;
+
+    /// Whether every element of this block is valid (finite inputs and label weights, and
+    /// targets the fast form accepts), so that [`fast`](Self::fast) may evaluate it.
+    #[doc(hidden)]
+    fn fast_block(&self, xs: &[T], ts: &[T], label_weights: Option<&[T]>) -> bool;
+
+    /// `(gradient norm, loss, gradient)` of one element of a block `fast_block` accepted:
+    /// branch-free, in `T`, so a loop of it over a chunk's lanes vectorises.
+    #[doc(hidden)]
+    fn fast(&self, x: T, t: T) -> (T, T, T);
+}
+
+/// Elements per block: a block is validated, then counted or weighted while in cache. Both
+/// phases cut a chunk into the same blocks, so an element takes the same form (fast or
+/// scalar) and lands in the same bin in both.
+const BLOCK: usize = 512;
+/// Lanes of the fast form's chunks.
+const LANES: usize = 8;
+/// Independent copies of the per-bin counters and sums: most elements fall in one bin, and
+/// rotating through copies breaks the chain of dependent updates to it.
+const COPIES: usize = 4;
+
+/// One chunk of up to `LANES` elements in the fast form: per lane its bin, whether its label
+/// weight lets it count (never for a padding lane past the chunk's end), its loss and its
+/// gradient.
+#[inline(always)]
+fn fast_lanes<T: Real, K: GhmKind<T>>(
+    kind: &K,
+    bins: usize,
+    x: &[T],
+    t: &[T],
+    w: Option<&[T]>,
+) -> ([u32; LANES], [bool; LANES], [T; LANES], [T; LANES]) {
+    let (xl, tl) = (padded(x, T::ZERO), padded(t, T::ZERO));
+    let mut bin = [0u32; LANES];
+    // Padding lanes (past a short chunk's end) are masked like a zero label weight.
+    let valid = match w {
+        Some(w) => padded(w, T::ZERO).map(|w| w > T::ZERO),
+        None => padded([true; LANES].get(..x.len()).unwrap_or(&[]), false),
+    };
+    let (mut norm, mut loss, mut grad) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
+    for ((((n, l), g), &x), &t) in norm
+        .iter_mut()
+        .zip(loss.iter_mut())
+        .zip(grad.iter_mut())
+        .zip(&xl)
+        .zip(&tl)
+    {
+        (*n, *l, *g) = kind.fast(x, t);
+    }
+    if bins <= T::SMALL_BINS {
+        bin.iter_mut()
+            .zip(&norm)
+            .for_each(|(b, &n)| *b = n.bin_small(bins));
+    } else {
+        bin.iter_mut()
+            .zip(&norm)
+            .for_each(|(b, &n)| *b = u32::try_from(n.bin(bins)).unwrap_or(u32::MAX));
+    }
+    (bin, valid, loss, grad)
+}
+
+/// The first `LANES` values of `s` (a fixed-size copy when `s` has them all, which the
+/// compiler turns into vector moves), padded with `pad`.
+#[inline(always)]
+fn padded<T: Copy>(s: &[T], pad: T) -> [T; LANES] {
+    match <[T; LANES]>::try_from(s) {
+        Ok(a) => a,
+        Err(_) => {
+            let mut a = [pad; LANES];
+            a.iter_mut().zip(s).for_each(|(d, &v)| *d = v);
+            a
+        }
+    }
+}
+
+/// Writes `values` to the chunk `dst` (up to `LANES` long).
+#[inline(always)]
+fn store<T: Copy>(dst: &mut [T], values: &[T; LANES]) {
+    match <&mut [T; LANES]>::try_from(&mut *dst) {
+        Ok(d) => *d = *values,
+        Err(_) => dst.iter_mut().zip(values).for_each(|(d, &v)| *d = v),
+    }
+}
+
+/// Multiplies each gradient by the factor of the bin of its norm `|g|` (0 for a dead bin,
+/// where only zero gradients of masked elements fall), eight at a time.
+fn weigh_gradients<T: Real, const BINS: usize>(
+    grad: &mut [T],
+    factor: &[T::Acc; BINS],
+    bins: usize,
+) {
+    let zero = T::ZERO.widen();
+    for g in grad.chunks_mut(LANES) {
+        let lanes = padded(g, T::ZERO);
+        let mut bin = [0usize; LANES];
+        if bins <= T::SMALL_BINS {
+            let mut small = [0u32; LANES];
+            small
+                .iter_mut()
+                .zip(&lanes)
+                .for_each(|(b, &v)| *b = v.abs().bin_small(bins));
+            bin.iter_mut()
+                .zip(&small)
+                .for_each(|(b, &s)| *b = s as usize);
+        } else {
+            bin.iter_mut()
+                .zip(&lanes)
+                .for_each(|(b, &v)| *b = v.abs().bin(bins));
+        }
+        let mut k = [zero; LANES];
+        k.iter_mut()
+            .zip(&bin)
+            .for_each(|(k, &b)| *k = factor.get(b).copied().unwrap_or(zero));
+        let mut out = [T::ZERO; LANES];
+        for ((d, &v), &k) in out.iter_mut().zip(&lanes).zip(&k) {
+            *d = T::narrow(v.widen() * k);
+        }
+        store(g, &out);
+    }
+}
+
+/// One chunk: inputs, targets, label weights and gradient.
+type Chunk<'a, T> = (&'a [T], &'a [T], Option<&'a [T]>, Option<&'a mut [T]>);
+
+/// The chunks of `LANES` elements of a block (the last one may be shorter), with the
+/// matching chunks of the optional label weights and gradient.
+fn chunks<'a, T>(
+    xs: &'a [T],
+    ts: &'a [T],
+    ws: Option<&'a [T]>,
+    gs: Option<&'a mut [T]>,
+) -> impl Iterator<Item = Chunk<'a, T>> {
+    let mut t_chunks = ts.chunks(LANES);
+    let mut w_chunks = ws.map(|w| w.chunks(LANES));
+    let mut g_chunks = gs.map(|g| g.chunks_mut(LANES));
+    // Walked with `next()`, not `zip`: see `rowwise::run`.
+    xs.chunks(LANES).map_while(move |x| {
+        let t = t_chunks.next()?;
+        let w = w_chunks.as_mut().and_then(Iterator::next);
+        let g = g_chunks.as_mut().and_then(Iterator::next);
+        Some((x, t, w, g))
+    })
 }
 
 /// A gradient-harmonized loss of kind `K` ([`GhmC`](crate::GhmC) or [`GhmR`](crate::GhmR))
@@ -51,23 +194,58 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
         self.density.histogram()
     }
 
+    /// The scalar items of a block whose first element is at `base` of the call's slices.
     fn items<'s>(
         &'s self,
         xs: &'s [T],
         ts: &'s [T],
         label_weights: Option<&'s [T]>,
-    ) -> Result<impl Iterator<Item = Item<T>> + 's, Error> {
-        check::length(xs.len(), ts.len())?;
-        check::optional_length(xs.len(), label_weights)?;
+        base: usize,
+    ) -> impl Iterator<Item = Item<T>> + 's {
         let mut weights = label_weights.map(|w| w.iter());
-        Ok(xs.iter().zip(ts).enumerate().map(move |(i, (&x, &t))| {
+        (base..).zip(xs.iter().zip(ts)).map(move |(i, (&x, &t))| {
             let element = self.kind.element(x, t, i)?;
             let valid = match weights.as_mut().and_then(Iterator::next) {
                 Some(&w) => check::finite(w, i)? > T::ZERO,
                 None => true,
             };
             Ok(valid.then_some(element))
-        }))
+        })
+    }
+
+    /// Calls `f(base, xs, ts, label_weights, grad)` on each block of the call's slices
+    /// (after checking their lengths), stopping at the first `Err`.
+    fn blocks<'a, F>(
+        xs: &'a [T],
+        ts: &'a [T],
+        label_weights: Option<&'a [T]>,
+        grad: Option<&'a mut [T]>,
+        mut f: F,
+    ) -> Result<(), Error>
+    where
+        F: FnMut(
+            usize,
+            &'a [T],
+            &'a [T],
+            Option<&'a [T]>,
+            Option<&'a mut [T]>,
+        ) -> Result<(), Error>,
+    {
+        check::length(xs.len(), ts.len())?;
+        check::optional_length(xs.len(), label_weights)?;
+        if let Some(g) = &grad {
+            check::length(xs.len(), g.len())?;
+        }
+        let mut t_blocks = ts.chunks(BLOCK);
+        let mut w_blocks = label_weights.map(|w| w.chunks(BLOCK));
+        let mut g_blocks = grad.map(|g| g.chunks_mut(BLOCK));
+        for (b, xb) in xs.chunks(BLOCK).enumerate() {
+            let Some(tb) = t_blocks.next() else { break };
+            let wb = w_blocks.as_mut().and_then(Iterator::next);
+            let gb = g_blocks.as_mut().and_then(Iterator::next);
+            f(b * BLOCK, xb, tb, wb, gb)?;
+        }
+        Ok(())
     }
 
     /// Counts a chunk's gradient norms into `hist` (phase 1 of the streaming API). A label
@@ -82,10 +260,77 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
         ts: &[T],
         label_weights: Option<&[T]>,
     ) -> Result<(), Error> {
-        hist.count(
-            self.items(xs, ts, label_weights)?
-                .map(|r| r.map(|o| o.map(|v| v.0))),
-        )
+        let mut staged = *hist;
+        self.scan::<false>(&mut staged, &mut None, xs, ts, label_weights, None)?;
+        *hist = staged;
+        Ok(())
+    }
+
+    /// One pass over a call's slices: counts each valid element's gradient-norm bin into
+    /// `hist`; with `LOSS`, also adds its loss to its bin's sum (in one of `COPIES` copies)
+    /// and writes its unweighted gradient (0 for a masked element) to `grad`. Stops at the
+    /// first `Err` (`hist` and `sums` are then partly updated: callers stage them).
+    fn scan<const LOSS: bool>(
+        &self,
+        hist: &mut GradientHistogram<BINS>,
+        sums: &mut Option<[[T::Acc; BINS]; COPIES]>,
+        xs: &[T],
+        ts: &[T],
+        label_weights: Option<&[T]>,
+        grad: Option<&mut [T]>,
+    ) -> Result<(), Error> {
+        let zero = T::ZERO.widen();
+        let bins = hist.bins();
+        let sums = sums.get_or_insert([[zero; BINS]; COPIES]);
+        Self::blocks(xs, ts, label_weights, grad, |base, xb, tb, wb, gb| {
+            let mut counts = [[0u32; BINS]; COPIES];
+            if self.kind.fast_block(xb, tb, wb) {
+                for (x, t, w, g) in chunks(xb, tb, wb, gb) {
+                    let (bin, valid, loss, dloss) = fast_lanes(&self.kind, bins, x, t, w);
+                    let lanes = bin.iter().zip(&valid).zip(&loss);
+                    for (i, ((&b, &v), &l)) in lanes.enumerate() {
+                        let b = b as usize;
+                        if let Some(c) = counts.get_mut(i % COPIES).and_then(|c| c.get_mut(b)) {
+                            *c += u32::from(v);
+                        }
+                        if !LOSS {
+                            continue;
+                        }
+                        if let Some(s) = sums.get_mut(i % COPIES).and_then(|s| s.get_mut(b)) {
+                            *s = *s + if v { l.widen() } else { zero };
+                        }
+                    }
+                    if let (true, Some(g)) = (LOSS, g) {
+                        let mut out = [T::ZERO; LANES];
+                        for ((o, &d), &v) in out.iter_mut().zip(&dloss).zip(&valid) {
+                            *o = if v { d } else { T::ZERO };
+                        }
+                        store(g, &out);
+                    }
+                }
+            } else {
+                let mut sink = gb.map(|g| g.iter_mut());
+                for item in self.items(xb, tb, wb, base) {
+                    let mut g_out = T::ZERO;
+                    if let Some((norm, loss, dloss)) = item? {
+                        let b = norm.bin(bins);
+                        if let Some(c) = counts.first_mut().and_then(|c| c.get_mut(b)) {
+                            *c += 1;
+                        }
+                        if let (true, Some(s)) = (LOSS, sums.first_mut().and_then(|s| s.get_mut(b)))
+                        {
+                            *s = *s + loss.widen();
+                        }
+                        g_out = dloss;
+                    }
+                    if let (true, Some(slot)) = (LOSS, sink.as_mut().and_then(Iterator::next)) {
+                        *slot = g_out;
+                    }
+                }
+            }
+            counts.iter().for_each(|c| hist.add(c));
+            Ok(())
+        })
     }
 
     /// Ends a batch (phase 2): folds its histogram into the moving average and returns the
@@ -111,26 +356,98 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
         label_weights: Option<&[T]>,
         grad: Option<&mut [T]>,
     ) -> Result<T, Error> {
-        if let Some(g) = &grad {
-            check::length(xs.len(), g.len())?;
-        }
-        weights.apply(self.loss_weight, self.items(xs, ts, label_weights)?, grad)
+        let zero = T::ZERO.widen();
+        let bins = weights.bins();
+        let scale = weights.scale(self.loss_weight);
+        // Per bin: whether it is live (non-empty) and its gradient factor scale / D_b.
+        let (live, factor) = weights.factors(scale);
+        let mut sums = [[zero; BINS]; COPIES];
+        // One element's gradient, adding its loss to its bin's sum.
+        let weigh = |b: usize, valid: bool, loss: T, dloss: T, sum: &mut [T::Acc; BINS]| {
+            let on = valid && live.get(b).copied().unwrap_or(false);
+            if !on {
+                return T::ZERO;
+            }
+            if let Some(s) = sum.get_mut(b) {
+                *s = *s + loss.widen();
+            }
+            T::narrow(dloss.widen() * factor.get(b).copied().unwrap_or(zero))
+        };
+        Self::blocks(xs, ts, label_weights, grad, |base, xb, tb, wb, gb| {
+            if !self.kind.fast_block(xb, tb, wb) {
+                let mut sink = gb.map(|g| g.iter_mut());
+                for item in self.items(xb, tb, wb, base) {
+                    let g_out = match item? {
+                        Some((norm, loss, dloss)) => {
+                            let [first, ..] = &mut sums;
+                            weigh(norm.bin(bins), true, loss, dloss, first)
+                        }
+                        None => T::ZERO,
+                    };
+                    if let Some(slot) = sink.as_mut().and_then(Iterator::next) {
+                        *slot = g_out;
+                    }
+                }
+                return Ok(());
+            }
+            for (x, t, w, g) in chunks(xb, tb, wb, gb) {
+                let (bin, valid, loss, dloss) = fast_lanes(&self.kind, bins, x, t, w);
+                // Gathered per lane, then weighted without branches (vector code).
+                let (mut on, mut k) = ([false; LANES], [zero; LANES]);
+                for (((on, k), &b), &v) in on.iter_mut().zip(k.iter_mut()).zip(&bin).zip(&valid) {
+                    let b = b as usize;
+                    *on = v && live.get(b).copied().unwrap_or(false);
+                    *k = factor.get(b).copied().unwrap_or(zero);
+                }
+                let mut out = [T::ZERO; LANES];
+                for (((o, &d), &k), &on) in out.iter_mut().zip(&dloss).zip(&k).zip(&on) {
+                    let v = T::narrow(d.widen() * k);
+                    *o = if on { v } else { T::ZERO };
+                }
+                for (i, ((&b, &l), &on)) in bin.iter().zip(&loss).zip(&on).enumerate() {
+                    let b = b as usize;
+                    if let Some(s) = sums.get_mut(i % COPIES).and_then(|s| s.get_mut(b)) {
+                        *s = *s + if on { l.widen() } else { zero };
+                    }
+                }
+                if let Some(g) = g {
+                    store(g, &out);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(weights.total(&sums, scale))
     }
 
+    /// One batch in two passes: [`scan`](Self::scan) counts, sums each bin's losses and
+    /// writes the unweighted gradients; after the moving average is updated, the second pass
+    /// weights each gradient by its bin (`|gradient|` is the norm it was counted by, so it
+    /// finds the same bin). The logistic is evaluated once per element.
     fn one_shot(
         &mut self,
         xs: &[T],
         ts: &[T],
         label_weights: Option<&[T]>,
-        grad: Option<&mut [T]>,
+        mut grad: Option<&mut [T]>,
     ) -> Result<T, Error> {
-        if let Some(g) = &grad {
-            check::length(xs.len(), g.len())?;
-        }
         let mut hist = self.histogram();
-        self.observe(&mut hist, xs, ts, label_weights)?;
+        let mut sums = None;
+        self.scan::<true>(
+            &mut hist,
+            &mut sums,
+            xs,
+            ts,
+            label_weights,
+            grad.as_deref_mut(),
+        )?;
         let weights = self.finish(&hist)?;
-        self.apply(&weights, xs, ts, label_weights, grad)
+        let scale = weights.scale(self.loss_weight);
+        if let Some(g) = grad {
+            let (_, factor) = weights.factors(scale);
+            weigh_gradients(g, &factor, hist.bins());
+        }
+        let zero = T::ZERO.widen();
+        Ok(weights.total(&sums.unwrap_or([[zero; BINS]; COPIES]), scale))
     }
 
     /// The loss of one batch, advancing the moving average once.

@@ -72,23 +72,11 @@ impl<const BINS: usize> GradientHistogram<BINS> {
         self.counts = [0; BINS];
     }
 
-    /// Counts every `Some(norm)` the iterator yields and skips `None`. On the first `Err` the
-    /// histogram is left as it was (the new counts are committed last).
-    pub(crate) fn count<T, I>(&mut self, norms: I) -> Result<(), Error>
-    where
-        T: Real,
-        I: Iterator<Item = Result<Option<T>, Error>>,
-    {
-        let mut counts = self.counts;
-        for norm in norms {
-            if let Some(g) = norm? {
-                if let Some(c) = counts.get_mut(g.bin(self.bins)) {
-                    *c = c.saturating_add(1);
-                }
-            }
+    /// Adds per-bin counts (one copy of a block's counters).
+    pub(crate) fn add(&mut self, counts: &[u32; BINS]) {
+        for (a, &b) in self.counts.iter_mut().zip(counts) {
+            *a = a.saturating_add(u64::from(b));
         }
-        self.counts = counts;
-        Ok(())
     }
 }
 
@@ -195,53 +183,50 @@ impl<T: Real, const BINS: usize> BinWeights<T, BINS> {
         self.divisor.get(..self.bins).unwrap_or(&[])
     }
 
-    /// Applies the weights to a chunk: `items` yields `Some((norm, loss, d loss))` for a valid
-    /// element and `None` for a masked one. Returns this chunk's share of the loss; writes the
-    /// weighted gradient (0 for masked elements) when `grad` is given. Stops at the first `Err`.
-    pub(crate) fn apply<I>(
-        &self,
-        loss_weight: T,
-        items: I,
-        grad: Option<&mut [T]>,
-    ) -> Result<T, Error>
-    where
-        I: Iterator<Item = Result<Option<(T, T, T)>, Error>>,
-    {
+    /// The number of bins.
+    pub fn bins(&self) -> usize {
+        self.bins
+    }
+
+    /// `loss_weight / n`, or `None` when no bin is live (nothing valid was observed: the
+    /// loss and every gradient are 0).
+    pub(crate) fn scale(&self, loss_weight: T) -> Option<T::Acc> {
+        (self.valid_bins > 0)
+            .then(|| loss_weight.widen() / T::Acc::from_count(self.valid_bins as u64))
+    }
+
+    /// Per bin: whether it is live (`D_b > 0`) and its gradient factor `scale / D_b`.
+    pub(crate) fn factors(&self, scale: Option<T::Acc>) -> ([bool; BINS], [T::Acc; BINS]) {
         let zero = T::ZERO.widen();
-        if self.valid_bins == 0 {
-            // Nothing valid was observed: the loss is 0 and so is every gradient.
-            for item in items {
-                item?;
-            }
-            if let Some(g) = grad {
-                g.iter_mut().for_each(|v| *v = T::ZERO);
-            }
-            return Ok(T::ZERO);
-        }
-        let scale = loss_weight.widen() / T::Acc::from_count(self.valid_bins as u64);
-        let mut sums = [zero; BINS];
-        let mut sink = grad.map(|g| g.iter_mut());
-        for item in items {
-            let mut g_out = T::ZERO;
-            if let Some((norm, loss, dloss)) = item? {
-                let b = norm.bin(self.bins);
-                let d = self.divisor.get(b).copied().unwrap_or(zero);
+        let (mut live, mut factor) = ([false; BINS], [zero; BINS]);
+        if let Some(scale) = scale {
+            for ((l, f), &d) in live.iter_mut().zip(factor.iter_mut()).zip(&self.divisor) {
                 if d != zero {
-                    if let Some(s) = sums.get_mut(b) {
-                        *s = *s + loss.widen();
-                    }
-                    g_out = T::narrow(dloss.widen() * scale / d);
+                    (*l, *f) = (true, scale / d);
                 }
             }
-            if let Some(slot) = sink.as_mut().and_then(Iterator::next) {
-                *slot = g_out;
-            }
         }
-        let total = sums
+        (live, factor)
+    }
+
+    /// The loss from per-bin sums of the live elements' losses (in any number of copies):
+    /// `scale * sum_b (sum of the copies' s_b) / D_b` over the live bins.
+    pub(crate) fn total(&self, sums: &[[T::Acc; BINS]], scale: Option<T::Acc>) -> T {
+        let zero = T::ZERO.widen();
+        let Some(scale) = scale else {
+            return T::ZERO;
+        };
+        let total = self
+            .divisor
             .iter()
-            .zip(&self.divisor)
-            .filter(|(_, &d)| d != zero)
-            .fold(zero, |acc, (&s, &d)| acc + s / d);
-        Ok(T::narrow(total * scale))
+            .enumerate()
+            .filter(|&(_, &d)| d != zero)
+            .fold(zero, |acc, (b, &d)| {
+                let s = sums
+                    .iter()
+                    .fold(zero, |s, copy| s + copy.get(b).copied().unwrap_or(zero));
+                acc + s / d
+            });
+        T::narrow(total * scale)
     }
 }

@@ -88,7 +88,7 @@ fn first_error<T: Real>(
 
 /// Whether every element is valid: one branch-free pass the compiler vectorises (the
 /// sequential `first_error` only runs to name the culprit).
-fn all_valid<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> bool {
+pub(crate) fn all_valid<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> bool {
     let unit = targets == Targets::Unit;
     let ok = xs.iter().zip(ts).fold(true, |ok, (&x, &t)| {
         ok & x.is_finite() & t.is_finite() & (!unit | ((t >= T::ZERO) & (t <= T::ONE)))

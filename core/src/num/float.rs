@@ -162,9 +162,26 @@ macro_rules! impl_float {
             }
             #[inline]
             fn bin(self, bins: usize) -> usize {
-                // `as usize` saturates (NaN -> 0), so this cannot panic or wrap.
-                let b = $floor(self * bins as $t) as usize;
-                b.min(bins.saturating_sub(1))
+                if bins > Self::SMALL_BINS {
+                    // `as usize` saturates (NaN -> 0), so this cannot panic or wrap.
+                    let b = $floor(self * bins as $t) as usize;
+                    return b.min(bins.saturating_sub(1));
+                }
+                self.bin_small(bins) as usize
+            }
+            #[inline(always)]
+            fn bin_small(self, bins: usize) -> u32 {
+                // Adding SHIFT (1.5 * 2^(mantissa bits)) rounds a value below 2^22 to an
+                // integer and leaves it in the low mantissa bits, so the floor and its
+                // conversion need no call and no saturating cast: the form vectorises.
+                const SHIFT: $t = 1.5 * (1u64 << (<$t>::MANTISSA_DIGITS - 1)) as $t;
+                let top = bins.saturating_sub(1);
+                // Clamped first (std's max/min take the number over a NaN, so NaN -> 0):
+                // floor(clamp(y)) = clamp(floor(y)) as the bounds are whole.
+                let y = (self * bins as $t).max(0.0).min(top as $t);
+                let nearest = (y + SHIFT) - SHIFT;
+                let floor = if nearest > y { nearest - 1.0 } else { nearest };
+                ((floor + SHIFT).to_bits() - SHIFT.to_bits()) as u32
             }
         }
     };
@@ -222,5 +239,18 @@ mod tests {
         assert_eq!(0.0f64.bin(10), 0);
         assert_eq!(0.35f64.bin(10), 3);
         assert_eq!(f32::NAN.bin(10), 0);
+        assert_eq!((-0.5f32).bin(10), 0);
+        assert_eq!(f32::INFINITY.bin(10), 9);
+        assert_eq!(0.999_999f64.bin(30), 29);
+        assert_eq!(0.1f32.bin(3), 0);
+        assert_eq!(0.5f32.bin(1 << 30), 1 << 29);
+        // Against the plain floor, on a sweep through [0, 1] and past it.
+        for i in 0..=200_000u32 {
+            let g = i as f32 / 100_000.0;
+            for bins in [1usize, 10, 30, 1000] {
+                let plain = (libm::floorf(g * bins as f32) as usize).min(bins - 1);
+                assert_eq!(g.bin(bins), plain, "{g} in {bins} bins");
+            }
+        }
     }
 }
