@@ -51,6 +51,16 @@ fn top_k_equals_a_full_sort() {
         let mut keys = vec![0.0f64; k];
         let m = top.write_sorted(&mut idx, &mut keys);
         assert_eq!(&idx[..m], &exp[..], "round {round}: order");
+        // The same keys in pieces offered back to front: a later piece holds lower indices,
+        // so equal keys must displace kept ones on the index tie-break (the screened path).
+        let mut rev = TopK::<f64, 40>::new(k).unwrap();
+        let pieces: Vec<usize> = (0..=n).step_by(1 + n / 5).chain([n]).collect();
+        for w in pieces.windows(2).rev() {
+            rev.extend(w[0], &losses[w[0]..w[1]]).unwrap();
+        }
+        let mut idx_rev = vec![0usize; k];
+        let m_rev = rev.write_sorted(&mut idx_rev, &mut keys);
+        assert_eq!(&idx_rev[..m_rev], &exp[..], "round {round}: reversed pieces");
         exp.sort_unstable();
         assert_eq!(top.selection().indices(), &exp[..], "round {round}");
     }

@@ -77,7 +77,7 @@ impl<T: Real, const K: usize> Ohem<T, K> {
         match self.nms_iou {
             None => {
                 let mut top = TopK::<T, K>::new(self.k)?;
-                top.extend(0, losses)?;
+                top.offer_all(0, losses);
                 Ok(top.selection())
             }
             Some(threshold) => {

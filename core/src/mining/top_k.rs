@@ -135,13 +135,47 @@ impl<T: Real, const K: usize> TopK<T, K> {
     /// `NonFinite` (the index into `keys`) for a NaN or infinite key; the heap is unchanged.
     pub fn extend(&mut self, first: usize, keys: &[T]) -> Result<(), Error> {
         check::all_finite(keys)?;
-        for (i, &key) in keys.iter().enumerate() {
+        self.offer_all(first, keys);
+        Ok(())
+    }
+
+    /// Offers validated keys as examples `first, first + 1, ...`. Once the heap is full, a key
+    /// below its worst cannot enter, so chunks of eight are screened against that key with
+    /// one branch-free comparison each and only a chunk holding a candidate is offered.
+    pub(crate) fn offer_all(&mut self, first: usize, keys: &[T]) {
+        const LANES: usize = 8;
+        let fill = self.k.saturating_sub(self.heap.len()).min(keys.len());
+        let (head, rest) = keys.split_at(fill);
+        for (i, &key) in head.iter().enumerate() {
             self.offer(Ranked {
                 key,
                 index: first.saturating_add(i),
             });
         }
-        Ok(())
+        let Some(mut worst) = self.heap.peek().map(|w| w.key) else {
+            return;
+        };
+        let offer_chunk = |top: &mut Self, start: usize, chunk: &[T], worst: &mut T| {
+            for (i, &key) in chunk.iter().enumerate() {
+                // `>=`: an equal key may still win on a lower index.
+                if key >= *worst {
+                    top.offer(Ranked {
+                        key,
+                        index: first.saturating_add(start + i),
+                    });
+                    *worst = top.heap.peek().map_or(key, |w| w.key);
+                }
+            }
+        };
+        let mut chunks = rest.chunks_exact(LANES);
+        let mut start = fill;
+        for chunk in chunks.by_ref() {
+            if chunk.iter().fold(false, |any, &key| any | (key >= worst)) {
+                offer_chunk(self, start, chunk, &mut worst);
+            }
+            start += LANES;
+        }
+        offer_chunk(self, start, chunks.remainder(), &mut worst);
     }
 
     /// The kept entries, best first.
