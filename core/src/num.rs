@@ -99,6 +99,23 @@ pub trait Real:
         let e = (-self.abs()).exp();
         (e, e.ln_1p())
     }
+    /// `(sigma(x), sigma(-x), ln(1 + e^-|x|))`, the logistic quantities every binary loss is
+    /// built from, without branches on the value (the sign picks by a select), so a loop of
+    /// it vectorises for floats. Floats: from [`exp_ln1p_neg_abs`](Self::exp_ln1p_neg_abs),
+    /// `1 / (1 + e)` and `e / (1 + e)`. Q15.16: 64-bit integer kernel, each value correctly
+    /// rounded but within 2^-22 LSB of a tie (host-tests `fixed_kernels.rs`).
+    #[inline(always)]
+    fn logistic_parts(self) -> (Self, Self, Self) {
+        let (e, lp) = self.exp_ln1p_neg_abs();
+        let big = Self::ONE / (Self::ONE + e);
+        let small = e * big;
+        let nonneg = self >= Self::ZERO;
+        (
+            if nonneg { big } else { small },
+            if nonneg { small } else { big },
+            lp,
+        )
+    }
     /// `self^n` for a small integer `n` by repeated multiplication (`0^0 = 1`).
     #[inline]
     fn powi(self, n: u32) -> Self {

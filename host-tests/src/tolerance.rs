@@ -23,6 +23,11 @@ pub const KERNEL_F32_ULP: u32 = 3;
 /// rounded (`fixed_kernels.rs`; the `fx.rs` docs quote it). The 1e-9 is f64 slop at ties.
 pub const FIXED_KERNEL_LSB: f64 = 0.5 + 1e-9;
 
+/// Max error of the fused Q15.16 logistic kernel (`Real::logistic_parts`: sigma(x), sigma(-x),
+/// ln(1 + e^-|x|)), in LSB, over every input in [-64, 64]: correctly rounded except within a
+/// small fraction of an LSB of a tie (its integer arithmetic keeps about 2^-30).
+pub const FIXED_LOGISTIC_LSB: f64 = 0.5 + 1.0 / 1024.0;
+
 /// Fixed-point loss tolerance against the exact value (the golden fixed row): relative, a
 /// fraction of the array's scale, and an absolute floor of 2 LSB.
 pub const FIXED: (f64, f64, f64) = (2e-3, 2e-3, 3.1e-5);

@@ -4,7 +4,7 @@
 //! it); debug builds take every 13th input so the default `cargo test` stays quick.
 
 use hardmine::{Real, Q16};
-use hardmine_host_tests::tolerance::FIXED_KERNEL_LSB;
+use hardmine_host_tests::tolerance::{FIXED_KERNEL_LSB, FIXED_LOGISTIC_LSB};
 
 const STRIDE: usize = if cfg!(debug_assertions) { 13 } else { 1 };
 const LSB: f64 = 65536.0;
@@ -70,6 +70,29 @@ fn sigmoid_and_softplus_over_minus_64_to_64() {
         "softplus",
         sweep(raw(-64.0), raw(64.0), Real::softplus, softplus),
     );
+}
+
+#[test]
+fn logistic_parts_over_minus_64_to_64() {
+    // The fused kernel the binary losses use: sigma(x), sigma(-x) and ln(1 + e^-|x|).
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let lp = |x: f64| (-x.abs()).exp().ln_1p();
+    let (lo, hi) = (raw(-64.0), raw(64.0));
+    let pos = sweep(lo, hi, |x| x.logistic_parts().0, sigmoid);
+    let neg = sweep(lo, hi, |x| x.logistic_parts().1, |x| sigmoid(-x));
+    let log = sweep(lo, hi, |x| x.logistic_parts().2, lp);
+    for (name, worst) in [("sigma(x)", pos), ("sigma(-x)", neg), ("ln(1+e^-|x|)", log)] {
+        println!(
+            "logistic_parts {name}: worst {:.6} LSB at {}",
+            worst.0, worst.1
+        );
+        assert!(
+            worst.0 <= FIXED_LOGISTIC_LSB,
+            "logistic_parts {name}: {} LSB at x = {}",
+            worst.0,
+            worst.1
+        );
+    }
 }
 
 #[test]

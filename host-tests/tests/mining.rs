@@ -60,7 +60,11 @@ fn top_k_equals_a_full_sort() {
         }
         let mut idx_rev = vec![0usize; k];
         let m_rev = rev.write_sorted(&mut idx_rev, &mut keys);
-        assert_eq!(&idx_rev[..m_rev], &exp[..], "round {round}: reversed pieces");
+        assert_eq!(
+            &idx_rev[..m_rev],
+            &exp[..],
+            "round {round}: reversed pieces"
+        );
         exp.sort_unstable();
         assert_eq!(top.selection().indices(), &exp[..], "round {round}");
     }

@@ -61,17 +61,8 @@ impl<T: Real> Logistic<T> {
     }
 }
 
-/// `(sigma(x), sigma(-x), ln(1 + e^-|x|))` without branches (the sign picks by a select), so
-/// that a loop of it over a chunk's lanes becomes vector code.
+/// `(sigma(x), sigma(-x), ln(1 + e^-|x|))`: see [`Real::logistic_parts`].
 #[inline(always)]
 pub(crate) fn logistic_parts<T: Real>(x: T) -> (T, T, T) {
-    let (e, lp) = x.exp_ln1p_neg_abs();
-    let big = T::ONE / (T::ONE + e);
-    let small = e * big;
-    let nonneg = x >= T::ZERO;
-    (
-        if nonneg { big } else { small },
-        if nonneg { small } else { big },
-        lp,
-    )
+    x.logistic_parts()
 }

@@ -289,21 +289,17 @@ where
             );
         }
         let hard = targets == Targets::Unit && all_hard(tb);
+        // `split_at_checked`: the lengths agree (checked above), but the compiler cannot see
+        // it through the block iterators, and `split_at` would keep a panic path.
         let full = xb.len() - xb.len() % LANES;
-        let (xh, xt) = xb.split_at(full);
-        let (th, tt) = tb.split_at(full);
-        let (wh, wt) = match wb {
-            Some(w) => {
-                let (a, b) = w.split_at(full);
-                (Some(a), Some(b))
-            }
+        let (xh, xt) = xb.split_at_checked(full).unwrap_or((xb, &[]));
+        let (th, tt) = tb.split_at_checked(full).unwrap_or((tb, &[]));
+        let (wh, wt) = match wb.and_then(|w| w.split_at_checked(full)) {
+            Some((a, b)) => (Some(a), Some(b)),
             None => (None, None),
         };
-        let (dh, dt) = match db {
-            Some(d) => {
-                let (a, b) = d.split_at_mut(full);
-                (Some(a), Some(b))
-            }
+        let (dh, dt) = match db.and_then(|d| d.split_at_mut_checked(full)) {
+            Some((a, b)) => (Some(a), Some(b)),
             None => (None, None),
         };
         if hard {

@@ -39,7 +39,20 @@ impl defmt::Format for Q48 {
 }
 
 macro_rules! impl_fixed {
-    ($t:ident, $inner:ty, $bits:ty, acc = $acc:ident) => {
+    (@logistic fast) => {
+        #[inline]
+        fn logistic_parts(self) -> (Self, Self, Self) {
+            let (big, small, lp) = fx::logistic_abs(self.to_bits());
+            let (big, small, lp) = (Self::from_bits(big), Self::from_bits(small), Self::from_bits(lp));
+            if self >= Self::ZERO {
+                (big, small, lp)
+            } else {
+                (small, big, lp)
+            }
+        }
+    };
+    (@logistic default) => {};
+    ($t:ident, $inner:ty, $bits:ty, acc = $acc:ident, logistic = $logistic:ident) => {
         impl $t {
             /// The value with raw bits `bits` (the value times 2^16).
             pub const fn from_bits(bits: $bits) -> Self {
@@ -78,6 +91,13 @@ macro_rules! impl_fixed {
             #[inline]
             fn sat(v: i128) -> Self {
                 Self::from_bits(v.clamp(i128::from(<$bits>::MIN), i128::from(<$bits>::MAX)) as $bits)
+            }
+
+            /// Saturates a raw i64 into this type (no 128-bit compare: the widening and
+            /// narrowing between Q16 and Q48 sit in every accumulation).
+            #[inline]
+            fn sat64(v: i64) -> Self {
+                Self::from_bits(v.clamp(<$bits>::MIN as i64, <$bits>::MAX as i64) as $bits)
             }
         }
 
@@ -148,11 +168,11 @@ macro_rules! impl_fixed {
             }
             #[inline]
             fn widen(self) -> $acc {
-                $acc::sat(self.raw())
+                $acc::sat64(self.to_bits() as i64)
             }
             #[inline]
             fn narrow(acc: $acc) -> Self {
-                Self::sat(acc.raw())
+                Self::sat64(acc.to_bits() as i64)
             }
             #[inline]
             fn is_finite(self) -> bool {
@@ -190,6 +210,7 @@ macro_rules! impl_fixed {
                 let (s, c) = fx::sin_cos(self.raw());
                 (Self::sat(s), Self::sat(c))
             }
+            impl_fixed!(@logistic $logistic);
             #[inline]
             fn floor_int(self) -> i64 {
                 i64::try_from(self.raw() >> 16).unwrap_or(i64::MAX)
@@ -219,8 +240,8 @@ macro_rules! impl_fixed {
     };
 }
 
-impl_fixed!(Q16, I16F16, i32, acc = Q48);
-impl_fixed!(Q48, I48F16, i64, acc = Q48);
+impl_fixed!(Q16, I16F16, i32, acc = Q48, logistic = fast);
+impl_fixed!(Q48, I48F16, i64, acc = Q48, logistic = default);
 
 #[cfg(test)]
 mod tests {
