@@ -37,7 +37,7 @@ const COPIES: usize = 4;
 /// One chunk of up to `LANES` elements in the fast form: per lane its bin, whether its label
 /// weight lets it count (never for a padding lane past the chunk's end), its loss and its
 /// gradient.
-#[inline(always)]
+#[inline]
 fn fast_lanes<T: Real, K: GhmKind<T>>(
     kind: &K,
     bins: usize,

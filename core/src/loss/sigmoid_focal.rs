@@ -157,14 +157,16 @@ impl<T: Real> SigmoidFocal<T> {
     }
 
     fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {
-        // The power is chosen here, once: a choice per element would stop vectorisation.
-        let gamma = self.gamma;
-        match self.gamma_int {
-            Some(0) => self.run_with(logits, targets, out, |_| T::ONE),
-            Some(1) => self.run_with(logits, targets, out, |q| q),
+        // The default gamma = 2 gets its own loop, with the power as one multiplication (a
+        // choice per element would stop vectorisation); other gammas share one (each variant
+        // is a copy of the whole pass, which firmware pays for in flash).
+        let (gamma, gamma_int) = (self.gamma, self.gamma_int);
+        match gamma_int {
             Some(2) => self.run_with(logits, targets, out, |q| q * q),
-            Some(k) => self.run_with(logits, targets, out, |q| q.powi(k)),
-            None => self.run_with(logits, targets, out, |q| q.powf(gamma)),
+            _ => self.run_with(logits, targets, out, |q| match gamma_int {
+                Some(k) => q.powi(k),
+                None => q.powf(gamma),
+            }),
         }
     }
 
