@@ -2,9 +2,11 @@
 """Measures hardmine's peers on this machine, one thread, N = 2^20, the same inputs shape as
 `hardmine bench` (logits uniform in [-8, 4], one positive per hundred): torchvision's
 sigmoid_focal_loss forward + backward, a GHM-C written to mmdetection 3.x's semantics with
-autograd, and torch.topk(512). Then runs `hardmine bench --json` for the same ops and prints
-the ratios. Needs torch and torchvision; says so and exits 0 when they are missing."""
+autograd, and torch.topk(512). Then runs `hardmine bench --json` for the same ops, built
+portable (x86-64 baseline) and for this CPU (`-C target-cpu=native`, into target/native), and
+prints the ratios. Needs torch and torchvision; says so and exits 0 when they are missing."""
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -83,14 +85,27 @@ def topk():
 
 
 peers = {"focal": median_time(focal), "ghm_c": median_time(ghm_c), "ohem": median_time(topk)}
-ours = {}
-for op in peers:
-    out = subprocess.run(["cargo", "run", "--release", "-q", "-p", "hardmine-cli", "--", "bench", "--op", op, "--path", "f32", "--json"],
-                         capture_output=True, text=True, check=True).stdout
-    ours[op] = json.loads(out.strip().splitlines()[-1])["melem_per_s"]
-print("| op | peer | peer Melem/s | hardmine f32 Melem/s | ratio |")
-print("|---|---|---|---|---|")
+
+
+def ours(op, native):
+    """hardmine bench for `op` on f32, portable (x86-64 baseline: SSE2) or built for this CPU
+    (AVX2 where it has it, as PyTorch's kernels pick at run time)."""
+    env = dict(os.environ)
+    cmd = ["cargo", "run", "--release", "-q", "-p", "hardmine-cli"]
+    if native:
+        env["RUSTFLAGS"] = "-C target-cpu=native"
+        cmd += ["--target-dir", "target/native"]
+    out = subprocess.run(cmd + ["--", "bench", "--op", op, "--path", "f32", "--json"],
+                         capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])["melem_per_s"]
+
+
+portable = {op: ours(op, False) for op in peers}
+native = {op: ours(op, True) for op in peers}
+print("| op | peer | peer Melem/s | hardmine portable | ratio | hardmine native | ratio |")
+print("|---|---|---|---|---|---|---|")
 names = {"focal": "torchvision sigmoid_focal_loss + autograd", "ghm_c": "mmdetection GHMC (transcribed) + autograd", "ohem": "torch.topk(512)"}
 for op, secs in peers.items():
     peer = N / secs / 1e6
-    print(f"| {op} | {names[op]} | {peer:.1f} | {ours[op]:.1f} | {ours[op] / peer:.2f}x |")
+    print(f"| {op} | {names[op]} | {peer:.1f} | {portable[op]:.1f} | {portable[op] / peer:.2f}x "
+          f"| {native[op]:.1f} | {native[op] / peer:.2f}x |")

@@ -90,6 +90,35 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
     let op = case.get("op").and_then(Value::as_str).unwrap_or("?");
     let params = case.get("params").cloned().unwrap_or(Value::Null);
     let p = Params(&params);
+    if let Some(batches) = case.get("batches").and_then(Value::as_array) {
+        let gpu_err = |e: hardmine_gpu::GpuError| e.to_string();
+        return match op {
+            "ghm_c" => {
+                let mut ghm = GhmC::<f32, GHM_CAPACITY>::new(
+                    p.usize("bins")?,
+                    p.real("momentum")?,
+                    p.real("loss_weight")?,
+                )
+                .map_err(err)?;
+                gpu_ghm_batches(batches, "logits", "targets", |x, t, w, g| {
+                    gpu.ghm_c(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
+                })
+            }
+            "ghm_r" => {
+                let mut ghm = GhmR::<f32, GHM_CAPACITY>::new(
+                    p.real("mu")?,
+                    p.usize("bins")?,
+                    p.real("momentum")?,
+                    p.real("loss_weight")?,
+                )
+                .map_err(err)?;
+                gpu_ghm_batches(batches, "pred", "target", |x, t, w, g| {
+                    gpu.ghm_r(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
+                })
+            }
+            other => Err(format!("op `{other}` has no GPU kernel yet")),
+        };
+    }
     let i = Inputs::of(case)?;
     let reduction = p.reduction()?;
     match op {
@@ -116,6 +145,31 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
         }
         other => Err(format!("op `{other}` has no GPU kernel yet")),
     }
+}
+
+/// A GHM sequence on the GPU: `call(x, t, label_weights, grad)` per batch, in order (the
+/// state object carries the moving average from one to the next).
+#[cfg(feature = "gpu")]
+fn gpu_ghm_batches(
+    batches: &[Value],
+    x_key: &str,
+    t_key: &str,
+    mut call: impl FnMut(&[f32], &[f32], &[f32], &mut [f32]) -> Result<f32, String>,
+) -> Result<Vec<Batch>, String> {
+    batches
+        .iter()
+        .map(|b| {
+            let i = Inputs::of(b)?;
+            let (x, t, w) = (
+                i.reals::<f32>(x_key)?,
+                i.reals::<f32>(t_key)?,
+                i.reals::<f32>("label_weights")?,
+            );
+            let mut g = vec![0.0f32; x.len()];
+            let loss = call(&x, &t, &w, &mut g)?;
+            Ok(scalar(loss, &g))
+        })
+        .collect()
 }
 
 /// A GPU result as a batch: the reduced loss and the gradient. The GPU API has no per-element

@@ -6,11 +6,11 @@
 //! tree in each block, and the blocks' partial sums added on the host in block order, so the
 //! same input gives the same bits.
 
-use crate::{reduction_divisor, validate, GpuError};
+use crate::{reduction_divisor, validate, validate_ghm, GpuError};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
-use hardmine::{Reduction, SigmoidFocal};
+use hardmine::{Error, Ghm, GhmC, GhmKind, GhmR, GradientHistogram, Reduction, SigmoidFocal};
 use std::sync::Arc;
 
 /// Threads per block (a power of two: the reduction tree halves it).
@@ -18,7 +18,11 @@ const THREADS: u32 = 256;
 /// Most blocks per launch; larger inputs are walked by grid-stride loops.
 const MAX_BLOCKS: u32 = 4096;
 
+/// The most GHM bins the kernels' shared-memory histogram holds.
+pub const MAX_GHM_BINS: usize = 64;
+
 const KERNELS: &str = r#"
+#define MAX_BINS 64
 struct Logistic { double pos, neg, lp; };
 
 __device__ Logistic logistic(double x) {
@@ -62,6 +66,74 @@ extern "C" __global__ void focal(const float* xs, const float* ts, float* grad, 
     block_sum(acc, partial);
 }
 
+// GHM: one element's gradient norm (rounded to f32, then binned in f32 as the core bins),
+// loss and gradient. kind 0: GHM-C (BCE on logit x, target t); kind 1: GHM-R (ASL1 on
+// d = x - t, rounded to f32 as the core subtracts).
+__device__ int ghm_bin(float norm, int bins) {
+    int b = (int)floorf(norm * (float)bins);
+    return b < 0 ? 0 : (b > bins - 1 ? bins - 1 : b);
+}
+
+__device__ void ghm_element(int kind, double mu, float xf, float tf,
+                            float* norm, double* loss, double* grad) {
+    if (kind == 0) {
+        double x = xf, t = tf;
+        Logistic l = logistic(x);
+        double g = (1.0 - t) * l.pos - t * l.neg;
+        *norm = fabsf((float)g);
+        *loss = (x > 0.0 ? (1.0 - t) * x : -(t * x)) + l.lp;
+        *grad = g;
+    } else {
+        double d = (double)(xf - tf);
+        double a = fabs(d);
+        double root = sqrt(d * d + mu * mu);
+        *norm = (float)(a / root);
+        *loss = a > mu ? root - mu : d * d / (root + mu);
+        *grad = d / root;
+    }
+}
+
+// Pass 1: each block counts its elements' bins in shared memory, then adds its counts to the
+// global ones (integer atomics: the totals do not depend on the order).
+extern "C" __global__ void ghm_hist(const float* xs, const float* ts, const float* ws, int has_w,
+                                    unsigned n, int kind, double mu, int bins,
+                                    unsigned long long* counts) {
+    __shared__ unsigned local[MAX_BINS];
+    for (int b = threadIdx.x; b < MAX_BINS; b += blockDim.x) local[b] = 0;
+    __syncthreads();
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        if (has_w && !(ws[k] > 0.0f)) continue;
+        float norm;
+        double loss, grad;
+        ghm_element(kind, mu, xs[k], ts[k], &norm, &loss, &grad);
+        atomicAdd(&local[ghm_bin(norm, bins)], 1u);
+    }
+    __syncthreads();
+    for (int b = threadIdx.x; b < bins; b += blockDim.x)
+        if (local[b] != 0) atomicAdd(&counts[b], (unsigned long long)local[b]);
+}
+
+// Pass 2: each element weighted by its bin's factor loss_weight / (n D_b) (0 for a masked
+// element); the weighted losses summed by the deterministic block tree.
+extern "C" __global__ void ghm_apply(const float* xs, const float* ts, const float* ws, int has_w,
+                                     unsigned n, int kind, double mu, int bins,
+                                     const double* factor, float* grad, double* partial) {
+    double acc = 0.0;
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        float out = 0.0f;
+        if (!has_w || ws[k] > 0.0f) {
+            float norm;
+            double loss, g;
+            ghm_element(kind, mu, xs[k], ts[k], &norm, &loss, &g);
+            double f = factor[ghm_bin(norm, bins)];
+            acc += f * loss;
+            out = (float)(f * g);
+        }
+        grad[k] = out;
+    }
+    block_sum(acc, partial);
+}
+
 extern "C" __global__ void bce(const float* xs, const float* ts, const float* ws, int has_w,
                                float* grad, double* partial, unsigned n, double scale) {
     double acc = 0.0;
@@ -93,6 +165,28 @@ pub struct Gpu {
     stream: Arc<CudaStream>,
     focal: CudaFunction,
     bce: CudaFunction,
+    ghm_hist: CudaFunction,
+    ghm_apply: CudaFunction,
+}
+
+/// The kernels compiled to PTX by NVRTC, for the device's architecture when `arch` is `None`
+/// (as [`Gpu::new`] does) or for a named one such as `"compute_90"`. Needs only NVRTC, no
+/// driver and no device: a CPU machine with NVRTC checks here that every kernel compiles.
+///
+/// # Errors
+/// `NoDevice` without NVRTC; `Driver` with the compiler's log on a compile error.
+pub fn ptx(arch: Option<&'static str>) -> Result<String, GpuError> {
+    // SAFETY: this only tries to open the shared library.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(GpuError::NoDevice);
+    }
+    let opts = cudarc::nvrtc::CompileOptions {
+        arch,
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(KERNELS, opts)
+        .map(|p| p.to_src())
+        .map_err(driver)
 }
 
 fn driver(e: impl core::fmt::Display) -> GpuError {
@@ -127,12 +221,13 @@ impl Gpu {
         let ctx = CudaContext::new(0).map_err(|_| GpuError::NoDevice)?;
         let ptx = cudarc::nvrtc::compile_ptx(KERNELS).map_err(driver)?;
         let module = ctx.load_module(ptx).map_err(driver)?;
-        let focal = module.load_function("focal").map_err(driver)?;
-        let bce = module.load_function("bce").map_err(driver)?;
+        let load = |name| module.load_function(name).map_err(driver);
         Ok(Self {
             stream: ctx.default_stream(),
-            focal,
-            bce,
+            focal: load("focal")?,
+            bce: load("bce")?,
+            ghm_hist: load("ghm_hist")?,
+            ghm_apply: load("ghm_apply")?,
         })
     }
 
@@ -241,5 +336,106 @@ impl Gpu {
         // SAFETY: as in `sigmoid_focal`; `w` holds `n` weights when `has_w` is set.
         unsafe { b.launch(st.cfg) }.map_err(driver)?;
         self.finish(&st, grad)
+    }
+
+    /// GHM-C on one batch (mmdetection semantics, as the core's [`GhmC`]): the gradient-norm
+    /// histogram is counted on the device, the moving average advances in `ghm` on the host
+    /// (the core's own code, so a sequence of batches follows the core's state), and the
+    /// weighting pass runs on the device. Returns the loss; writes the gradient.
+    ///
+    /// # Errors
+    /// `Input` for the core's bad inputs (precedence per index: logit, target, label weight)
+    /// and for more than [`MAX_GHM_BINS`] bins; `Driver` on a CUDA failure. `ghm` is
+    /// unchanged after any `Err`.
+    pub fn ghm_c<const BINS: usize>(
+        &self,
+        ghm: &mut GhmC<f32, BINS>,
+        logits: &[f32],
+        targets: &[f32],
+        label_weights: Option<&[f32]>,
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        validate_ghm(logits, targets, label_weights, grad, true)?;
+        let lw = ghm.loss_weight();
+        self.ghm(ghm, 0, 0.0, lw, logits, targets, label_weights, grad)
+    }
+
+    /// GHM-R on one batch (ASL1 on `pred - target`, as the core's [`GhmR`]); see
+    /// [`ghm_c`](Self::ghm_c).
+    ///
+    /// # Errors
+    /// As [`ghm_c`](Self::ghm_c) (inputs: prediction, target, label weight).
+    pub fn ghm_r<const BINS: usize>(
+        &self,
+        ghm: &mut GhmR<f32, BINS>,
+        pred: &[f32],
+        target: &[f32],
+        label_weights: Option<&[f32]>,
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        validate_ghm(pred, target, label_weights, grad, false)?;
+        let (lw, mu) = (ghm.loss_weight(), f64::from(ghm.kind().mu()));
+        self.ghm(ghm, 1, mu, lw, pred, target, label_weights, grad)
+    }
+
+    /// The two GHM passes of either kind (`kind` 0: GHM-C, 1: GHM-R) on validated inputs.
+    #[allow(clippy::too_many_arguments)]
+    fn ghm<K: GhmKind<f32>, const BINS: usize>(
+        &self,
+        ghm: &mut Ghm<f32, K, BINS>,
+        kind: i32,
+        mu: f64,
+        loss_weight: f32,
+        xs: &[f32],
+        ts: &[f32],
+        label_weights: Option<&[f32]>,
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        let bins = ghm.density().bins();
+        if bins > MAX_GHM_BINS {
+            return Err(Error::InvalidParameter("bins").into());
+        }
+        let Some(mut st) = self.stage(xs, ts, Reduction::Sum)? else {
+            // Empty: the core's one-shot call counts nothing, so nothing moves.
+            return Ok(0.0);
+        };
+        let s = &self.stream;
+        let w = s
+            .clone_htod(label_weights.unwrap_or(&[0.0]))
+            .map_err(driver)?;
+        let has_w = i32::from(label_weights.is_some());
+        let bins32 = bins as i32;
+        let mut counts = s.alloc_zeros::<u64>(bins).map_err(driver)?;
+        let mut b = s.launch_builder(&self.ghm_hist);
+        b.arg(&st.x).arg(&st.t).arg(&w).arg(&has_w).arg(&st.n32);
+        b.arg(&kind).arg(&mu).arg(&bins32).arg(&mut counts);
+        // SAFETY: the argument list matches `ghm_hist`; `counts` holds `bins <= MAX_BINS`.
+        unsafe { b.launch(st.cfg) }.map_err(driver)?;
+        let counts = s.clone_dtoh(&counts).map_err(driver)?;
+        // The moving average advances on a copy, committed only when the batch succeeds.
+        let mut next = *ghm;
+        let weights = next.finish(&GradientHistogram::from_counts(&counts)?)?;
+        let n_live = weights.valid_bins() as f64;
+        let factor: Vec<f64> = weights
+            .divisors()
+            .iter()
+            .map(|&d| {
+                if d > 0.0 {
+                    f64::from(loss_weight) / (n_live * d)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let factor = s.clone_htod(&factor).map_err(driver)?;
+        let mut b = s.launch_builder(&self.ghm_apply);
+        b.arg(&st.x).arg(&st.t).arg(&w).arg(&has_w).arg(&st.n32);
+        b.arg(&kind).arg(&mu).arg(&bins32).arg(&factor);
+        b.arg(&mut st.g).arg(&mut st.partial);
+        // SAFETY: the argument list matches `ghm_apply`; `factor` holds `bins` values.
+        unsafe { b.launch(st.cfg) }.map_err(driver)?;
+        let loss = self.finish(&st, grad)?;
+        *ghm = next;
+        Ok(loss)
     }
 }

@@ -11,9 +11,11 @@
 //! driver library is looked for before any context is made). Inputs are validated on the host
 //! with the core's rules first (`GpuError::Input` carries the core's `Error`).
 //!
-//! Coverage: sigmoid focal and BCE (fused forward and gradient, deterministic reductions: fixed
-//! block order, partial sums added on the host in order). GHM-C/R, softmax losses and OHEM on
-//! the GPU are not written yet; they answer `Err(GpuError::NotImplemented)`.
+//! Coverage: sigmoid focal and BCE (fused forward and gradient), GHM-C and GHM-R (histogram with
+//! shared-memory atomics on the device, the moving average in the core's state object on the
+//! host, weighting pass on the device). Reductions are deterministic: integer counts, and
+//! floating-point sums by a fixed block tree with the blocks' partial sums added on the host
+//! in block order. Softmax losses and OHEM on the GPU are not written yet.
 
 use hardmine::Error;
 #[cfg(feature = "cuda")]
@@ -25,9 +27,9 @@ mod cuda;
 mod stub;
 
 #[cfg(feature = "cuda")]
-pub use cuda::Gpu;
+pub use cuda::{ptx, Gpu, MAX_GHM_BINS};
 #[cfg(not(feature = "cuda"))]
-pub use stub::Gpu;
+pub use stub::{ptx, Gpu, MAX_GHM_BINS};
 
 /// Why a GPU call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +101,47 @@ pub(crate) fn validate(
         }
         if !(0.0..=1.0).contains(&t) {
             return Err(Error::InvalidTarget { index }.into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "cuda")]
+/// Host-side validation of a GHM batch with the core's precedence per index: the input, the
+/// target (finite; in `[0, 1]` for GHM-C), then the label weight.
+pub(crate) fn validate_ghm(
+    xs: &[f32],
+    ts: &[f32],
+    label_weights: Option<&[f32]>,
+    grad: &[f32],
+    unit_targets: bool,
+) -> Result<(), GpuError> {
+    let n = xs.len();
+    for len in [
+        Some(ts.len()),
+        label_weights.map(<[f32]>::len),
+        Some(grad.len()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if len != n {
+            return Err(Error::LengthMismatch {
+                expected: n,
+                got: len,
+            }
+            .into());
+        }
+    }
+    for (index, (&x, &t)) in xs.iter().zip(ts).enumerate() {
+        if !(x.is_finite() && t.is_finite()) {
+            return Err(Error::NonFinite { index }.into());
+        }
+        if unit_targets && !(0.0..=1.0).contains(&t) {
+            return Err(Error::InvalidTarget { index }.into());
+        }
+        if label_weights.is_some_and(|w| w.get(index).is_none_or(|w| !w.is_finite())) {
+            return Err(Error::NonFinite { index }.into());
         }
     }
     Ok(())

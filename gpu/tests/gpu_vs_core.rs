@@ -2,7 +2,7 @@
 //! others are `#[ignore]`d so CPU machines report them as ignored, not passed, and
 //! `gpu/check-on-device.sh` runs them with `--ignored` on a GPU host.
 
-use hardmine::{BceWithLogits, Reduction, SigmoidFocal, SplitMix64};
+use hardmine::{BceWithLogits, GhmC, GhmR, Reduction, SigmoidFocal, SplitMix64};
 use hardmine_gpu::{Gpu, GpuError};
 
 /// Whether this test build has the CUDA backend.
@@ -114,4 +114,81 @@ fn bad_inputs_are_errors_on_the_device_path() {
         r,
         Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 1 }))
     );
+}
+
+/// GHM inputs away from the bin edges (within 1e-4 of an edge the f32 norms of the device,
+/// evaluated in double and rounded once, and of the core's vectorised kernel may bin apart).
+fn ghm_inputs(n: usize, seed: u64, bins: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (x, t) = inputs(n, false, seed);
+    let mut r = SplitMix64::new(seed ^ 0x5eed);
+    let w = (0..n)
+        .map(|_| f32::from(u8::from(r.below(10) != 0)))
+        .collect();
+    let x = x
+        .iter()
+        .zip(&t)
+        .map(|(&x, &t)| {
+            let g = (1.0 / (1.0 + (-f64::from(x)).exp()) - f64::from(t)).abs() * bins as f64;
+            if (g - g.round()).abs() < 1e-4 * bins as f64 {
+                x + 1e-2
+            } else {
+                x
+            }
+        })
+        .collect();
+    (x, t, w)
+}
+
+#[test]
+#[ignore = "needs a CUDA device: run by gpu/check-on-device.sh"]
+fn ghm_sequences_match_the_core() {
+    let gpu = Gpu::new().expect("a CUDA device");
+    let mut on_gpu = GhmC::<f32, 30>::new(30, 0.75, 1.0).unwrap();
+    let mut on_cpu = on_gpu;
+    let mut r_gpu = GhmR::<f32, 10>::new(0.02, 10, 0.7, 1.0).unwrap();
+    let mut r_cpu = r_gpu;
+    for (round, n) in [1000usize, 1 << 20, 12_345].into_iter().enumerate() {
+        let (x, t, w) = ghm_inputs(n, 77 + round as u64, 30);
+        let (mut g_gpu, mut g_cpu) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let l_gpu = gpu
+            .ghm_c(&mut on_gpu, &x, &t, Some(&w), &mut g_gpu)
+            .unwrap();
+        let l_cpu = on_cpu.value_and_grad(&x, &t, Some(&w), &mut g_cpu).unwrap();
+        assert!(
+            (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1e-3),
+            "ghm-c round {round}: {l_gpu} vs {l_cpu}"
+        );
+        assert!(close(&g_gpu, &g_cpu), "ghm-c grad round {round}");
+        assert_eq!(
+            on_gpu.density(),
+            on_cpu.density(),
+            "ghm-c state round {round}"
+        );
+        // GHM-R on box deltas.
+        let p: Vec<f32> = x.iter().map(|v| v / 16.0).collect();
+        let q: Vec<f32> = t.iter().map(|v| v * 0.25).collect();
+        let l_gpu = gpu.ghm_r(&mut r_gpu, &p, &q, Some(&w), &mut g_gpu).unwrap();
+        let l_cpu = r_cpu.value_and_grad(&p, &q, Some(&w), &mut g_cpu).unwrap();
+        assert!(
+            (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1e-3),
+            "ghm-r round {round}: {l_gpu} vs {l_cpu}"
+        );
+        assert!(close(&g_gpu, &g_cpu), "ghm-r grad round {round}");
+    }
+    // Deterministic, and the state is untouched by a bad batch.
+    let (x, t, w) = ghm_inputs(4096, 5, 30);
+    let (mut a, mut b) = (vec![0.0f32; 4096], vec![0.0f32; 4096]);
+    let (mut s1, mut s2) = (on_gpu, on_gpu);
+    let la = gpu.ghm_c(&mut s1, &x, &t, Some(&w), &mut a).unwrap();
+    let lb = gpu.ghm_c(&mut s2, &x, &t, Some(&w), &mut b).unwrap();
+    assert_eq!((la.to_bits(), &a), (lb.to_bits(), &b));
+    let before = on_gpu;
+    let mut bad = t.clone();
+    bad[7] = 2.0;
+    let r = gpu.ghm_c(&mut on_gpu, &x, &bad, Some(&w), &mut b);
+    assert_eq!(
+        r,
+        Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 7 }))
+    );
+    assert_eq!(on_gpu, before);
 }

@@ -13,6 +13,13 @@ pub struct Regression<T> {
 
 impl<T> crate::num::private::Sealed for Regression<T> {}
 
+impl<T: Real> Regression<T> {
+    /// The ASL1 smoothing `mu`.
+    pub fn mu(&self) -> T {
+        self.asl1.mu()
+    }
+}
+
 impl<T: Real> GhmKind<T> for Regression<T> {
     #[inline]
     fn element(&self, p: T, t: T, index: usize) -> Result<(T, T, T), Error> {

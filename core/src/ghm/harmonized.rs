@@ -189,6 +189,17 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
         &self.density
     }
 
+    /// Its loss weight.
+    pub fn loss_weight(&self) -> T {
+        self.loss_weight
+    }
+
+    /// Its kind ([`Classification`](crate::Classification) or
+    /// [`Regression`](crate::Regression), which knows its `mu`).
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+
     /// An empty histogram for [`observe`](Self::observe).
     pub fn histogram(&self) -> GradientHistogram<BINS> {
         self.density.histogram()

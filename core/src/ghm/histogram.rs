@@ -37,6 +37,20 @@ impl<const BINS: usize> GradientHistogram<BINS> {
         })
     }
 
+    /// A histogram of `counts.len()` bins with these counts (one counted elsewhere: another
+    /// worker, a device).
+    ///
+    /// # Errors
+    /// `InvalidParameter("bins")` unless `1 <= counts.len() <= BINS`.
+    pub fn from_counts(counts: &[u64]) -> Result<Self, Error> {
+        let mut hist = Self::new(counts.len())?;
+        hist.counts
+            .iter_mut()
+            .zip(counts)
+            .for_each(|(d, &c)| *d = c);
+        Ok(hist)
+    }
+
     /// The number of bins in use.
     pub const fn bins(&self) -> usize {
         self.bins

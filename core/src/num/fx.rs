@@ -14,6 +14,10 @@
 //! and softplus on [-64, 64], pow on [0, 1] for gamma in {0.25, 0.5, ..., 5}, and sin/cos on
 //! [-pi, pi] (the internal
 //! Q32/Q62 error is far below the final rounding). Beyond those domains results saturate.
+//!
+//! The binary losses' hot path uses [`logistic_abs`] instead: `sigma(x)`, `sigma(-x)` and
+//! `ln(1 + e^-|x|)` from 128-entry tables and 64-bit products of 32-bit values (no division,
+//! no 128-bit arithmetic), max error **0.50008 LSB** over every input of [-64, 64].
 
 /// 1 in Q62.
 const ONE_62: i128 = 1 << 62;
