@@ -10,7 +10,10 @@ use crate::{reduction_divisor, validate, validate_ghm, GpuError};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
-use hardmine::{Error, Ghm, GhmC, GhmKind, GhmR, GradientHistogram, Reduction, SigmoidFocal};
+use hardmine::{
+    Classification, Error, Ghm, GhmC, GhmKind, GhmR, GradientHistogram, Reduction, Regression,
+    SigmoidFocal,
+};
 use std::sync::Arc;
 
 /// Threads per block (a power of two: the reduction tree halves it).
@@ -134,6 +137,33 @@ extern "C" __global__ void ghm_apply(const float* xs, const float* ts, const flo
     block_sum(acc, partial);
 }
 
+// Validation of device-resident inputs: the smallest key 4 * index + code over the bad
+// elements, so the first bad index wins and, at one index, the first failing check in the
+// core's order: binary losses check the weight, logit and target for finiteness (code 0)
+// then the target's range (code 1); GHM (weight_last) checks the input and target (0), the
+// target's range (1, GHM-C only), then the label weight (2, reported as non-finite).
+extern "C" __global__ void check_inputs(const float* xs, const float* ts, const float* ws,
+                                        int has_w, int unit, int weight_last, unsigned n,
+                                        unsigned long long* first) {
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        float x = xs[k], t = ts[k];
+        int bad_w = has_w && !isfinite(ws[k]);
+        unsigned long long code;
+        if (!weight_last && bad_w) {
+            code = 0;
+        } else if (!isfinite(x) || !isfinite(t)) {
+            code = 0;
+        } else if (unit && !(t >= 0.0f && t <= 1.0f)) {
+            code = 1;
+        } else if (weight_last && bad_w) {
+            code = 2;
+        } else {
+            continue;
+        }
+        atomicMin(first, 4ull * k + code);
+    }
+}
+
 extern "C" __global__ void bce(const float* xs, const float* ts, const float* ws, int has_w,
                                float* grad, double* partial, unsigned n, double scale) {
     double acc = 0.0;
@@ -148,15 +178,76 @@ extern "C" __global__ void bce(const float* xs, const float* ts, const float* ws
 }
 "#;
 
-/// One batch on the device: inputs, gradient, the blocks' partial sums and the launch shape.
-struct Staged {
-    x: CudaSlice<f32>,
-    t: CudaSlice<f32>,
-    g: CudaSlice<f32>,
-    partial: CudaSlice<f64>,
+/// f32 values in device memory: a batch that stays on the GPU between calls (made by
+/// [`Gpu::upload`] or [`Gpu::zeros`], read back by [`Gpu::download`]).
+#[derive(Debug)]
+pub struct DeviceBuffer {
+    slice: CudaSlice<f32>,
+    len: usize,
+}
+
+impl DeviceBuffer {
+    /// Its number of values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// How a GHM kind is named to the kernels: `(0, 0)` for GHM-C, `(1, mu)` for GHM-R.
+trait DeviceKind: GhmKind<f32> {
+    fn device_kind(&self) -> (i32, f64);
+}
+
+impl DeviceKind for Classification {
+    fn device_kind(&self) -> (i32, f64) {
+        (0, 0.0)
+    }
+}
+
+impl DeviceKind for Regression<f32> {
+    fn device_kind(&self) -> (i32, f64) {
+        (1, f64::from(self.mu()))
+    }
+}
+
+/// A launch over `n` elements: its element count, grid and the mean's divisor.
+struct Shape {
     n32: u32,
     cfg: LaunchConfig,
     divisor: f64,
+}
+
+impl Shape {
+    /// The shape of a batch of `n` (`None` when empty: the loss is 0 and nothing runs).
+    fn of(n: usize, reduction: Reduction) -> Result<Option<Self>, GpuError> {
+        if n == 0 {
+            return Ok(None);
+        }
+        let n32 =
+            u32::try_from(n).map_err(|_| GpuError::Driver("more than 2^32 - 1 elements".into()))?;
+        Ok(Some(Self {
+            n32,
+            cfg: launch_config(n),
+            divisor: reduction_divisor(reduction, n),
+        }))
+    }
+
+    /// Zeroed per-block partial sums.
+    fn partials(&self, s: &Arc<CudaStream>) -> Result<CudaSlice<f64>, GpuError> {
+        s.alloc_zeros::<f64>(self.cfg.grid_dim.0 as usize)
+            .map_err(driver)
+    }
+
+    /// The blocks' partial sums added in block order (deterministic), over the divisor.
+    fn total(&self, s: &Arc<CudaStream>, partial: &CudaSlice<f64>) -> Result<f32, GpuError> {
+        let parts = s.clone_dtoh(partial).map_err(driver)?;
+        Ok((parts.iter().sum::<f64>() / self.divisor) as f32)
+    }
 }
 
 /// A CUDA context with the kernels loaded.
@@ -165,6 +256,7 @@ pub struct Gpu {
     stream: Arc<CudaStream>,
     focal: CudaFunction,
     bce: CudaFunction,
+    check_inputs: CudaFunction,
     ghm_hist: CudaFunction,
     ghm_apply: CudaFunction,
 }
@@ -226,45 +318,181 @@ impl Gpu {
             stream: ctx.default_stream(),
             focal: load("focal")?,
             bce: load("bce")?,
+            check_inputs: load("check_inputs")?,
             ghm_hist: load("ghm_hist")?,
             ghm_apply: load("ghm_apply")?,
         })
     }
 
-    /// Copies a validated batch to the device and allocates its gradient and partial
-    /// sums (`None` for an empty batch, whose loss is 0).
-    fn stage(
-        &self,
-        logits: &[f32],
-        targets: &[f32],
-        reduction: Reduction,
-    ) -> Result<Option<Staged>, GpuError> {
-        let n = logits.len();
-        if n == 0 {
-            return Ok(None);
+    /// Copies `values` to a new device buffer.
+    ///
+    /// # Errors
+    /// `Driver` on a CUDA failure.
+    pub fn upload(&self, values: &[f32]) -> Result<DeviceBuffer, GpuError> {
+        // One element at least: an empty batch still gets a valid allocation.
+        let slice = if values.is_empty() {
+            self.stream.alloc_zeros::<f32>(1)
+        } else {
+            self.stream.clone_htod(values)
         }
-        let n32 =
-            u32::try_from(n).map_err(|_| GpuError::Driver("more than 2^32 - 1 elements".into()))?;
-        let s = &self.stream;
-        let cfg = launch_config(n);
-        Ok(Some(Staged {
-            x: s.clone_htod(logits).map_err(driver)?,
-            t: s.clone_htod(targets).map_err(driver)?,
-            g: s.alloc_zeros::<f32>(n).map_err(driver)?,
-            partial: s
-                .alloc_zeros::<f64>(cfg.grid_dim.0 as usize)
-                .map_err(driver)?,
-            n32,
-            cfg,
-            divisor: reduction_divisor(reduction, n),
-        }))
+        .map_err(driver)?;
+        Ok(DeviceBuffer {
+            slice,
+            len: values.len(),
+        })
     }
 
-    /// Copies the gradient back and sums the blocks' partial sums in block order.
-    fn finish(&self, st: &Staged, grad: &mut [f32]) -> Result<f32, GpuError> {
-        self.stream.memcpy_dtoh(&st.g, grad).map_err(driver)?;
-        let parts = self.stream.clone_dtoh(&st.partial).map_err(driver)?;
-        Ok((parts.iter().sum::<f64>() / st.divisor) as f32)
+    /// A device buffer of `n` zeros (a gradient to write into).
+    ///
+    /// # Errors
+    /// `Driver` on a CUDA failure.
+    pub fn zeros(&self, n: usize) -> Result<DeviceBuffer, GpuError> {
+        let slice = self.stream.alloc_zeros::<f32>(n.max(1)).map_err(driver)?;
+        Ok(DeviceBuffer { slice, len: n })
+    }
+
+    /// Copies a device buffer back into `out`.
+    ///
+    /// # Errors
+    /// `Input(LengthMismatch)` unless `out` has the buffer's length; `Driver` on a CUDA
+    /// failure.
+    pub fn download(&self, buffer: &DeviceBuffer, out: &mut [f32]) -> Result<(), GpuError> {
+        if out.len() != buffer.len {
+            return Err(Error::LengthMismatch {
+                expected: buffer.len,
+                got: out.len(),
+            }
+            .into());
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let src = buffer.slice.slice(..buffer.len);
+        self.stream.memcpy_dtoh(&src, out).map_err(driver)
+    }
+
+    /// Validates device-resident inputs on the device with the core's rules and precedence
+    /// (`unit`: targets in `[0, 1]`; `weight_last`: GHM's order, label weight checked last).
+    fn check_on_device(
+        &self,
+        xs: &DeviceBuffer,
+        ts: &DeviceBuffer,
+        weights: Option<&DeviceBuffer>,
+        grad: &DeviceBuffer,
+        unit: bool,
+        weight_last: bool,
+    ) -> Result<(), GpuError> {
+        let n = xs.len;
+        for len in [Some(ts.len), weights.map(|w| w.len), Some(grad.len)]
+            .into_iter()
+            .flatten()
+        {
+            if len != n {
+                return Err(Error::LengthMismatch {
+                    expected: n,
+                    got: len,
+                }
+                .into());
+            }
+        }
+        let Some(shape) = Shape::of(n, Reduction::Sum)? else {
+            return Ok(());
+        };
+        let s = &self.stream;
+        let mut first = s.clone_htod(&[u64::MAX]).map_err(driver)?;
+        let (has_w, unit, last) = (
+            i32::from(weights.is_some()),
+            i32::from(unit),
+            i32::from(weight_last),
+        );
+        let w = weights.unwrap_or(xs);
+        let mut b = s.launch_builder(&self.check_inputs);
+        b.arg(&xs.slice).arg(&ts.slice).arg(&w.slice);
+        b.arg(&has_w)
+            .arg(&unit)
+            .arg(&last)
+            .arg(&shape.n32)
+            .arg(&mut first);
+        // SAFETY: the argument list matches `check_inputs`; every buffer holds `n` values
+        // (checked above) and `first` one.
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+        let key = s.clone_dtoh(&first).map_err(driver)?;
+        match key.first().copied() {
+            Some(k) if k != u64::MAX => {
+                let index = usize::try_from(k / 4).unwrap_or(usize::MAX);
+                Err(if k % 4 == 1 {
+                    Error::InvalidTarget { index }
+                } else {
+                    Error::NonFinite { index }
+                }
+                .into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Launches the fused focal kernel on validated device buffers; returns the reduced loss.
+    #[allow(clippy::too_many_arguments)]
+    fn run_focal(
+        &self,
+        x: &DeviceBuffer,
+        t: &DeviceBuffer,
+        alpha: f32,
+        gamma: f32,
+        reduction: Reduction,
+        g: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        let Some(shape) = Shape::of(x.len, reduction)? else {
+            return Ok(0.0);
+        };
+        let s = &self.stream;
+        let mut partial = shape.partials(s)?;
+        let (a, on, gm, scale) = (
+            f64::from(alpha),
+            i32::from(alpha != -1.0),
+            f64::from(gamma),
+            1.0 / shape.divisor,
+        );
+        let mut b = s.launch_builder(&self.focal);
+        b.arg(&x.slice)
+            .arg(&t.slice)
+            .arg(&mut g.slice)
+            .arg(&mut partial)
+            .arg(&shape.n32);
+        b.arg(&a).arg(&on).arg(&gm).arg(&scale);
+        // SAFETY: the argument list matches the kernel's signature; buffers hold `n` elements and
+        // `partial` one per block.
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+        shape.total(s, &partial)
+    }
+
+    /// Launches the fused BCE kernel on validated device buffers; returns the reduced loss.
+    fn run_bce(
+        &self,
+        x: &DeviceBuffer,
+        t: &DeviceBuffer,
+        w: Option<&DeviceBuffer>,
+        reduction: Reduction,
+        g: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        let Some(shape) = Shape::of(x.len, reduction)? else {
+            return Ok(0.0);
+        };
+        let s = &self.stream;
+        let mut partial = shape.partials(s)?;
+        let (has_w, scale) = (i32::from(w.is_some()), 1.0 / shape.divisor);
+        let w = w.unwrap_or(x);
+        let mut b = s.launch_builder(&self.bce);
+        b.arg(&x.slice)
+            .arg(&t.slice)
+            .arg(&w.slice)
+            .arg(&has_w)
+            .arg(&mut g.slice)
+            .arg(&mut partial);
+        b.arg(&shape.n32).arg(&scale);
+        // SAFETY: as in `run_focal`; `w` holds `n` weights when `has_w` is set.
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+        shape.total(s, &partial)
     }
 
     /// Sigmoid focal loss (torchvision semantics, as the core's `SigmoidFocal`) and its gradient.
@@ -282,26 +510,31 @@ impl Gpu {
     ) -> Result<f32, GpuError> {
         SigmoidFocal::new(alpha, gamma)?;
         validate(logits, targets, None, grad)?;
-        let Some(mut st) = self.stage(logits, targets, reduction)? else {
-            return Ok(0.0);
-        };
-        let (a, on, gm, scale) = (
-            f64::from(alpha),
-            i32::from(alpha != -1.0),
-            f64::from(gamma),
-            1.0 / st.divisor,
-        );
-        let mut b = self.stream.launch_builder(&self.focal);
-        b.arg(&st.x)
-            .arg(&st.t)
-            .arg(&mut st.g)
-            .arg(&mut st.partial)
-            .arg(&st.n32);
-        b.arg(&a).arg(&on).arg(&gm).arg(&scale);
-        // SAFETY: the argument list matches the kernel's signature; buffers hold `n` elements and
-        // `partial` one per block.
-        unsafe { b.launch(st.cfg) }.map_err(driver)?;
-        self.finish(&st, grad)
+        let (x, t) = (self.upload(logits)?, self.upload(targets)?);
+        let mut g = self.zeros(logits.len())?;
+        let loss = self.run_focal(&x, &t, alpha, gamma, reduction, &mut g)?;
+        self.download(&g, grad)?;
+        Ok(loss)
+    }
+
+    /// [`sigmoid_focal`](Self::sigmoid_focal) on device-resident buffers: the inputs are
+    /// validated by a kernel (the core's rules and precedence) and the gradient stays on the
+    /// device; only the blocks' partial sums come back.
+    ///
+    /// # Errors
+    /// As [`sigmoid_focal`](Self::sigmoid_focal).
+    pub fn sigmoid_focal_on_device(
+        &self,
+        logits: &DeviceBuffer,
+        targets: &DeviceBuffer,
+        alpha: f32,
+        gamma: f32,
+        reduction: Reduction,
+        grad: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        SigmoidFocal::new(alpha, gamma)?;
+        self.check_on_device(logits, targets, None, grad, true, false)?;
+        self.run_focal(logits, targets, alpha, gamma, reduction, grad)
     }
 
     /// Binary cross-entropy with logits (PyTorch semantics, optional weights) and its gradient.
@@ -317,25 +550,29 @@ impl Gpu {
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
         validate(logits, targets, weights, grad)?;
-        let Some(mut st) = self.stage(logits, targets, reduction)? else {
-            return Ok(0.0);
-        };
-        let w = self
-            .stream
-            .clone_htod(weights.unwrap_or(&[0.0]))
-            .map_err(driver)?;
-        let (has_w, scale) = (i32::from(weights.is_some()), 1.0 / st.divisor);
-        let mut b = self.stream.launch_builder(&self.bce);
-        b.arg(&st.x)
-            .arg(&st.t)
-            .arg(&w)
-            .arg(&has_w)
-            .arg(&mut st.g)
-            .arg(&mut st.partial);
-        b.arg(&st.n32).arg(&scale);
-        // SAFETY: as in `sigmoid_focal`; `w` holds `n` weights when `has_w` is set.
-        unsafe { b.launch(st.cfg) }.map_err(driver)?;
-        self.finish(&st, grad)
+        let (x, t) = (self.upload(logits)?, self.upload(targets)?);
+        let w = weights.map(|w| self.upload(w)).transpose()?;
+        let mut g = self.zeros(logits.len())?;
+        let loss = self.run_bce(&x, &t, w.as_ref(), reduction, &mut g)?;
+        self.download(&g, grad)?;
+        Ok(loss)
+    }
+
+    /// [`bce`](Self::bce) on device-resident buffers (see
+    /// [`sigmoid_focal_on_device`](Self::sigmoid_focal_on_device)).
+    ///
+    /// # Errors
+    /// As [`sigmoid_focal`](Self::sigmoid_focal).
+    pub fn bce_on_device(
+        &self,
+        logits: &DeviceBuffer,
+        targets: &DeviceBuffer,
+        weights: Option<&DeviceBuffer>,
+        reduction: Reduction,
+        grad: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        self.check_on_device(logits, targets, weights, grad, true, false)?;
+        self.run_bce(logits, targets, weights, reduction, grad)
     }
 
     /// GHM-C on one batch (mmdetection semantics, as the core's [`GhmC`]): the gradient-norm
@@ -356,8 +593,24 @@ impl Gpu {
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
         validate_ghm(logits, targets, label_weights, grad, true)?;
-        let lw = ghm.loss_weight();
-        self.ghm(ghm, 0, 0.0, lw, logits, targets, label_weights, grad)
+        self.ghm_host(ghm, logits, targets, label_weights, grad)
+    }
+
+    /// [`ghm_c`](Self::ghm_c) on device-resident buffers (validated by a kernel; the
+    /// gradient stays on the device).
+    ///
+    /// # Errors
+    /// As [`ghm_c`](Self::ghm_c).
+    pub fn ghm_c_on_device<const BINS: usize>(
+        &self,
+        ghm: &mut GhmC<f32, BINS>,
+        logits: &DeviceBuffer,
+        targets: &DeviceBuffer,
+        label_weights: Option<&DeviceBuffer>,
+        grad: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        self.check_on_device(logits, targets, label_weights, grad, true, true)?;
+        self.ghm_run(ghm, logits, targets, label_weights, grad)
     }
 
     /// GHM-R on one batch (ASL1 on `pred - target`, as the core's [`GhmR`]); see
@@ -374,67 +627,107 @@ impl Gpu {
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
         validate_ghm(pred, target, label_weights, grad, false)?;
-        let (lw, mu) = (ghm.loss_weight(), f64::from(ghm.kind().mu()));
-        self.ghm(ghm, 1, mu, lw, pred, target, label_weights, grad)
+        self.ghm_host(ghm, pred, target, label_weights, grad)
     }
 
-    /// The two GHM passes of either kind (`kind` 0: GHM-C, 1: GHM-R) on validated inputs.
-    #[allow(clippy::too_many_arguments)]
-    fn ghm<K: GhmKind<f32>, const BINS: usize>(
+    /// [`ghm_r`](Self::ghm_r) on device-resident buffers.
+    ///
+    /// # Errors
+    /// As [`ghm_c`](Self::ghm_c).
+    pub fn ghm_r_on_device<const BINS: usize>(
+        &self,
+        ghm: &mut GhmR<f32, BINS>,
+        pred: &DeviceBuffer,
+        target: &DeviceBuffer,
+        label_weights: Option<&DeviceBuffer>,
+        grad: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        self.check_on_device(pred, target, label_weights, grad, false, true)?;
+        self.ghm_run(ghm, pred, target, label_weights, grad)
+    }
+
+    /// Host slices (validated) through the device passes.
+    fn ghm_host<K: DeviceKind, const BINS: usize>(
         &self,
         ghm: &mut Ghm<f32, K, BINS>,
-        kind: i32,
-        mu: f64,
-        loss_weight: f32,
         xs: &[f32],
         ts: &[f32],
         label_weights: Option<&[f32]>,
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
+        if xs.is_empty() {
+            // The core's one-shot call counts nothing, so nothing moves.
+            return Ok(0.0);
+        }
+        let (x, t) = (self.upload(xs)?, self.upload(ts)?);
+        let w = label_weights.map(|w| self.upload(w)).transpose()?;
+        let mut g = self.zeros(xs.len())?;
+        let loss = self.ghm_run(ghm, &x, &t, w.as_ref(), &mut g)?;
+        self.download(&g, grad)?;
+        Ok(loss)
+    }
+
+    /// The two GHM passes on validated device buffers.
+    fn ghm_run<K: DeviceKind, const BINS: usize>(
+        &self,
+        ghm: &mut Ghm<f32, K, BINS>,
+        x: &DeviceBuffer,
+        t: &DeviceBuffer,
+        w: Option<&DeviceBuffer>,
+        g: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
         let bins = ghm.density().bins();
         if bins > MAX_GHM_BINS {
             return Err(Error::InvalidParameter("bins").into());
         }
-        let Some(mut st) = self.stage(xs, ts, Reduction::Sum)? else {
-            // Empty: the core's one-shot call counts nothing, so nothing moves.
+        let Some(shape) = Shape::of(x.len, Reduction::Sum)? else {
             return Ok(0.0);
         };
+        let (kind, mu) = ghm.kind().device_kind();
         let s = &self.stream;
-        let w = s
-            .clone_htod(label_weights.unwrap_or(&[0.0]))
-            .map_err(driver)?;
-        let has_w = i32::from(label_weights.is_some());
+        let has_w = i32::from(w.is_some());
+        let w = w.unwrap_or(x);
         let bins32 = bins as i32;
         let mut counts = s.alloc_zeros::<u64>(bins).map_err(driver)?;
         let mut b = s.launch_builder(&self.ghm_hist);
-        b.arg(&st.x).arg(&st.t).arg(&w).arg(&has_w).arg(&st.n32);
+        b.arg(&x.slice)
+            .arg(&t.slice)
+            .arg(&w.slice)
+            .arg(&has_w)
+            .arg(&shape.n32);
         b.arg(&kind).arg(&mu).arg(&bins32).arg(&mut counts);
         // SAFETY: the argument list matches `ghm_hist`; `counts` holds `bins <= MAX_BINS`.
-        unsafe { b.launch(st.cfg) }.map_err(driver)?;
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
         let counts = s.clone_dtoh(&counts).map_err(driver)?;
         // The moving average advances on a copy, committed only when the batch succeeds.
         let mut next = *ghm;
         let weights = next.finish(&GradientHistogram::from_counts(&counts)?)?;
         let n_live = weights.valid_bins() as f64;
+        let loss_weight = f64::from(ghm.loss_weight());
         let factor: Vec<f64> = weights
             .divisors()
             .iter()
             .map(|&d| {
                 if d > 0.0 {
-                    f64::from(loss_weight) / (n_live * d)
+                    loss_weight / (n_live * d)
                 } else {
                     0.0
                 }
             })
             .collect();
         let factor = s.clone_htod(&factor).map_err(driver)?;
+        let mut partial = shape.partials(s)?;
         let mut b = s.launch_builder(&self.ghm_apply);
-        b.arg(&st.x).arg(&st.t).arg(&w).arg(&has_w).arg(&st.n32);
+        b.arg(&x.slice)
+            .arg(&t.slice)
+            .arg(&w.slice)
+            .arg(&has_w)
+            .arg(&shape.n32);
         b.arg(&kind).arg(&mu).arg(&bins32).arg(&factor);
-        b.arg(&mut st.g).arg(&mut st.partial);
+        b.arg(&mut g.slice).arg(&mut partial);
         // SAFETY: the argument list matches `ghm_apply`; `factor` holds `bins` values.
-        unsafe { b.launch(st.cfg) }.map_err(driver)?;
-        let loss = self.finish(&st, grad)?;
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+        let loss = shape.total(s, &partial)?;
         *ghm = next;
         Ok(loss)
     }

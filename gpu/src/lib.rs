@@ -11,6 +11,10 @@
 //! driver library is looked for before any context is made). Inputs are validated on the host
 //! with the core's rules first (`GpuError::Input` carries the core's `Error`).
 //!
+//! Data: host slices in and out, or [`DeviceBuffer`]s that stay on the device between calls
+//! (`upload`, `zeros`, `download`; `sigmoid_focal_on_device` and `bce_on_device` validate them
+//! with a kernel, with the core's rules and precedence, and read back only the partial sums).
+//!
 //! Coverage: sigmoid focal and BCE (fused forward and gradient), GHM-C and GHM-R (histogram with
 //! shared-memory atomics on the device, the moving average in the core's state object on the
 //! host, weighting pass on the device). Reductions are deterministic: integer counts, and
@@ -27,9 +31,9 @@ mod cuda;
 mod stub;
 
 #[cfg(feature = "cuda")]
-pub use cuda::{ptx, Gpu, MAX_GHM_BINS};
+pub use cuda::{ptx, DeviceBuffer, Gpu, MAX_GHM_BINS};
 #[cfg(not(feature = "cuda"))]
-pub use stub::{ptx, Gpu, MAX_GHM_BINS};
+pub use stub::{ptx, DeviceBuffer, Gpu, MAX_GHM_BINS};
 
 /// Why a GPU call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,24 @@ pub fn ptx(_: Option<&'static str>) -> Result<String, GpuError> {
     Err(GpuError::Unavailable)
 }
 
+/// f32 values in device memory (none can be made in this build).
+#[derive(Debug)]
+pub struct DeviceBuffer {
+    _private: (),
+}
+
+impl DeviceBuffer {
+    /// Its number of values.
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    /// Whether it holds no value.
+    pub fn is_empty(&self) -> bool {
+        true
+    }
+}
+
 /// A CUDA context (this build has none).
 #[derive(Debug)]
 pub struct Gpu {
@@ -87,6 +105,91 @@ impl Gpu {
         _: &[f32],
         _: Option<&[f32]>,
         _: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// Copies values to the device (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn upload(&self, _: &[f32]) -> Result<DeviceBuffer, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// A device buffer of zeros (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn zeros(&self, _: usize) -> Result<DeviceBuffer, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// Copies a device buffer back (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn download(&self, _: &DeviceBuffer, _: &mut [f32]) -> Result<(), GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// Sigmoid focal loss on device buffers (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn sigmoid_focal_on_device(
+        &self,
+        _: &DeviceBuffer,
+        _: &DeviceBuffer,
+        _: f32,
+        _: f32,
+        _: Reduction,
+        _: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// BCE on device buffers (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn bce_on_device(
+        &self,
+        _: &DeviceBuffer,
+        _: &DeviceBuffer,
+        _: Option<&DeviceBuffer>,
+        _: Reduction,
+        _: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// GHM-C on device buffers (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn ghm_c_on_device<const BINS: usize>(
+        &self,
+        _: &mut GhmC<f32, BINS>,
+        _: &DeviceBuffer,
+        _: &DeviceBuffer,
+        _: Option<&DeviceBuffer>,
+        _: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// GHM-R on device buffers (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn ghm_r_on_device<const BINS: usize>(
+        &self,
+        _: &mut GhmR<f32, BINS>,
+        _: &DeviceBuffer,
+        _: &DeviceBuffer,
+        _: Option<&DeviceBuffer>,
+        _: &mut DeviceBuffer,
     ) -> Result<f32, GpuError> {
         Err(GpuError::Unavailable)
     }

@@ -191,4 +191,83 @@ fn ghm_sequences_match_the_core() {
         Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 7 }))
     );
     assert_eq!(on_gpu, before);
+    // Device-resident buffers give the host path's bits, and the device-side check keeps
+    // GHM's precedence (target before label weight at one index).
+    let (xd, td, wd) = (
+        gpu.upload(&x).unwrap(),
+        gpu.upload(&t).unwrap(),
+        gpu.upload(&w).unwrap(),
+    );
+    let mut gd = gpu.zeros(4096).unwrap();
+    let mut s3 = before;
+    let lc = gpu
+        .ghm_c_on_device(&mut s3, &xd, &td, Some(&wd), &mut gd)
+        .unwrap();
+    gpu.download(&gd, &mut b).unwrap();
+    assert_eq!((la.to_bits(), &a, s1), (lc.to_bits(), &b, s3));
+    let mut bad_w = w.clone();
+    bad_w[7] = f32::NAN;
+    let (bt, bw) = (gpu.upload(&bad).unwrap(), gpu.upload(&bad_w).unwrap());
+    let r = gpu.ghm_c_on_device(&mut s3, &xd, &bt, Some(&bw), &mut gd);
+    assert_eq!(
+        r,
+        Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 7 }))
+    );
+}
+
+#[test]
+#[ignore = "needs a CUDA device: run by gpu/check-on-device.sh"]
+fn device_buffers_match_host_slices() {
+    let gpu = Gpu::new().expect("a CUDA device");
+    let n = 100_003;
+    let (x, t) = inputs(n, true, 9);
+    let (xd, td) = (gpu.upload(&x).unwrap(), gpu.upload(&t).unwrap());
+    let mut gd = gpu.zeros(n).unwrap();
+    let mut g_host = vec![0.0f32; n];
+    let mut g_dev = vec![0.0f32; n];
+    for reduction in [Reduction::Sum, Reduction::Mean] {
+        let l_host = gpu
+            .sigmoid_focal(&x, &t, 0.25, 2.0, reduction, &mut g_host)
+            .unwrap();
+        let l_dev = gpu
+            .sigmoid_focal_on_device(&xd, &td, 0.25, 2.0, reduction, &mut gd)
+            .unwrap();
+        gpu.download(&gd, &mut g_dev).unwrap();
+        assert_eq!((l_host.to_bits(), &g_host), (l_dev.to_bits(), &g_dev));
+        let l_host = gpu.bce(&x, &t, None, reduction, &mut g_host).unwrap();
+        let l_dev = gpu
+            .bce_on_device(&xd, &td, None, reduction, &mut gd)
+            .unwrap();
+        gpu.download(&gd, &mut g_dev).unwrap();
+        assert_eq!((l_host.to_bits(), &g_host), (l_dev.to_bits(), &g_dev));
+    }
+    // The device-side check answers as the host's: first bad index, NonFinite before
+    // InvalidTarget at one index.
+    let mut bad_t = t.clone();
+    bad_t[500] = 1.5;
+    bad_t[70_000] = f32::NAN;
+    let bd = gpu.upload(&bad_t).unwrap();
+    let r = gpu.sigmoid_focal_on_device(&xd, &bd, 0.25, 2.0, Reduction::Sum, &mut gd);
+    assert_eq!(
+        r,
+        Err(GpuError::Input(hardmine::Error::InvalidTarget {
+            index: 500
+        }))
+    );
+    let mut bad_x = x.clone();
+    bad_x[500] = f32::INFINITY;
+    let bx = gpu.upload(&bad_x).unwrap();
+    let r = gpu.bce_on_device(&bx, &bd, None, Reduction::Sum, &mut gd);
+    assert_eq!(
+        r,
+        Err(GpuError::Input(hardmine::Error::NonFinite { index: 500 }))
+    );
+    let short = gpu.zeros(3).unwrap();
+    assert_eq!(
+        gpu.download(&short, &mut g_dev),
+        Err(GpuError::Input(hardmine::Error::LengthMismatch {
+            expected: 3,
+            got: n
+        }))
+    );
 }
