@@ -76,7 +76,13 @@ fn focal_element<A: Real>(alpha: Option<A>, gamma: A, x: A, t: A) -> (A, A) {
 /// `{0, 1}`), so that a loop of it over a chunk's lanes becomes vector code; `pow(q)` is
 /// `q^gamma`, chosen once per call (by multiplication for a whole `gamma`).
 #[inline(always)]
-fn focal_hard<T: Real>((a1, a0): (T, T), gamma: T, pow: impl Fn(T) -> T, x: T, t: T) -> (T, T) {
+pub(crate) fn focal_hard<T: Real>(
+    (a1, a0): (T, T),
+    gamma: T,
+    pow: impl Fn(T) -> T,
+    x: T,
+    t: T,
+) -> (T, T) {
     let (p, n, lp) = logistic_parts(x);
     let f = T::ONE - t;
     let q = t * n + f * p;
@@ -87,6 +93,13 @@ fn focal_hard<T: Real>((a1, a0): (T, T), gamma: T, pow: impl Fn(T) -> T, x: T, t
     let m = pow(q);
     let am = (t * a1 + f * a0) * m;
     (am * ce, sign * (am * (q + gamma * ce * o)))
+}
+
+/// A pass that takes the focal power `q -> q^gamma` as a closure (see
+/// [`SigmoidFocal::with_pow`]).
+pub(crate) trait PowPass<T> {
+    type Out;
+    fn run<P: Fn(T) -> T + Copy>(self, pow: P) -> Self::Out;
 }
 
 /// `Some(alpha)` for alpha in `[0, 1]`, `None` for exactly -1 (off).
@@ -156,18 +169,41 @@ impl<T: Real> SigmoidFocal<T> {
         (T::narrow(loss), T::narrow(grad))
     }
 
-    fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {
-        // The default gamma = 2 gets its own loop, with the power as one multiplication (a
-        // choice per element would stop vectorisation); other gammas share one (each variant
-        // is a copy of the whole pass, which firmware pays for in flash).
+    /// Runs `pass` with `q -> q^gamma` as a closure chosen once: the default gamma = 2 gets
+    /// its own, one multiplication (a choice per element would stop vectorisation); other
+    /// gammas share one (each variant is a copy of the whole pass, which firmware pays for
+    /// in flash).
+    pub(crate) fn with_pow<P: PowPass<T>>(&self, pass: P) -> P::Out {
         let (gamma, gamma_int) = (self.gamma, self.gamma_int);
         match gamma_int {
-            Some(2) => self.run_with(logits, targets, out, |q| q * q),
-            _ => self.run_with(logits, targets, out, |q| match gamma_int {
+            Some(2) => pass.run(|q| q * q),
+            _ => pass.run(move |q| match gamma_int {
                 Some(k) => q.powi(k),
                 None => q.powf(gamma),
             }),
         }
+    }
+
+    fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {
+        struct Dense<'s, 'o, T> {
+            focal: &'s SigmoidFocal<T>,
+            logits: &'s [T],
+            targets: &'s [T],
+            out: Output<'o, T>,
+        }
+        impl<T: Real> PowPass<T> for Dense<'_, '_, T> {
+            type Out = Result<T, Error>;
+            fn run<P: Fn(T) -> T + Copy>(self, pow: P) -> Self::Out {
+                self.focal
+                    .run_with(self.logits, self.targets, self.out, pow)
+            }
+        }
+        self.with_pow(Dense {
+            focal: self,
+            logits,
+            targets,
+            out,
+        })
     }
 
     #[inline(always)]

@@ -18,7 +18,8 @@
 //! Calls: `LengthMismatch` (logits must be `N * C`, weights `N`), `NonFinite` (logit or
 //! weight; the index is into the slice that holds it).
 
-use super::elementwise::{reduced, scaled, Output};
+use super::elementwise::{reduced, scaled, Output, LANES};
+use super::sigmoid_focal::{focal_hard, PowPass};
 use crate::label::class_of;
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
 
@@ -96,49 +97,12 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         if let Some(w) = weights {
             check::all_finite(w)?;
         }
-        let divisor = self
-            .focal
-            .reduction()
-            .divisor(n)
-            .map(|n| T::Acc::from_count(n as u64));
-        let wants_grad = out.wants_grad();
-        let mut sink = out.slice().map(|s| s.iter_mut());
-        let mut weights = weights.map(|w| w.iter());
-        let mut acc = T::ZERO.widen();
-        for (row, &label) in logits.chunks_exact(c).zip(labels) {
-            let w = weights
-                .as_mut()
-                .and_then(Iterator::next)
-                .copied()
-                .unwrap_or(T::ONE);
-            let class = class_of(label, c);
-            let mut alphas = self.class_alpha.map(|a| a.iter());
-            for (j, &x) in row.iter().enumerate() {
-                let t = if class == Some(j) { T::ONE } else { T::ZERO };
-                let alpha = match alphas.as_mut().and_then(Iterator::next) {
-                    Some(&a) => Some(a),
-                    None => self.focal.alpha(),
-                };
-                let (loss, grad) = if w == T::ZERO {
-                    (T::ZERO, T::ZERO)
-                } else {
-                    let (l, g) = self.focal.element(alpha, x, t);
-                    (w * l, w * g)
-                };
-                acc = acc + loss.widen();
-                if let Some(slot) = sink.as_mut().and_then(Iterator::next) {
-                    *slot = if wants_grad {
-                        scaled(grad, divisor)
-                    } else {
-                        loss
-                    };
-                }
-            }
-        }
-        Ok(if n == 0 {
-            T::ZERO
-        } else {
-            reduced(acc, divisor)
+        self.focal.with_pow(Rows {
+            head: self,
+            logits,
+            labels,
+            weights,
+            out,
         })
     }
 
@@ -182,5 +146,99 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
     ) -> Result<(), Error> {
         self.run(logits, labels, label_weights, Output::PerElement(out))
             .map(|_| ())
+    }
+}
+
+/// The rows of one call, run with the focal power chosen once.
+struct Rows<'s, 'o, 'a, T, L> {
+    head: &'s SigmoidFocalLabels<'a, T>,
+    logits: &'s [T],
+    labels: &'s [L],
+    weights: Option<&'s [T]>,
+    out: Output<'o, T>,
+}
+
+impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
+    type Out = Result<T, Error>;
+
+    /// Each row in chunks of eight classes: the one-hot targets are hard, so the focal
+    /// kernel of the dense form's hard path evaluates them, eight lanes at a time.
+    fn run<P: Fn(T) -> T + Copy>(self, pow: P) -> Self::Out {
+        let head = self.head;
+        let (c, focal) = (head.classes, &head.focal);
+        let gamma = focal.gamma();
+        let n = self.logits.len();
+        let zero = T::ZERO.widen();
+        let divisor = focal
+            .reduction()
+            .divisor(n)
+            .map(|n| T::Acc::from_count(n as u64));
+        let wants_grad = self.out.wants_grad();
+        let mut sink = self.out.slice().map(|s| s.chunks_mut(c));
+        let mut weights = self.weights.map(|w| w.iter());
+        // a_t = t a + (1 - t)(1 - a) per class column; 1 when alpha is off.
+        let balance = |a: Option<T>| match a {
+            Some(a) => (a, T::ONE - a),
+            None => (T::ONE, T::ONE),
+        };
+        let mut acc = [zero; LANES];
+        for (row, &label) in self.logits.chunks_exact(c).zip(self.labels) {
+            let w = weights
+                .as_mut()
+                .and_then(Iterator::next)
+                .copied()
+                .unwrap_or(T::ONE);
+            let class = class_of(label, c);
+            let mut dst = sink
+                .as_mut()
+                .and_then(|s| s.next())
+                .map(|d| d.chunks_mut(LANES));
+            // Chunks of eight classes; the last one padded (its extra lanes are dropped).
+            for (k, x) in row.chunks(LANES).enumerate() {
+                let start = k * LANES;
+                let mut xl = [T::ZERO; LANES];
+                xl.iter_mut().zip(x).for_each(|(d, &v)| *d = v);
+                let mut t = [T::ZERO; LANES];
+                if let Some(slot) = class
+                    .and_then(|j| j.checked_sub(start))
+                    .and_then(|i| t.get_mut(i))
+                {
+                    *slot = T::ONE;
+                }
+                let mut a = [balance(focal.alpha()); LANES];
+                if let Some(alphas) = head.class_alpha {
+                    let chunk = alphas.get(start..).unwrap_or(&[]);
+                    a.iter_mut()
+                        .zip(chunk)
+                        .for_each(|(d, &v)| *d = balance(Some(v)));
+                }
+                let (mut l, mut g) = ([T::ZERO; LANES], [T::ZERO; LANES]);
+                for ((((l, g), &a), &x), &t) in
+                    l.iter_mut().zip(g.iter_mut()).zip(&a).zip(&xl).zip(&t)
+                {
+                    let (lv, gv) = focal_hard(a, gamma, pow, x, t);
+                    (*l, *g) = (w * lv, w * gv);
+                }
+                for (acc, &l) in acc.iter_mut().zip(&l).take(x.len()) {
+                    *acc = *acc + l.widen();
+                }
+                if let Some(d) = dst.as_mut().and_then(Iterator::next) {
+                    match (wants_grad, divisor) {
+                        (true, Some(div)) => d
+                            .iter_mut()
+                            .zip(&g)
+                            .for_each(|(d, &v)| *d = scaled(v, Some(div))),
+                        (true, None) => d.iter_mut().zip(&g).for_each(|(d, &v)| *d = v),
+                        (false, _) => d.iter_mut().zip(&l).for_each(|(d, &v)| *d = v),
+                    }
+                }
+            }
+        }
+        let total = acc.iter().fold(zero, |a, &b| a + b);
+        Ok(if n == 0 {
+            T::ZERO
+        } else {
+            reduced(total, divisor)
+        })
     }
 }
