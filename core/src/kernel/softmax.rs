@@ -11,7 +11,6 @@ use crate::Real;
 /// Softmax statistics of one row with respect to class `y`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SoftmaxRow<T> {
-    max: T,
     z: T,
     /// `1 - p_y`, in `[0, 1]`.
     pub q: T,
@@ -21,41 +20,60 @@ pub(crate) struct SoftmaxRow<T> {
     pub ln_p: T,
 }
 
+/// Lanes of the exponential pass.
+const LANES: usize = 8;
+
 impl<T: Real> SoftmaxRow<T> {
-    /// Statistics of `row` (already finite) for class `y < row.len()`.
-    pub fn new<I>(row: I, y: usize) -> Self
-    where
-        I: Iterator<Item = T> + Clone,
-    {
-        let max = row
-            .clone()
-            .fold(None, |m: Option<T>, x| Some(m.map_or(x, |m| m.max(x))));
-        let max = max.unwrap_or(T::ZERO);
+    /// Statistics of `row` (already finite) for class `y < row.len()`. With `scratch` (the
+    /// row's gradient slice, same length), each `e_j = exp(x_j - max)` is left there for
+    /// [`probs`](Self::probs). The exponentials run eight lanes at a time with
+    /// [`Real::exp_neg_abs`] (the fast f32 kernel: vector code); each chunk's sum of the other
+    /// classes is added to the accumulator.
+    pub fn new(row: &[T], y: usize, mut scratch: Option<&mut [T]>) -> Self {
+        let first = row.first().copied().unwrap_or(T::ZERO);
+        let max = row.iter().fold(first, |m, &x| m.max(x));
         let mut other = T::ZERO.widen();
-        let mut x_y = max;
-        for (j, x) in row.enumerate() {
-            if j == y {
-                x_y = x;
-            } else {
-                other = other + (x - max).exp().widen();
+        let mut e_y = T::ZERO;
+        let mut dst = scratch.as_deref_mut().map(|s| s.chunks_mut(LANES));
+        for (k, x) in row.chunks(LANES).enumerate() {
+            let mut e = [T::ZERO; LANES];
+            match <&[T; LANES]>::try_from(x) {
+                Ok(x) => e
+                    .iter_mut()
+                    .zip(x)
+                    .for_each(|(e, &x)| *e = (max - x).exp_neg_abs()),
+                Err(_) => e
+                    .iter_mut()
+                    .zip(x)
+                    .for_each(|(e, &x)| *e = (max - x).exp_neg_abs()),
             }
+            if let Some(d) = dst.as_mut().and_then(Iterator::next) {
+                d.iter_mut().zip(&e).for_each(|(d, &v)| *d = v);
+            }
+            // The label's own term is kept out of the others' sum.
+            if let Some(slot) = y.checked_sub(k * LANES).and_then(|i| e.get_mut(i)) {
+                e_y = *slot;
+                *slot = T::ZERO;
+            }
+            other = other + e.iter().fold(T::ZERO.widen(), |s, &v| s + v.widen());
         }
-        let e_y = (x_y - max).exp();
         let z_acc = other + e_y.widen();
         let z = T::narrow(z_acc);
         let q = T::narrow(other / z_acc);
         let p = T::narrow(e_y.widen() / z_acc);
+        let x_y = row.get(y).copied().unwrap_or(max);
         let ln_p = if q < T::HALF {
             (-q).ln_1p()
         } else {
             (x_y - max) - z.ln()
         };
-        Self { max, z, q, p, ln_p }
+        Self { z, q, p, ln_p }
     }
 
-    /// `softmax(row)_j` for a logit `x_j` of the same row.
+    /// Turns the `e_j` that [`new`](Self::new) left in `scratch` into `softmax(row)_j`.
     #[inline]
-    pub fn prob(&self, x: T) -> T {
-        (x - self.max).exp() / self.z
+    pub fn probs(&self, scratch: &mut [T]) {
+        let z = self.z;
+        scratch.iter_mut().for_each(|e| *e = *e / z);
     }
 }

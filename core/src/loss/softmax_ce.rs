@@ -41,14 +41,13 @@ pub struct SoftmaxCrossEntropy {
 
 /// Loss of one row and, when asked, its gradient (unreduced) written to `grad`.
 pub(crate) fn row_loss<T: Real>(row: Row<'_, T>, grad: Option<&mut [T]>) -> T {
-    let stats = SoftmaxRow::new(row.logits.iter().copied(), row.class);
+    let mut grad = grad;
+    let stats = SoftmaxRow::new(row.logits, row.class, grad.as_deref_mut());
     if let Some(grad) = grad {
-        for (j, (g, &x)) in grad.iter_mut().zip(row.logits).enumerate() {
-            *g = if j == row.class {
-                -stats.q
-            } else {
-                stats.prob(x)
-            };
+        // p_j for j != y; -(1 - p_y) = -q for the label, never by subtraction.
+        stats.probs(grad);
+        if let Some(g) = grad.get_mut(row.class) {
+            *g = -stats.q;
         }
     }
     -stats.ln_p

@@ -70,17 +70,17 @@ impl<T: Real> SoftmaxFocal<T> {
     }
 
     fn row_loss(&self, row: Row<'_, T>, grad: Option<&mut [T]>) -> T {
-        let s = SoftmaxRow::new(row.logits.iter().copied(), row.class);
+        let mut grad = grad;
+        let s = SoftmaxRow::new(row.logits, row.class, grad.as_deref_mut());
         let mod_factor = s.q.powf(self.gamma);
         if let Some(grad) = grad {
             let ratio = if s.q > T::ZERO { s.ln_p / s.q } else { -T::ONE };
             let f = mod_factor * (T::ONE - self.gamma * s.p * ratio);
-            for (j, (g, &x)) in grad.iter_mut().zip(row.logits).enumerate() {
-                *g = if j == row.class {
-                    -(self.alpha * s.q * f)
-                } else {
-                    self.alpha * s.prob(x) * f
-                };
+            s.probs(grad);
+            let scale = self.alpha * f;
+            grad.iter_mut().for_each(|g| *g = scale * *g);
+            if let Some(g) = grad.get_mut(row.class) {
+                *g = -(self.alpha * s.q * f);
             }
         }
         -(self.alpha * mod_factor * s.ln_p)

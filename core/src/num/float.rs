@@ -51,6 +51,10 @@ macro_rules! impl_float {
             let e = exp_neg_f32(self.abs());
             (e, ln1p_unit_f32(e))
         }
+        #[inline(always)]
+        fn exp_neg_abs(self) -> Self {
+            exp_neg_f32(self.abs())
+        }
     };
     (@exp_ln1p default) => {};
     (
