@@ -29,12 +29,12 @@ impl<T: Real> SoftmaxRow<T> {
     /// [`probs`](Self::probs). The exponentials run eight lanes at a time with
     /// [`Real::exp_neg_abs`] (the fast f32 kernel: vector code); each chunk's sum of the other
     /// classes is added to the accumulator.
-    pub fn new(row: &[T], y: usize, mut scratch: Option<&mut [T]>) -> Self {
+    pub fn new(row: &[T], y: usize, scratch: Option<&mut [T]>) -> Self {
         let first = row.first().copied().unwrap_or(T::ZERO);
         let max = row.iter().fold(first, |m, &x| m.max(x));
         let mut other = T::ZERO.widen();
         let mut e_y = T::ZERO;
-        let mut dst = scratch.as_deref_mut().map(|s| s.chunks_mut(LANES));
+        let mut dst = scratch.map(|s| s.chunks_mut(LANES));
         for (k, x) in row.chunks(LANES).enumerate() {
             let mut e = [T::ZERO; LANES];
             match <&[T; LANES]>::try_from(x) {
