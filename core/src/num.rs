@@ -117,7 +117,8 @@ pub trait Real:
         )
     }
     /// `e^-|x|`: the first half of [`exp_ln1p_neg_abs`](Self::exp_ln1p_neg_abs) (f32: the
-    /// fast kernel, 1 ULP, vectorises; others: their `exp`).
+    /// fast kernel, 1 ULP, vectorises; Q15.16: the 64-bit kernel of `logistic_parts`, 0.50004
+    /// LSB; f64: its `exp`).
     #[inline(always)]
     fn exp_neg_abs(self) -> Self {
         (-self.abs()).exp()

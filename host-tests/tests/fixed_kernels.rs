@@ -73,15 +73,22 @@ fn sigmoid_and_softplus_over_minus_64_to_64() {
 }
 
 #[test]
-fn logistic_parts_over_minus_64_to_64() {
-    // The fused kernel the binary losses use: sigma(x), sigma(-x) and ln(1 + e^-|x|).
+fn logistic_parts_and_exp_neg_abs_over_minus_64_to_64() {
+    // The fused kernel the binary losses use: sigma(x), sigma(-x) and ln(1 + e^-|x|); and its
+    // first half, e^-|x|, which the softmax losses use.
     let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
     let lp = |x: f64| (-x.abs()).exp().ln_1p();
     let (lo, hi) = (raw(-64.0), raw(64.0));
     let pos = sweep(lo, hi, |x| x.logistic_parts().0, sigmoid);
     let neg = sweep(lo, hi, |x| x.logistic_parts().1, |x| sigmoid(-x));
     let log = sweep(lo, hi, |x| x.logistic_parts().2, lp);
-    for (name, worst) in [("sigma(x)", pos), ("sigma(-x)", neg), ("ln(1+e^-|x|)", log)] {
+    let exp = sweep(lo, hi, Real::exp_neg_abs, |x| (-x.abs()).exp());
+    for (name, worst) in [
+        ("sigma(x)", pos),
+        ("sigma(-x)", neg),
+        ("ln(1+e^-|x|)", log),
+        ("e^-|x|", exp),
+    ] {
         println!(
             "logistic_parts {name}: worst {:.6} LSB at {}",
             worst.0, worst.1

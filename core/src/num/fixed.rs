@@ -41,6 +41,10 @@ impl defmt::Format for Q48 {
 macro_rules! impl_fixed {
     (@logistic fast) => {
         #[inline]
+        fn exp_neg_abs(self) -> Self {
+            Self::from_bits(fx::exp_neg_abs(self.to_bits()))
+        }
+        #[inline]
         fn logistic_parts(self) -> (Self, Self, Self) {
             let (big, small, lp) = fx::logistic_abs(self.to_bits());
             let (big, small, lp) = (Self::from_bits(big), Self::from_bits(small), Self::from_bits(lp));

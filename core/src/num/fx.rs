@@ -17,7 +17,8 @@
 //!
 //! The binary losses' hot path uses [`logistic_abs`] instead: `sigma(x)`, `sigma(-x)` and
 //! `ln(1 + e^-|x|)` from 128-entry tables and 64-bit products of 32-bit values (no division,
-//! no 128-bit arithmetic), max error **0.50008 LSB** over every input of [-64, 64].
+//! no 128-bit arithmetic), max error **0.50008 LSB** over every input of [-64, 64]; the softmax
+//! losses use its first half, [`exp_neg_abs`] (`e^-|x|`, 0.50004 LSB).
 
 /// 1 in Q62.
 const ONE_62: i128 = 1 << 62;
@@ -294,6 +295,33 @@ fn q31_to_q16(v: i64) -> i32 {
     ((v + (1 << 14)) >> 15) as i32
 }
 
+/// `e^-|x|` in Q31 for a Q16 raw `x` (0 for `|x| >= 16`): the first half of
+/// [`logistic_abs`] (see there).
+#[inline]
+fn exp_neg_31(x: i32) -> i64 {
+    let a = i64::from(x.unsigned_abs());
+    if a >= 16 << 16 {
+        return 0;
+    }
+    // a log2(e) = k + j/128 + r, in Q43 (a < 2^20, so the product is below 2^48).
+    let y = a * LOG2E_27;
+    let k = (y >> 43) as u32;
+    let j = ((y >> 36) & 127) as usize;
+    let u = mul_31((y & ((1 << 36) - 1)) >> 5, LN2_31) >> 7;
+    // e^-u = 1 - u (1 - u (1/2 - u/6)).
+    let t = ONE_31 / 2 - mul_31(u, ONE_31 / 6);
+    let t = ONE_31 - mul_31(u, t);
+    let p = ONE_31 - mul_31(u, t);
+    mul_31(i64::from(EXP2_NEG.get(j).copied().unwrap_or(1 << 31)), p) >> k
+}
+
+/// `e^-|x|` (Q16) from [`exp_neg_31`], rounded once: within 0.5001 LSB (host-tests
+/// `fixed_kernels.rs`, every input).
+#[inline]
+pub(crate) fn exp_neg_abs(x: i32) -> i32 {
+    q31_to_q16(exp_neg_31(x))
+}
+
 /// `(sigma(|x|), sigma(-|x|), ln(1 + e^-|x|))` of a Q16 raw `x`, each rounded once to Q16 from
 /// Q31, with 64-bit multiplications of 32-bit values only (no division, no loop):
 ///
@@ -309,20 +337,10 @@ fn q31_to_q16(v: i64) -> i32 {
 /// rounded values there.
 #[inline]
 pub(crate) fn logistic_abs(x: i32) -> (i32, i32, i32) {
-    let a = i64::from(x.unsigned_abs().min(16 << 16));
-    if a >= 16 << 16 {
+    if x.unsigned_abs() >= 16 << 16 {
         return (1 << 16, 0, 0);
     }
-    // a log2(e) = k + j/128 + r, in Q43 (a < 2^20, so the product is below 2^48).
-    let y = a * LOG2E_27;
-    let k = (y >> 43) as u32;
-    let j = ((y >> 36) & 127) as usize;
-    let u = mul_31((y & ((1 << 36) - 1)) >> 5, LN2_31) >> 7;
-    // e^-u = 1 - u (1 - u (1/2 - u/6)).
-    let t = ONE_31 / 2 - mul_31(u, ONE_31 / 6);
-    let t = ONE_31 - mul_31(u, t);
-    let p = ONE_31 - mul_31(u, t);
-    let e = mul_31(i64::from(EXP2_NEG.get(j).copied().unwrap_or(1 << 31)), p) >> k;
+    let e = exp_neg_31(x);
     // w = 1 + e in [1, 2]: its 128th (e = 1 falls in the last one).
     let i = ((e >> 24) as usize).min(127);
     let ln_c = i64::from(LN_MID.get(i).copied().unwrap_or(0));
