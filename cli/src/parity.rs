@@ -4,8 +4,8 @@
 //! `{"id", "error"}` when this path cannot run the case.
 
 use hardmine::{
-    BceWithLogits, ChannelBlockRotation, Ghm, GhmC, GhmKind, GhmR, OcclusionSearch, Ohem, Real,
-    Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Q16,
+    BceWithLogits, ChannelBlockRotation, GhmC, GhmR, OcclusionSearch, Ohem, Real, Reduction,
+    SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Q16,
 };
 use serde_json::{json, Map, Value};
 
@@ -94,25 +94,14 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
         let gpu_err = |e: hardmine_gpu::GpuError| e.to_string();
         return match op {
             "ghm_c" => {
-                let mut ghm = GhmC::<f32, GHM_CAPACITY>::new(
-                    p.usize("bins")?,
-                    p.real("momentum")?,
-                    p.real("loss_weight")?,
-                )
-                .map_err(err)?;
-                gpu_ghm_batches(batches, "logits", "targets", |x, t, w, g| {
+                let mut ghm = ghm_c_of::<f32>(&p)?;
+                ghm_batches(batches, "logits", "targets", |x, t, w, g| {
                     gpu.ghm_c(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
                 })
             }
             "ghm_r" => {
-                let mut ghm = GhmR::<f32, GHM_CAPACITY>::new(
-                    p.real("mu")?,
-                    p.usize("bins")?,
-                    p.real("momentum")?,
-                    p.real("loss_weight")?,
-                )
-                .map_err(err)?;
-                gpu_ghm_batches(batches, "pred", "target", |x, t, w, g| {
+                let mut ghm = ghm_r_of::<f32>(&p)?;
+                ghm_batches(batches, "pred", "target", |x, t, w, g| {
                     gpu.ghm_r(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
                 })
             }
@@ -147,31 +136,6 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
     }
 }
 
-/// A GHM sequence on the GPU: `call(x, t, label_weights, grad)` per batch, in order (the
-/// state object carries the moving average from one to the next).
-#[cfg(feature = "gpu")]
-fn gpu_ghm_batches(
-    batches: &[Value],
-    x_key: &str,
-    t_key: &str,
-    mut call: impl FnMut(&[f32], &[f32], &[f32], &mut [f32]) -> Result<f32, String>,
-) -> Result<Vec<Batch>, String> {
-    batches
-        .iter()
-        .map(|b| {
-            let i = Inputs::of(b)?;
-            let (x, t, w) = (
-                i.reals::<f32>(x_key)?,
-                i.reals::<f32>(t_key)?,
-                i.reals::<f32>("label_weights")?,
-            );
-            let mut g = vec![0.0f32; x.len()];
-            let loss = call(&x, &t, &w, &mut g)?;
-            Ok(scalar(loss, &g))
-        })
-        .collect()
-}
-
 /// A GPU result as a batch: the reduced loss and the gradient. The GPU API has no per-element
 /// losses yet, so a `none` case answers an error line rather than borrow the core's values.
 #[cfg(feature = "gpu")]
@@ -198,21 +162,16 @@ fn run_typed<T: Real>(case: &Value) -> Result<Vec<Batch>, String> {
     if let Some(batches) = case.get("batches").and_then(Value::as_array) {
         return match op {
             "ghm_c" => {
-                let ghm = GhmC::<T, GHM_CAPACITY>::new(
-                    p.usize("bins")?,
-                    p.real("momentum")?,
-                    p.real("loss_weight")?,
-                );
-                ghm_batches(ghm.map_err(err)?, batches, "logits", "targets")
+                let mut ghm = ghm_c_of::<T>(&p)?;
+                ghm_batches(batches, "logits", "targets", |x, t, w, g| {
+                    ghm.value_and_grad(x, t, Some(w), g).map_err(err)
+                })
             }
             "ghm_r" => {
-                let ghm = GhmR::<T, GHM_CAPACITY>::new(
-                    p.real("mu")?,
-                    p.usize("bins")?,
-                    p.real("momentum")?,
-                    p.real("loss_weight")?,
-                );
-                ghm_batches(ghm.map_err(err)?, batches, "pred", "target")
+                let mut ghm = ghm_r_of::<T>(&p)?;
+                ghm_batches(batches, "pred", "target", |x, t, w, g| {
+                    ghm.value_and_grad(x, t, Some(w), g).map_err(err)
+                })
             }
             other => Err(format!("op `{other}` is not supported by this runner")),
         };
@@ -329,11 +288,27 @@ fn err(e: hardmine::Error) -> String {
 }
 
 /// A stateful GHM case: the same loss object over every batch, in order.
-fn ghm_batches<T: Real, K: GhmKind<T>>(
-    mut ghm: Ghm<T, K, GHM_CAPACITY>,
+/// A GHM-C sequence's loss from the case's parameters.
+fn ghm_c_of<T: Real>(p: &Params<'_>) -> Result<GhmC<T, GHM_CAPACITY>, String> {
+    GhmC::new(
+        p.usize("bins")?,
+        p.real("momentum")?,
+        p.real("loss_weight")?,
+    )
+    .map_err(err)
+}
+
+/// A GHM-R sequence's loss from the case's parameters.
+fn ghm_r_of<T: Real>(p: &Params<'_>) -> Result<GhmR<T, GHM_CAPACITY>, String> {
+    let (mu, bins) = (p.real("mu")?, p.usize("bins")?);
+    GhmR::new(mu, bins, p.real("momentum")?, p.real("loss_weight")?).map_err(err)
+}
+
+fn ghm_batches<T: Real>(
     batches: &[Value],
     x_key: &str,
     t_key: &str,
+    mut call: impl FnMut(&[T], &[T], &[T], &mut [T]) -> Result<T, String>,
 ) -> Result<Vec<Batch>, String> {
     batches
         .iter()
@@ -345,7 +320,7 @@ fn ghm_batches<T: Real, K: GhmKind<T>>(
                 i.reals::<T>("label_weights")?,
             );
             let mut g = vec![T::ZERO; x.len()];
-            let loss = ghm.value_and_grad(&x, &t, Some(&w), &mut g).map_err(err)?;
+            let loss = call(&x, &t, &w, &mut g)?;
             Ok(scalar(loss, &g))
         })
         .collect()

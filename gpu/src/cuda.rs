@@ -6,7 +6,7 @@
 //! tree in each block, and the blocks' partial sums added on the host in block order, so the
 //! same input gives the same bits.
 
-use crate::{reduction_divisor, validate, validate_ghm, GpuError};
+use crate::{lengths_agree, reduction_divisor, validate, validate_ghm, GpuError};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
@@ -383,18 +383,7 @@ impl Gpu {
         weight_last: bool,
     ) -> Result<(), GpuError> {
         let n = xs.len;
-        for len in [Some(ts.len), weights.map(|w| w.len), Some(grad.len)]
-            .into_iter()
-            .flatten()
-        {
-            if len != n {
-                return Err(Error::LengthMismatch {
-                    expected: n,
-                    got: len,
-                }
-                .into());
-            }
-        }
+        lengths_agree(n, [Some(ts.len), weights.map(|w| w.len), Some(grad.len)])?;
         let Some(shape) = Shape::of(n, Reduction::Sum)? else {
             return Ok(());
         };

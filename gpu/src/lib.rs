@@ -74,6 +74,18 @@ impl From<Error> for GpuError {
 }
 
 #[cfg(feature = "cuda")]
+/// `Err(LengthMismatch)` unless every given length is `n`.
+pub(crate) fn lengths_agree(
+    n: usize,
+    lens: impl IntoIterator<Item = Option<usize>>,
+) -> Result<(), GpuError> {
+    match lens.into_iter().flatten().find(|&len| len != n) {
+        Some(got) => Err(Error::LengthMismatch { expected: n, got }.into()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(feature = "cuda")]
 /// Host-side validation of an element-wise binary loss, with the core's rules and precedence.
 pub(crate) fn validate(
     logits: &[f32],
@@ -81,23 +93,12 @@ pub(crate) fn validate(
     weights: Option<&[f32]>,
     grad: &[f32],
 ) -> Result<(), GpuError> {
-    let n = logits.len();
-    for len in [
+    let lens = [
         Some(targets.len()),
         weights.map(<[f32]>::len),
         Some(grad.len()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if len != n {
-            return Err(Error::LengthMismatch {
-                expected: n,
-                got: len,
-            }
-            .into());
-        }
-    }
+    ];
+    lengths_agree(logits.len(), lens)?;
     for (index, (&x, &t)) in logits.iter().zip(targets).enumerate() {
         let w_ok = weights.is_none_or(|w| w.get(index).is_some_and(|w| w.is_finite()));
         if !(w_ok && x.is_finite() && t.is_finite()) {
@@ -120,23 +121,12 @@ pub(crate) fn validate_ghm(
     grad: &[f32],
     unit_targets: bool,
 ) -> Result<(), GpuError> {
-    let n = xs.len();
-    for len in [
+    let lens = [
         Some(ts.len()),
         label_weights.map(<[f32]>::len),
         Some(grad.len()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if len != n {
-            return Err(Error::LengthMismatch {
-                expected: n,
-                got: len,
-            }
-            .into());
-        }
-    }
+    ];
+    lengths_agree(xs.len(), lens)?;
     for (index, (&x, &t)) in xs.iter().zip(ts).enumerate() {
         if !(x.is_finite() && t.is_finite()) {
             return Err(Error::NonFinite { index }.into());
