@@ -74,3 +74,34 @@ fn fast_exp_and_ln1p_within_their_ulp_bound() {
     assert!(we <= FAST_KERNEL_F32_ULP, "e^-|x|: {we} ULP at {at_e:e}");
     assert!(wl <= FAST_KERNEL_F32_ULP, "ln1p: {wl} ULP at {at_l:e}");
 }
+
+#[test]
+fn logistic_parts_within_their_ulp_bound() {
+    // `Real::logistic_parts`, the hard-target losses' kernel: sigma(x) and sigma(-x) from the
+    // fast e^-|x| and one division each side (results below 2^-126 are not counted: the fast
+    // e^-|x| flushes there).
+    use hardmine_host_tests::tolerance::FAST_KERNEL_F32_ULP;
+    let exhaustive = std::env::var("HARDMINE_EXHAUSTIVE").is_ok_and(|v| v == "1");
+    let step = if exhaustive { 1 } else { 1021 };
+    let (mut worst, mut at) = (0u32, 0.0f32);
+    let mut bits = 0u64;
+    while bits <= u64::from(u32::MAX) {
+        let x = f32::from_bits(bits as u32);
+        bits += step;
+        if !x.is_finite() {
+            continue;
+        }
+        let (pos, neg, _) = x.logistic_parts();
+        let (p64, n64) = (Real::sigmoid(f64::from(x)), Real::sigmoid(-f64::from(x)));
+        for (got, exact) in [(pos, p64), (neg, n64)] {
+            if exact >= f64::from(f32::MIN_POSITIVE) {
+                let d = ulp_distance(got, exact as f32);
+                if d > worst {
+                    (worst, at) = (d, x);
+                }
+            }
+        }
+    }
+    println!("logistic_parts: sigma worst {worst} ULP at {at:e}");
+    assert!(worst <= FAST_KERNEL_F32_ULP, "sigma: {worst} ULP at {at:e}");
+}
