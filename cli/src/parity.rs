@@ -132,6 +132,38 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
                 .map_err(|e| e.to_string())?;
             gpu_batch(reduction, loss, g)
         }
+        "sigmoid_focal_labels" => {
+            let (x, w) = (
+                i.reals::<f32>("logits")?,
+                i.optional_reals::<f32>("label_weights")?,
+            );
+            // Saturated into i32: out-of-range labels stay background (negative or >= C).
+            let y: Vec<i32> = i
+                .labels("labels")?
+                .iter()
+                .map(|&l| l.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+                .collect();
+            let focal = SigmoidFocal::new(p.real::<f32>("alpha")?, p.real::<f32>("gamma")?)
+                .map_err(err)?
+                .with_reduction(reduction);
+            let head = SigmoidFocalLabels::new(focal, p.usize("classes")?).map_err(err)?;
+            let mut g = vec![0.0f32; x.len()];
+            let loss = gpu
+                .sigmoid_focal_labels(&head, &x, &y, w.as_deref(), &mut g)
+                .map_err(|e| e.to_string())?;
+            gpu_batch(reduction, loss, g)
+        }
+        "smooth_l1" => {
+            let (x, t) = (i.reals::<f32>("pred")?, i.reals::<f32>("target")?);
+            let l = SmoothL1::new(p.real::<f32>("beta")?)
+                .map_err(err)?
+                .with_reduction(reduction);
+            let mut g = vec![0.0f32; x.len()];
+            let loss = gpu
+                .smooth_l1(&l, &x, &t, &mut g)
+                .map_err(|e| e.to_string())?;
+            gpu_batch(reduction, loss, g)
+        }
         other => Err(format!("op `{other}` has no GPU kernel yet")),
     }
 }

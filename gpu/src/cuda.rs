@@ -6,13 +6,13 @@
 //! tree in each block, and the blocks' partial sums added on the host in block order, so the
 //! same input gives the same bits.
 
-use crate::{lengths_agree, reduction_divisor, validate, validate_ghm, GpuError};
+use crate::{first_non_finite, lengths_agree, reduction_divisor, validate, validate_ghm, GpuError};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use hardmine::{
-    Classification, Error, Ghm, GhmC, GhmKind, GhmR, GradientHistogram, Reduction, Regression,
-    SigmoidFocal,
+    Asl1, Classification, Error, Ghm, GhmC, GhmKind, GhmR, GradientHistogram, Reduction,
+    Regression, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
 };
 use std::sync::Arc;
 
@@ -50,21 +50,79 @@ __device__ void block_sum(double acc, double* partial) {
     if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
 }
 
+// One focal element: loss and gradient (the core's stable form, see `SigmoidFocal`).
+__device__ void focal_element(double x, double t, double alpha, int alpha_on, double gamma,
+                              double* loss, double* grad) {
+    Logistic l = logistic(x);
+    double ce = (x > 0.0 ? (1.0 - t) * x : -(t * x)) + l.lp;
+    double q = t * l.neg + (1.0 - t) * l.pos;
+    double m = pow(q, gamma);
+    double s = l.pos * l.neg;
+    double r = q > 0.0 ? fmin(s / q, 1.0) : 1.0;
+    double inner = ((1.0 - t) * l.pos - t * l.neg) + gamma * ce * ((1.0 - t) - t) * r;
+    double at = alpha_on ? alpha * t + (1.0 - alpha) * (1.0 - t) : 1.0;
+    *loss = at * ce * m;
+    *grad = at * m * inner;
+}
+
 extern "C" __global__ void focal(const float* xs, const float* ts, float* grad, double* partial,
                                  unsigned n, double alpha, int alpha_on, double gamma, double scale) {
     double acc = 0.0;
     for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
-        double x = xs[k], t = ts[k];
-        Logistic l = logistic(x);
-        double ce = (x > 0.0 ? (1.0 - t) * x : -(t * x)) + l.lp;
-        double q = t * l.neg + (1.0 - t) * l.pos;
-        double m = pow(q, gamma);
-        double s = l.pos * l.neg;
-        double r = q > 0.0 ? fmin(s / q, 1.0) : 1.0;
-        double inner = ((1.0 - t) * l.pos - t * l.neg) + gamma * ce * ((1.0 - t) - t) * r;
-        double at = alpha_on ? alpha * t + (1.0 - alpha) * (1.0 - t) : 1.0;
-        acc += at * ce * m;
-        grad[k] = (float)(at * m * inner * scale);
+        double l, g;
+        focal_element(xs[k], ts[k], alpha, alpha_on, gamma, &l, &g);
+        acc += l;
+        grad[k] = (float)(g * scale);
+    }
+    block_sum(acc, partial);
+}
+
+// The label form: logits [N x C], one label per row (outside 0..C: background), optional row
+// weights and per-class alphas. The one-hot target is never stored.
+extern "C" __global__ void focal_labels(const float* xs, const int* labels, const float* ws,
+                                        int has_w, const float* class_alpha, int has_ca,
+                                        float* grad, double* partial, unsigned n,
+                                        unsigned classes, double alpha, int alpha_on,
+                                        double gamma, double scale) {
+    double acc = 0.0;
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        unsigned row = k / classes, j = k % classes;
+        int label = labels[row];
+        double t = (label >= 0 && (unsigned)label == j) ? 1.0 : 0.0;
+        double w = has_w ? (double)ws[row] : 1.0;
+        double a = has_ca ? (double)class_alpha[j] : alpha;
+        double l, g;
+        focal_element(xs[k], t, a, has_ca ? 1 : alpha_on, gamma, &l, &g);
+        acc += w * l;
+        grad[k] = (float)(w * g * scale);
+    }
+    block_sum(acc, partial);
+}
+
+// Box losses on d = pred - target (rounded to f32, as the core subtracts). kind 0: smooth L1
+// with threshold `param` (beta 0: L1, gradient 0 at d = 0); kind 1: ASL1 with `param` = mu.
+extern "C" __global__ void box_loss(const float* ps, const float* ts, float* grad,
+                                    double* partial, unsigned n, int kind, double param,
+                                    double scale) {
+    double acc = 0.0;
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        double d = (double)(ps[k] - ts[k]);
+        double a = fabs(d), l, g;
+        if (kind == 0) {
+            if (a < param) {
+                l = 0.5 * d * d / param;
+                g = d / param;
+            } else {
+                l = a - 0.5 * param;
+                g = d > 0.0 ? 1.0 : (d < 0.0 ? -1.0 : 0.0);
+            }
+        } else {
+            double root = sqrt(d * d + param * param);
+            l = a > param ? root - param : d * d / (root + param);
+            g = d / root;
+        }
+        acc += l;
+        grad[k] = (float)(g * scale);
     }
     block_sum(acc, partial);
 }
@@ -255,6 +313,8 @@ impl Shape {
 pub struct Gpu {
     stream: Arc<CudaStream>,
     focal: CudaFunction,
+    focal_labels: CudaFunction,
+    box_loss: CudaFunction,
     bce: CudaFunction,
     check_inputs: CudaFunction,
     ghm_hist: CudaFunction,
@@ -317,6 +377,8 @@ impl Gpu {
         Ok(Self {
             stream: ctx.default_stream(),
             focal: load("focal")?,
+            focal_labels: load("focal_labels")?,
+            box_loss: load("box_loss")?,
             bce: load("bce")?,
             check_inputs: load("check_inputs")?,
             ghm_hist: load("ghm_hist")?,
@@ -562,6 +624,150 @@ impl Gpu {
     ) -> Result<f32, GpuError> {
         self.check_on_device(logits, targets, weights, grad, true, false)?;
         self.run_bce(logits, targets, weights, reduction, grad)
+    }
+
+    /// Sigmoid focal loss in label form (as the core's [`SigmoidFocalLabels`], whose
+    /// classes, focal parameters, reduction and per-class alphas it takes): `logits`
+    /// `[N x C]`, one label per row (outside `0..C`: background), optional row weights.
+    ///
+    /// # Errors
+    /// `Input` for the core's bad inputs (`LengthMismatch`; `NonFinite` for a logit, then for a
+    /// weight, indexed into its slice); `Driver` on a CUDA failure.
+    pub fn sigmoid_focal_labels(
+        &self,
+        head: &SigmoidFocalLabels<'_, f32>,
+        logits: &[f32],
+        labels: &[i32],
+        label_weights: Option<&[f32]>,
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        let c = head.classes();
+        let n = labels
+            .len()
+            .checked_mul(c)
+            .ok_or(Error::InvalidParameter("classes"))?;
+        lengths_agree(n, [Some(logits.len()), Some(grad.len())])?;
+        lengths_agree(labels.len(), [label_weights.map(<[f32]>::len)])?;
+        first_non_finite(logits)?;
+        if let Some(w) = label_weights {
+            first_non_finite(w)?;
+        }
+        let focal = head.focal();
+        let Some(shape) = Shape::of(n, focal.reduction())? else {
+            return Ok(0.0);
+        };
+        let c32 = u32::try_from(c).map_err(|_| Error::InvalidParameter("classes"))?;
+        let s = &self.stream;
+        let x = self.upload(logits)?;
+        let y = s
+            .clone_htod(if labels.is_empty() {
+                &[0i32][..]
+            } else {
+                labels
+            })
+            .map_err(driver)?;
+        let w = self.upload(label_weights.unwrap_or(&[0.0]))?;
+        let ca = self.upload(head.class_alpha().unwrap_or(&[0.0]))?;
+        let mut g = self.zeros(n)?;
+        let mut partial = shape.partials(s)?;
+        let (has_w, has_ca) = (
+            i32::from(label_weights.is_some()),
+            i32::from(head.class_alpha().is_some()),
+        );
+        let alpha = focal.alpha();
+        let (a, on, gm, scale) = (
+            f64::from(alpha.unwrap_or(0.0)),
+            i32::from(alpha.is_some()),
+            f64::from(focal.gamma()),
+            1.0 / shape.divisor,
+        );
+        let mut b = s.launch_builder(&self.focal_labels);
+        b.arg(&x.slice).arg(&y).arg(&w.slice).arg(&has_w);
+        b.arg(&ca.slice)
+            .arg(&has_ca)
+            .arg(&mut g.slice)
+            .arg(&mut partial);
+        b.arg(&shape.n32)
+            .arg(&c32)
+            .arg(&a)
+            .arg(&on)
+            .arg(&gm)
+            .arg(&scale);
+        // SAFETY: the argument list matches `focal_labels`; `x` and `g` hold N * C values,
+        // `y` and `w` (when `has_w`) N, `ca` (when `has_ca`) C.
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+        let loss = shape.total(s, &partial)?;
+        self.download(&g, grad)?;
+        Ok(loss)
+    }
+
+    /// Smooth L1 (as the core's [`SmoothL1`], whose beta and reduction it takes) and its
+    /// gradient.
+    ///
+    /// # Errors
+    /// `Input` for the core's bad inputs (`LengthMismatch`, `NonFinite`); `Driver` on a CUDA
+    /// failure.
+    pub fn smooth_l1(
+        &self,
+        loss: &SmoothL1<f32>,
+        pred: &[f32],
+        target: &[f32],
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        let (beta, reduction) = (f64::from(loss.beta()), loss.reduction());
+        self.box_loss(0, beta, reduction, pred, target, grad)
+    }
+
+    /// ASL1 (as the core's [`Asl1`], whose mu and reduction it takes) and its gradient.
+    ///
+    /// # Errors
+    /// As [`smooth_l1`](Self::smooth_l1).
+    pub fn asl1(
+        &self,
+        loss: &Asl1<f32>,
+        pred: &[f32],
+        target: &[f32],
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        let (mu, reduction) = (f64::from(loss.mu()), loss.reduction());
+        self.box_loss(1, mu, reduction, pred, target, grad)
+    }
+
+    /// A box loss of `kind` (0: smooth L1, 1: ASL1) with its parameter.
+    fn box_loss(
+        &self,
+        kind: i32,
+        param: f64,
+        reduction: Reduction,
+        pred: &[f32],
+        target: &[f32],
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        lengths_agree(pred.len(), [Some(target.len()), Some(grad.len())])?;
+        for (index, (p, t)) in pred.iter().zip(target).enumerate() {
+            if !(p.is_finite() && t.is_finite()) {
+                return Err(Error::NonFinite { index }.into());
+            }
+        }
+        let Some(shape) = Shape::of(pred.len(), reduction)? else {
+            return Ok(0.0);
+        };
+        let s = &self.stream;
+        let (p, t) = (self.upload(pred)?, self.upload(target)?);
+        let mut g = self.zeros(pred.len())?;
+        let mut partial = shape.partials(s)?;
+        let scale = 1.0 / shape.divisor;
+        let mut b = s.launch_builder(&self.box_loss);
+        b.arg(&p.slice)
+            .arg(&t.slice)
+            .arg(&mut g.slice)
+            .arg(&mut partial);
+        b.arg(&shape.n32).arg(&kind).arg(&param).arg(&scale);
+        // SAFETY: the argument list matches `box_loss`; buffers hold `n` values.
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+        let loss = shape.total(s, &partial)?;
+        self.download(&g, grad)?;
+        Ok(loss)
     }
 
     /// GHM-C on one batch (mmdetection semantics, as the core's [`GhmC`]): the gradient-norm

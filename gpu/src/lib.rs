@@ -15,7 +15,8 @@
 //! (`upload`, `zeros`, `download`; `sigmoid_focal_on_device` and `bce_on_device` validate them
 //! with a kernel, with the core's rules and precedence, and read back only the partial sums).
 //!
-//! Coverage: sigmoid focal and BCE (fused forward and gradient), GHM-C and GHM-R (histogram with
+//! Coverage: sigmoid focal (dense and label form), BCE, smooth L1 and ASL1 (fused forward and
+//! gradient), GHM-C and GHM-R (histogram with
 //! shared-memory atomics on the device, the moving average in the core's state object on the
 //! host, weighting pass on the device). Reductions are deterministic: integer counts, and
 //! floating-point sums by a fixed block tree with the blocks' partial sums added on the host
@@ -81,6 +82,15 @@ pub(crate) fn lengths_agree(
 ) -> Result<(), GpuError> {
     match lens.into_iter().flatten().find(|&len| len != n) {
         Some(got) => Err(Error::LengthMismatch { expected: n, got }.into()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(feature = "cuda")]
+/// `Err(NonFinite)` at the first NaN or infinite value.
+pub(crate) fn first_non_finite(xs: &[f32]) -> Result<(), GpuError> {
+    match xs.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(Error::NonFinite { index }.into()),
         None => Ok(()),
     }
 }

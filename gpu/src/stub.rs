@@ -1,7 +1,7 @@
 //! The API without the `cuda` feature: every call is `Err(GpuError::Unavailable)`.
 
 use crate::GpuError;
-use hardmine::{GhmC, GhmR, Reduction};
+use hardmine::{Asl1, GhmC, GhmR, Reduction, SigmoidFocalLabels, SmoothL1};
 
 /// The most GHM bins the kernels' shared-memory histogram holds.
 pub const MAX_GHM_BINS: usize = 64;
@@ -190,6 +190,49 @@ impl Gpu {
         _: &DeviceBuffer,
         _: Option<&DeviceBuffer>,
         _: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// Sigmoid focal loss in label form (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn sigmoid_focal_labels(
+        &self,
+        _: &SigmoidFocalLabels<'_, f32>,
+        _: &[f32],
+        _: &[i32],
+        _: Option<&[f32]>,
+        _: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// Smooth L1 (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn smooth_l1(
+        &self,
+        _: &SmoothL1<f32>,
+        _: &[f32],
+        _: &[f32],
+        _: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// ASL1 (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn asl1(
+        &self,
+        _: &Asl1<f32>,
+        _: &[f32],
+        _: &[f32],
+        _: &mut [f32],
     ) -> Result<f32, GpuError> {
         Err(GpuError::Unavailable)
     }

@@ -2,7 +2,10 @@
 //! others are `#[ignore]`d so CPU machines report them as ignored, not passed, and
 //! `gpu/check-on-device.sh` runs them with `--ignored` on a GPU host.
 
-use hardmine::{BceWithLogits, GhmC, GhmR, Reduction, SigmoidFocal, SplitMix64};
+use hardmine::{
+    Asl1, BceWithLogits, GhmC, GhmR, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    SplitMix64,
+};
 use hardmine_gpu::{Gpu, GpuError};
 
 /// Whether this test build has the CUDA backend.
@@ -270,4 +273,61 @@ fn device_buffers_match_host_slices() {
             got: n
         }))
     );
+}
+
+#[test]
+#[ignore = "needs a CUDA device: run by gpu/check-on-device.sh"]
+fn label_focal_and_box_losses_match_the_core() {
+    let gpu = Gpu::new().expect("a CUDA device");
+    let (c, rows) = (80usize, 5_003usize);
+    let (x, _) = inputs(rows * c, false, 31);
+    let mut r = SplitMix64::new(32);
+    let labels: Vec<i32> = (0..rows)
+        .map(|_| match r.below(4) {
+            0 => r.below(c as u64) as i32,
+            1 => -1,
+            _ => c as i32,
+        })
+        .collect();
+    let w: Vec<f32> = (0..rows).map(|_| r.unit_f64() as f32).collect();
+    let alphas: Vec<f32> = (0..c).map(|j| j as f32 / c as f32).collect();
+    for reduction in [Reduction::Sum, Reduction::Mean] {
+        let focal = SigmoidFocal::new(0.25f32, 2.0)
+            .unwrap()
+            .with_reduction(reduction);
+        for head in [
+            SigmoidFocalLabels::new(focal, c).unwrap(),
+            SigmoidFocalLabels::new(focal, c)
+                .unwrap()
+                .with_class_alpha(&alphas)
+                .unwrap(),
+        ] {
+            let (mut g_gpu, mut g_cpu) = (vec![0.0f32; rows * c], vec![0.0f32; rows * c]);
+            let l_gpu = gpu
+                .sigmoid_focal_labels(&head, &x, &labels, Some(&w), &mut g_gpu)
+                .unwrap();
+            let l_cpu = head
+                .value_and_grad(&x, &labels, Some(&w), &mut g_cpu)
+                .unwrap();
+            assert!(
+                (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0),
+                "labels: {l_gpu} vs {l_cpu}"
+            );
+            assert!(close(&g_gpu, &g_cpu), "labels grad");
+        }
+        let (p, t) = (&x[..100_000], &x[100_000..200_000]);
+        let (mut g_gpu, mut g_cpu) = (vec![0.0f32; p.len()], vec![0.0f32; p.len()]);
+        for beta in [0.0f32, 1.0 / 9.0, 1.0] {
+            let l = SmoothL1::new(beta).unwrap().with_reduction(reduction);
+            let l_gpu = gpu.smooth_l1(&l, p, t, &mut g_gpu).unwrap();
+            let l_cpu = l.value_and_grad(p, t, &mut g_cpu).unwrap();
+            assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
+            assert!(close(&g_gpu, &g_cpu), "smooth l1 grad, beta {beta}");
+        }
+        let l = Asl1::new(0.02f32).unwrap().with_reduction(reduction);
+        let l_gpu = gpu.asl1(&l, p, t, &mut g_gpu).unwrap();
+        let l_cpu = l.value_and_grad(p, t, &mut g_cpu).unwrap();
+        assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
+        assert!(close(&g_gpu, &g_cpu), "asl1 grad");
+    }
 }

@@ -14,7 +14,15 @@ fn kernels_compile_with_nvrtc() {
     for arch in ["compute_80", "compute_90"] {
         match ptx(Some(arch)) {
             Ok(ptx) => {
-                for kernel in ["focal", "bce", "check_inputs", "ghm_hist", "ghm_apply"] {
+                for kernel in [
+                    "focal",
+                    "focal_labels",
+                    "box_loss",
+                    "bce",
+                    "check_inputs",
+                    "ghm_hist",
+                    "ghm_apply",
+                ] {
                     assert!(
                         ptx.contains(&format!(".entry {kernel}(")),
                         "{arch}: no entry `{kernel}` in the PTX"

@@ -59,6 +59,11 @@ impl<T: Real> Asl1<T> {
         self.mu
     }
 
+    /// Its reduction.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+
     /// Loss, gradient and gradient norm `|d| / sqrt(d^2 + mu^2)` of one difference.
     #[inline]
     pub(crate) fn element(&self, d: T) -> (T, T, T) {

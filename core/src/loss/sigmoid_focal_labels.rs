@@ -79,6 +79,16 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         self.classes
     }
 
+    /// The focal loss it applies to each class column.
+    pub fn focal(&self) -> &SigmoidFocal<T> {
+        &self.focal
+    }
+
+    /// Its per-class alphas, when set.
+    pub fn class_alpha(&self) -> Option<&'a [T]> {
+        self.class_alpha
+    }
+
     fn run<L: ClassLabel>(
         &self,
         logits: &[T],

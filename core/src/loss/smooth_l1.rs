@@ -52,6 +52,16 @@ impl<T: Real> SmoothL1<T> {
         Self { reduction, ..self }
     }
 
+    /// Its threshold.
+    pub fn beta(&self) -> T {
+        self.beta
+    }
+
+    /// Its reduction.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+
     #[inline]
     fn element(&self, d: T) -> (T, T) {
         let a = d.abs();
