@@ -137,12 +137,7 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
                 i.reals::<f32>("logits")?,
                 i.optional_reals::<f32>("label_weights")?,
             );
-            // Saturated into i32: out-of-range labels stay background (negative or >= C).
-            let y: Vec<i32> = i
-                .labels("labels")?
-                .iter()
-                .map(|&l| l.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
-                .collect();
+            let y = gpu_labels(&i)?;
             let focal = SigmoidFocal::new(p.real::<f32>("alpha")?, p.real::<f32>("gamma")?)
                 .map_err(err)?
                 .with_reduction(reduction);
@@ -151,6 +146,25 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
             let loss = gpu
                 .sigmoid_focal_labels(&head, &x, &y, w.as_deref(), &mut g)
                 .map_err(|e| e.to_string())?;
+            gpu_batch(reduction, loss, g)
+        }
+        "softmax_cross_entropy" | "softmax_focal" => {
+            let x = i.reals::<f32>("logits")?;
+            let y = gpu_labels(&i)?;
+            let classes = p.usize("classes")?;
+            let mut g = vec![0.0f32; x.len()];
+            let loss = if op == "softmax_focal" {
+                let f = SoftmaxFocal::new(p.real::<f32>("alpha")?, p.real("gamma")?, classes)
+                    .map_err(err)?
+                    .with_reduction(reduction);
+                gpu.softmax_focal(&f, &x, &y, &mut g)
+            } else {
+                let ce = SoftmaxCrossEntropy::new(classes)
+                    .map_err(err)?
+                    .with_reduction(reduction);
+                gpu.softmax_cross_entropy(&ce, &x, &y, &mut g)
+            }
+            .map_err(|e| e.to_string())?;
             gpu_batch(reduction, loss, g)
         }
         "smooth_l1" => {
@@ -166,6 +180,17 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
         }
         other => Err(format!("op `{other}` has no GPU kernel yet")),
     }
+}
+
+/// A case's labels as the GPU takes them, saturated into i32: an out-of-range label keeps its
+/// meaning (negative: ignored or background; at or above the classes: background, or
+/// `InvalidTarget` where labels must name a class).
+#[cfg(feature = "gpu")]
+fn gpu_labels(i: &Inputs<'_>) -> Result<Vec<i32>, String> {
+    Ok(i.labels("labels")?
+        .iter()
+        .map(|&l| l.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+        .collect())
 }
 
 /// A GPU result as a batch: the reduced loss and the gradient. The GPU API has no per-element

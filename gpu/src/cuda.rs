@@ -12,7 +12,7 @@ use cudarc::driver::{
 };
 use hardmine::{
     Asl1, Classification, Error, Ghm, GhmC, GhmKind, GhmR, GradientHistogram, Reduction,
-    Regression, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    Regression, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
 };
 use std::sync::Arc;
 
@@ -95,6 +95,52 @@ extern "C" __global__ void focal_labels(const float* xs, const int* labels, cons
         focal_element(xs[k], t, a, has_ca ? 1 : alpha_on, gamma, &l, &g);
         acc += w * l;
         grad[k] = (float)(w * g * scale);
+    }
+    block_sum(acc, partial);
+}
+
+// Softmax cross-entropy (focal = 0) or softmax focal loss over rows of `classes` logits, one
+// thread a row (the row's statistics in a fixed order: deterministic). A negative label
+// ignores its row (zero loss and gradient); labels >= classes are refused on the host.
+// 1 - p_y is summed over the other classes, never formed by subtraction (as the core).
+extern "C" __global__ void softmax_rows(const float* xs, const int* labels, float* grad,
+                                        double* partial, unsigned rows, unsigned classes,
+                                        int focal, double alpha, double gamma, double scale) {
+    double acc = 0.0;
+    for (unsigned r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += gridDim.x * blockDim.x) {
+        const float* x = xs + (size_t)r * classes;
+        float* g = grad + (size_t)r * classes;
+        int y = labels[r];
+        if (y < 0) {
+            for (unsigned j = 0; j < classes; j++) g[j] = 0.0f;
+            continue;
+        }
+        double m = x[0];
+        for (unsigned j = 1; j < classes; j++) m = fmax(m, (double)x[j]);
+        double other = 0.0, ey = 0.0;
+        for (unsigned j = 0; j < classes; j++) {
+            double e = exp((double)x[j] - m);
+            if (j == (unsigned)y) ey = e; else other += e;
+        }
+        double z = other + ey, q = other / z, p = ey / z;
+        double ln_p = q < 0.5 ? log1p(-q) : ((double)x[y] - m) - log(z);
+        double own, each;
+        if (focal) {
+            double mod = pow(q, gamma);
+            double ratio = q > 0.0 ? ln_p / q : -1.0;
+            double f = mod * (1.0 - gamma * p * ratio);
+            acc += -(alpha * mod * ln_p);
+            own = -(alpha * q * f);
+            each = alpha * f;
+        } else {
+            acc += -ln_p;
+            own = -q;
+            each = 1.0;
+        }
+        for (unsigned j = 0; j < classes; j++) {
+            double v = j == (unsigned)y ? own : each * (exp((double)x[j] - m) / z);
+            g[j] = (float)(v * scale);
+        }
     }
     block_sum(acc, partial);
 }
@@ -315,6 +361,7 @@ pub struct Gpu {
     focal: CudaFunction,
     focal_labels: CudaFunction,
     box_loss: CudaFunction,
+    softmax_rows: CudaFunction,
     bce: CudaFunction,
     check_inputs: CudaFunction,
     ghm_hist: CudaFunction,
@@ -379,6 +426,7 @@ impl Gpu {
             focal: load("focal")?,
             focal_labels: load("focal_labels")?,
             box_loss: load("box_loss")?,
+            softmax_rows: load("softmax_rows")?,
             bce: load("bce")?,
             check_inputs: load("check_inputs")?,
             ghm_hist: load("ghm_hist")?,
@@ -768,6 +816,103 @@ impl Gpu {
         let loss = shape.total(s, &partial)?;
         self.download(&g, grad)?;
         Ok(loss)
+    }
+
+    /// Softmax cross-entropy (as the core's [`SoftmaxCrossEntropy`], whose classes and
+    /// reduction it takes): `logits` `[N x C]`, one label per row, negative to ignore the row.
+    /// `Mean` divides by the rows counted, as PyTorch.
+    ///
+    /// # Errors
+    /// `Input` for the core's bad inputs (`LengthMismatch`, `NonFinite` for a logit,
+    /// `InvalidTarget` for a label `>= C`); `Driver` on a CUDA failure.
+    pub fn softmax_cross_entropy(
+        &self,
+        loss: &SoftmaxCrossEntropy,
+        logits: &[f32],
+        labels: &[i32],
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        let (c, reduction) = (loss.classes(), loss.reduction());
+        self.softmax(c, reduction, None, logits, labels, grad)
+    }
+
+    /// Softmax focal loss (as the core's [`SoftmaxFocal`]); see
+    /// [`softmax_cross_entropy`](Self::softmax_cross_entropy).
+    ///
+    /// # Errors
+    /// As [`softmax_cross_entropy`](Self::softmax_cross_entropy).
+    pub fn softmax_focal(
+        &self,
+        loss: &SoftmaxFocal<f32>,
+        logits: &[f32],
+        labels: &[i32],
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        let params = (f64::from(loss.alpha()), f64::from(loss.gamma()));
+        self.softmax(
+            loss.classes(),
+            loss.reduction(),
+            Some(params),
+            logits,
+            labels,
+            grad,
+        )
+    }
+
+    /// The softmax rows kernel (`focal`: its alpha and gamma).
+    fn softmax(
+        &self,
+        classes: usize,
+        reduction: Reduction,
+        focal: Option<(f64, f64)>,
+        logits: &[f32],
+        labels: &[i32],
+        grad: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        let rows = labels.len();
+        let n = rows
+            .checked_mul(classes)
+            .ok_or(Error::InvalidParameter("classes"))?;
+        lengths_agree(n, [Some(logits.len()), Some(grad.len())])?;
+        first_non_finite(logits)?;
+        let mut counted = 0usize;
+        for (index, &y) in labels.iter().enumerate() {
+            match usize::try_from(y) {
+                Ok(y) if y < classes => counted += 1,
+                Ok(_) => return Err(Error::InvalidTarget { index }.into()),
+                Err(_) => {}
+            }
+        }
+        let c32 = u32::try_from(classes).map_err(|_| Error::InvalidParameter("classes"))?;
+        let Some(shape) = Shape::of(rows, Reduction::Sum)? else {
+            return Ok(0.0);
+        };
+        // The mean over the counted rows (none counted: the sum, which is 0).
+        let divisor = match reduction {
+            Reduction::Mean if counted > 0 => counted as f64,
+            _ => 1.0,
+        };
+        let s = &self.stream;
+        let x = self.upload(logits)?;
+        let y = s.clone_htod(labels).map_err(driver)?;
+        let mut g = self.zeros(n)?;
+        let mut partial = shape.partials(s)?;
+        let (on, (alpha, gamma)) = (i32::from(focal.is_some()), focal.unwrap_or((1.0, 0.0)));
+        let scale = 1.0 / divisor;
+        let mut b = s.launch_builder(&self.softmax_rows);
+        b.arg(&x.slice).arg(&y).arg(&mut g.slice).arg(&mut partial);
+        b.arg(&shape.n32)
+            .arg(&c32)
+            .arg(&on)
+            .arg(&alpha)
+            .arg(&gamma)
+            .arg(&scale);
+        // SAFETY: the argument list matches `softmax_rows`; `x` and `g` hold rows * classes
+        // values, `y` one label per row.
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+        let parts = s.clone_dtoh(&partial).map_err(driver)?;
+        self.download(&g, grad)?;
+        Ok((parts.iter().sum::<f64>() / divisor) as f32)
     }
 
     /// GHM-C on one batch (mmdetection semantics, as the core's [`GhmC`]): the gradient-norm

@@ -15,12 +15,12 @@
 //! (`upload`, `zeros`, `download`; `sigmoid_focal_on_device` and `bce_on_device` validate them
 //! with a kernel, with the core's rules and precedence, and read back only the partial sums).
 //!
-//! Coverage: sigmoid focal (dense and label form), BCE, smooth L1 and ASL1 (fused forward and
-//! gradient), GHM-C and GHM-R (histogram with
+//! Coverage: sigmoid focal (dense and label form), BCE, smooth L1, ASL1, softmax cross-entropy
+//! and softmax focal (fused forward and gradient), GHM-C and GHM-R (histogram with
 //! shared-memory atomics on the device, the moving average in the core's state object on the
 //! host, weighting pass on the device). Reductions are deterministic: integer counts, and
 //! floating-point sums by a fixed block tree with the blocks' partial sums added on the host
-//! in block order. Softmax losses and OHEM on the GPU are not written yet.
+//! in block order. OHEM on the GPU is not written yet.
 
 use hardmine::Error;
 #[cfg(feature = "cuda")]

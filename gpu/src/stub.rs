@@ -1,7 +1,9 @@
 //! The API without the `cuda` feature: every call is `Err(GpuError::Unavailable)`.
 
 use crate::GpuError;
-use hardmine::{Asl1, GhmC, GhmR, Reduction, SigmoidFocalLabels, SmoothL1};
+use hardmine::{
+    Asl1, GhmC, GhmR, Reduction, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
+};
 
 /// The most GHM bins the kernels' shared-memory histogram holds.
 pub const MAX_GHM_BINS: usize = 64;
@@ -232,6 +234,34 @@ impl Gpu {
         _: &Asl1<f32>,
         _: &[f32],
         _: &[f32],
+        _: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// Softmax cross-entropy (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn softmax_cross_entropy(
+        &self,
+        _: &SoftmaxCrossEntropy,
+        _: &[f32],
+        _: &[i32],
+        _: &mut [f32],
+    ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// Softmax focal loss (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn softmax_focal(
+        &self,
+        _: &SoftmaxFocal<f32>,
+        _: &[f32],
+        _: &[i32],
         _: &mut [f32],
     ) -> Result<f32, GpuError> {
         Err(GpuError::Unavailable)

@@ -4,7 +4,7 @@
 
 use hardmine::{
     Asl1, BceWithLogits, GhmC, GhmR, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
-    SplitMix64,
+    SoftmaxCrossEntropy, SoftmaxFocal, SplitMix64,
 };
 use hardmine_gpu::{Gpu, GpuError};
 
@@ -330,4 +330,48 @@ fn label_focal_and_box_losses_match_the_core() {
         assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
         assert!(close(&g_gpu, &g_cpu), "asl1 grad");
     }
+}
+
+#[test]
+#[ignore = "needs a CUDA device: run by gpu/check-on-device.sh"]
+fn softmax_losses_match_the_core() {
+    let gpu = Gpu::new().expect("a CUDA device");
+    let (c, rows) = (80usize, 20_011usize);
+    let (x, _) = inputs(rows * c, false, 41);
+    let mut r = SplitMix64::new(42);
+    let labels: Vec<i32> = (0..rows)
+        .map(|_| {
+            if r.below(20) == 0 {
+                -1
+            } else {
+                r.below(c as u64) as i32
+            }
+        })
+        .collect();
+    let (mut g_gpu, mut g_cpu) = (vec![0.0f32; rows * c], vec![0.0f32; rows * c]);
+    for reduction in [Reduction::Sum, Reduction::Mean] {
+        let ce = SoftmaxCrossEntropy::new(c)
+            .unwrap()
+            .with_reduction(reduction);
+        let l_gpu = gpu
+            .softmax_cross_entropy(&ce, &x, &labels, &mut g_gpu)
+            .unwrap();
+        let l_cpu = ce.value_and_grad(&x, &labels, &mut g_cpu).unwrap();
+        assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
+        assert!(close(&g_gpu, &g_cpu), "softmax ce grad");
+        let focal = SoftmaxFocal::new(0.25f32, 2.0, c)
+            .unwrap()
+            .with_reduction(reduction);
+        let l_gpu = gpu.softmax_focal(&focal, &x, &labels, &mut g_gpu).unwrap();
+        let l_cpu = focal.value_and_grad(&x, &labels, &mut g_cpu).unwrap();
+        assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
+        assert!(close(&g_gpu, &g_cpu), "softmax focal grad");
+    }
+    let mut bad = labels.clone();
+    bad[3] = c as i32;
+    let ce = SoftmaxCrossEntropy::new(c).unwrap();
+    assert_eq!(
+        gpu.softmax_cross_entropy(&ce, &x, &bad, &mut g_gpu),
+        Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 3 }))
+    );
 }

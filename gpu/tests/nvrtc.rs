@@ -18,6 +18,7 @@ fn kernels_compile_with_nvrtc() {
                     "focal",
                     "focal_labels",
                     "box_loss",
+                    "softmax_rows",
                     "bce",
                     "check_inputs",
                     "ghm_hist",

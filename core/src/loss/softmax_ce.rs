@@ -73,6 +73,11 @@ impl SoftmaxCrossEntropy {
         Self { reduction, ..self }
     }
 
+    /// Its reduction.
+    pub const fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+
     /// The number of classes.
     pub const fn classes(&self) -> usize {
         self.classes

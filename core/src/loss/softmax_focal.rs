@@ -69,6 +69,26 @@ impl<T: Real> SoftmaxFocal<T> {
         Self { reduction, ..self }
     }
 
+    /// Its balance `alpha`.
+    pub fn alpha(&self) -> T {
+        self.alpha
+    }
+
+    /// Its focusing parameter.
+    pub fn gamma(&self) -> T {
+        self.gamma
+    }
+
+    /// The number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Its reduction.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+
     fn row_loss(&self, row: Row<'_, T>, grad: Option<&mut [T]>) -> T {
         let mut grad = grad;
         let s = SoftmaxRow::new(row.logits, row.class, grad.as_deref_mut());
