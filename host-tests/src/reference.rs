@@ -222,3 +222,69 @@ pub fn rotate_channel(src: &[f64], h: usize, w: usize, angle: f64) -> Vec<f64> {
     }
     out
 }
+
+/// S-OHEM by brute force, following its documented definition step by step: combined losses,
+/// a 256-bin histogram over their range, strata edges at the `j/S` quantiles of the bins,
+/// quotas carried up to harder strata then given back down, and the hardest of each stratum
+/// (ties to the lower index). Returns the selected indices, sorted.
+pub fn sohem(c: &[f64], strata: usize, quotas: &[usize]) -> Vec<usize> {
+    const BINS: usize = 256;
+    let n = c.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let lo = c.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = c.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let span = hi - lo;
+    let bin = |v: f64| {
+        if span > 0.0 {
+            (((v - lo) / span * BINS as f64).floor().max(0.0) as usize).min(BINS - 1)
+        } else {
+            0
+        }
+    };
+    let mut hist = [0usize; BINS];
+    for &v in c {
+        hist[bin(v)] += 1;
+    }
+    let mut edges = vec![BINS; strata + 1];
+    edges[0] = 0;
+    let (mut below, mut j) = (0usize, 0usize);
+    for (b, &h) in hist.iter().enumerate() {
+        while j + 1 < strata && below * strata >= (j + 1) * n {
+            j += 1;
+            edges[j] = b;
+        }
+        below += h;
+    }
+    let stratum = |v: f64| edges[1..strata].iter().filter(|&&e| e <= bin(v)).count();
+    let mut sizes = vec![0usize; strata];
+    for &v in c {
+        sizes[stratum(v)] += 1;
+    }
+    let mut take = vec![0usize; strata];
+    let mut carry = 0;
+    for s in 0..strata {
+        let want = quotas[s] + carry;
+        take[s] = want.min(sizes[s]);
+        carry = want - take[s];
+    }
+    for s in (0..strata).rev() {
+        let extra = carry.min(sizes[s] - take[s]);
+        take[s] += extra;
+        carry -= extra;
+    }
+    let order = ranking(c);
+    let mut out: Vec<usize> = (0..strata)
+        .flat_map(|s| {
+            order
+                .iter()
+                .copied()
+                .filter(move |&i| stratum(c[i]) == s)
+                .take(take[s])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}

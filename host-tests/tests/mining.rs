@@ -263,6 +263,35 @@ fn sohem_quotas_are_exact() {
             "round {round}: {runs} boundaries for {strata} strata"
         );
     }
+    // Against the brute-force definition, ties included (losses on a few levels) and with
+    // uneven quotas.
+    for round in 0..40u64 {
+        let mut r = random::rng(1500 + round);
+        let n = r.below(3000) as usize;
+        let strata = 1 + r.below(6) as usize;
+        let k = strata + r.below(120) as usize;
+        let cls = if round % 2 == 0 {
+            tied_losses(&mut r, n, 7)
+        } else {
+            random::uniform(&mut r, n, 0.0, 4.0)
+        };
+        let loc = random::uniform(&mut r, n, 0.0, 2.0);
+        let mut quotas = vec![k / strata; strata];
+        quotas[0] += k % strata;
+        let sohem = SOhem::<f64, 128>::new(k, strata)
+            .unwrap()
+            .with_quotas(&quotas)
+            .unwrap();
+        let s = 0.7;
+        let (a, b) = sohem.weights(s);
+        let c: Vec<f64> = (0..n).map(|i| a * cls[i] + b * loc[i]).collect();
+        let got = sohem.select(&cls, &loc, s).unwrap();
+        assert_eq!(
+            got.indices(),
+            &oracle::sohem(&c, strata, &quotas)[..],
+            "round {round}: n {n}, strata {strata}, k {k}"
+        );
+    }
     // Equal quotas on a two-level loss: 2 strata of 4, the 2 hardest of each.
     let cls = [0.1, 0.2, 0.3, 0.4, 5.0, 6.0, 7.0, 8.0];
     let got = SOhem::<f64, 8>::new(4, 2)

@@ -33,6 +33,8 @@ use heapless::Vec;
 pub const MAX_STRATA: usize = 16;
 /// Bins of the quantile histogram.
 const QUANTILE_BINS: usize = 256;
+/// Lanes of the screened passes.
+const LANES: usize = 8;
 
 /// S-OHEM selection of `k <= K` examples from every stratum of difficulty.
 ///
@@ -124,24 +126,17 @@ impl<T: Real, const K: usize> SOhem<T, K> {
             return Err(Error::InvalidParameter("progress"));
         }
         let (alpha, beta) = self.weights(progress);
-        let combined = |i: usize| -> T {
-            let c = l_cls.get(i).copied().unwrap_or(T::ZERO);
-            let l = l_loc.get(i).copied().unwrap_or(T::ZERO);
-            alpha * c + beta * l
+        let combined = || {
+            l_cls
+                .iter()
+                .zip(l_loc)
+                .map(move |(&c, &l)| alpha * c + beta * l)
         };
         let n = l_cls.len();
-        let (lo, hi) =
-            (0..n)
-                .map(combined)
-                .fold((None, None), |(lo, hi): (Option<T>, Option<T>), c| {
-                    (
-                        Some(lo.map_or(c, |l| l.min(c))),
-                        Some(hi.map_or(c, |h| h.max(c))),
-                    )
-                });
-        let (Some(lo), Some(hi)) = (lo, hi) else {
+        let Some(first) = combined().next() else {
             return Ok(Selection::new());
         };
+        let (lo, hi) = combined().fold((first, first), |(lo, hi), c| (lo.min(c), hi.max(c)));
         let span = hi - lo;
         let bin = |c: T| {
             if span > T::ZERO {
@@ -150,10 +145,15 @@ impl<T: Real, const K: usize> SOhem<T, K> {
                 0
             }
         };
+        // Per bin: its count and the range of its combined losses (so a stratum's pass can
+        // skip, by one comparison, every element outside the stratum's range).
         let mut hist = [0usize; QUANTILE_BINS];
-        for i in 0..n {
-            if let Some(h) = hist.get_mut(bin(combined(i))) {
+        let mut range = [(hi, lo); QUANTILE_BINS];
+        for c in combined() {
+            let b = bin(c);
+            if let (Some(h), Some((rlo, rhi))) = (hist.get_mut(b), range.get_mut(b)) {
                 *h += 1;
+                (*rlo, *rhi) = (rlo.min(c), rhi.max(c));
             }
         }
         // edges[j] = first bin of stratum j; stratum j covers bins edges[j]..edges[j + 1].
@@ -172,6 +172,8 @@ impl<T: Real, const K: usize> SOhem<T, K> {
             }
             below += h;
         }
+        // Edges are non-decreasing, so stratum j holds the bins in edges[j]..edges[j + 1] (the
+        // last one up to the top): the same as counting the edges at or below a bin.
         let stratum_of = |b: usize| {
             edges
                 .iter()
@@ -179,6 +181,15 @@ impl<T: Real, const K: usize> SOhem<T, K> {
                 .take(self.strata - 1)
                 .filter(|&&e| e <= b)
                 .count()
+        };
+        let bins_of = |j: usize| {
+            let lo = edges.get(j).copied().unwrap_or(QUANTILE_BINS);
+            let hi = if j + 1 < self.strata {
+                edges.get(j + 1).copied().unwrap_or(QUANTILE_BINS)
+            } else {
+                QUANTILE_BINS
+            };
+            lo..hi
         };
         let mut sizes = [0usize; MAX_STRATA];
         for (b, &h) in hist.iter().enumerate() {
@@ -192,11 +203,43 @@ impl<T: Real, const K: usize> SOhem<T, K> {
             let Ok(mut top) = TopK::<T, K>::new(t) else {
                 continue;
             };
-            for i in 0..n {
-                let c = combined(i);
-                if stratum_of(bin(c)) == s {
+            let bins = bins_of(s);
+            // The stratum's range of combined losses: bins are monotone in the loss, so inside
+            // it an element is in the stratum (the bin check stays as the definition).
+            let (s_lo, s_hi) = range
+                .get(bins.clone())
+                .unwrap_or(&[])
+                .iter()
+                .fold((hi, lo), |(a, b), &(l, h)| (a.min(l), b.max(h)));
+            // Screened eight at a time by one branch-free test (in the stratum's range and at
+            // least the heap's entry key); the bin (a division) only for a candidate.
+            let mut floor = s_lo;
+            let offer = |top: &mut TopK<T, K>, i: usize, c: T, floor: &mut T| {
+                if c >= *floor && c <= s_hi && bins.contains(&bin(c)) {
                     top.offer(Ranked { key: c, index: i });
+                    *floor = top.entry_key().map_or(s_lo, |e| e.max(s_lo));
                 }
+            };
+            let mut loc = l_loc.chunks_exact(LANES);
+            let mut cls = l_cls.chunks_exact(LANES);
+            let mut start = 0;
+            for x in cls.by_ref() {
+                let Some(y) = loc.next() else { break };
+                let mut c = [T::ZERO; LANES];
+                for ((c, &x), &y) in c.iter_mut().zip(x).zip(y) {
+                    *c = alpha * x + beta * y;
+                }
+                if c.iter()
+                    .fold(false, |any, &c| any | ((c >= floor) & (c <= s_hi)))
+                {
+                    for (k, &c) in c.iter().enumerate() {
+                        offer(&mut top, start + k, c, &mut floor);
+                    }
+                }
+                start += LANES;
+            }
+            for (k, (&x, &y)) in cls.remainder().iter().zip(loc.remainder()).enumerate() {
+                offer(&mut top, start + k, alpha * x + beta * y, &mut floor);
             }
             for e in top.sorted() {
                 let _ = out.push(e.index);

@@ -117,6 +117,17 @@ impl<T: Real, const K: usize> TopK<T, K> {
         }
     }
 
+    /// The least key that could enter now (an equal key may still win on a lower index):
+    /// the worst kept key once the heap is full, `None` while it has room.
+    #[inline]
+    pub(crate) fn entry_key(&self) -> Option<T> {
+        if self.heap.len() < self.k {
+            None
+        } else {
+            self.heap.peek().map(|w| w.key)
+        }
+    }
+
     /// Offers the key of example `index`.
     ///
     /// # Errors
