@@ -104,7 +104,7 @@ pub(crate) fn all_hard<T: Real>(ts: &[T]) -> bool {
 
 /// Lanes of the compute pass: eight independent partial sums, a chunk the compiler can
 /// vectorise (a single running float sum would serialise the loop).
-pub(crate) const LANES: usize = 8;
+pub(crate) const LANES: usize = 16;
 
 /// Eight values.
 pub(crate) type Lanes<T> = [T; LANES];
