@@ -102,11 +102,11 @@ pub(crate) fn all_hard<T: Real>(ts: &[T]) -> bool {
         .fold(true, |ok, &t| ok & ((t == T::ZERO) | (t == T::ONE)))
 }
 
-/// Lanes of the compute pass: eight independent partial sums, a chunk the compiler can
+/// Lanes of the compute pass: sixteen independent partial sums, a chunk the compiler can
 /// vectorise (a single running float sum would serialise the loop).
 pub(crate) const LANES: usize = 16;
 
-/// Eight values.
+/// One chunk's values.
 pub(crate) type Lanes<T> = [T; LANES];
 
 /// A lane function from a scalar element function `(x, t) -> (loss, grad)` (the same for
@@ -241,7 +241,7 @@ where
     }
 }
 
-/// Runs the pure lane function `element(hard, x, t, loss, grad)` (eight elements at a time;
+/// Runs the pure lane function `element(hard, x, t, loss, grad)` (a chunk of `LANES` at a time;
 /// see [`lanes`] for a scalar one) over `xs` and `ts` (and the optional per-element weights)
 /// in one pass: after the lengths, each block of [`BLOCK`] elements is validated (an `Err`
 /// names the first bad element, as a separate validation pass would), then computed while it

@@ -171,8 +171,8 @@ struct Rows<'s, 'o, 'a, T, L> {
 impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
     type Out = Result<T, Error>;
 
-    /// Each row in chunks of eight classes: the one-hot targets are hard, so the focal
-    /// kernel of the dense form's hard path evaluates them, eight lanes at a time.
+    /// Each row in chunks of `LANES` classes: the one-hot targets are hard, so the focal
+    /// kernel of the dense form's hard path evaluates them, a chunk at a time.
     fn run<P: Fn(T) -> T + Copy>(self, pow: P) -> Self::Out {
         let head = self.head;
         let (c, focal) = (head.classes, &head.focal);
@@ -203,7 +203,7 @@ impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
                 .as_mut()
                 .and_then(|s| s.next())
                 .map(|d| d.chunks_mut(LANES));
-            // Chunks of eight classes; the last one padded (its extra lanes are dropped).
+            // Chunks of `LANES` classes; the last one padded (its extra lanes are dropped).
             for (k, x) in row.chunks(LANES).enumerate() {
                 let start = k * LANES;
                 let mut xl = [T::ZERO; LANES];
