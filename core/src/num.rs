@@ -116,6 +116,19 @@ pub trait Real:
             lp,
         )
     }
+    /// For a hard target `t` (exactly 0 or 1): `a` when `t = 1`, `b` when `t = 0`. Floats:
+    /// `t a + (1 - t) b`, exact for 0 and 1 and vector code in a loop; Q15.16: a select (two
+    /// multiplications cost more there).
+    #[inline(always)]
+    fn pick(t: Self, a: Self, b: Self) -> Self {
+        t * a + (Self::ONE - t) * b
+    }
+    /// For a hard target `t`: `-v` when `t = 1`, `v` when `t = 0`. Floats: `(1 - 2t) v`;
+    /// Q15.16: a select.
+    #[inline(always)]
+    fn flip(t: Self, v: Self) -> Self {
+        (Self::ONE - t - t) * v
+    }
     /// `e^-|x|`: the first half of [`exp_ln1p_neg_abs`](Self::exp_ln1p_neg_abs) (f32: the
     /// fast kernel, 1 ULP, vectorises; Q15.16: the 64-bit kernel of `logistic_parts`, 0.50004
     /// LSB; f64: its `exp`).

@@ -31,9 +31,8 @@ impl<T: Real> GhmKind<T> for Classification {
     #[inline(always)]
     fn fast(&self, x: T, t: T) -> (T, T, T) {
         let (p, n, lp) = logistic_parts(x);
-        let f = T::ONE - t;
-        let q = t * n + f * p;
-        (q, (f * x - t * x).max(T::ZERO) + lp, f * p - t * n)
+        let loss = T::flip(t, x).max(T::ZERO) + lp;
+        (T::pick(t, n, p), loss, T::pick(t, -n, p))
     }
 }
 

@@ -26,8 +26,7 @@ use crate::{Error, Real, Reduction};
 #[inline(always)]
 fn bce_hard<T: Real>(x: T, t: T) -> (T, T) {
     let (p, n, lp) = logistic_parts(x);
-    let f = T::ONE - t;
-    ((f * x - t * x).max(T::ZERO) + lp, f * p - t * n)
+    (T::flip(t, x).max(T::ZERO) + lp, T::pick(t, -n, p))
 }
 
 /// Binary cross-entropy on logits.

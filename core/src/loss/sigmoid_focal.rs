@@ -72,8 +72,9 @@ fn focal_element<A: Real>(alpha: Option<A>, gamma: A, x: A, t: A) -> (A, A) {
 /// The focal loss and gradient of one logit against a hard target (exactly 0 or 1), in `T`:
 /// with `q = 1 - p_t` and `o = p_t`, the gradient is `-+ a_t q^gamma (q + gamma ce o)`, a sum of
 /// two terms of one sign, so no cancellation can occur and `T`'s precision suffices. Without
-/// branches (a hard target `t` picks between two values as `t a + (1 - t) b`, exact for `t` in
-/// `{0, 1}`), so that a loop of it over a chunk's lanes becomes vector code; `pow(q)` is
+/// branches (a hard target picks between two values with [`Real::pick`]: for floats
+/// `t a + (1 - t) b`, exact for `t` in `{0, 1}`), so that a loop of it over a chunk's lanes
+/// becomes vector code; `pow(q)` is
 /// `q^gamma`, chosen once per call (by multiplication for a whole `gamma`).
 #[inline(always)]
 pub(crate) fn focal_hard<T: Real>(
@@ -84,15 +85,12 @@ pub(crate) fn focal_hard<T: Real>(
     t: T,
 ) -> (T, T) {
     let (p, n, lp) = logistic_parts(x);
-    let f = T::ONE - t;
-    let q = t * n + f * p;
-    let o = t * p + f * n;
-    // +1 for a negative, -1 for a positive.
-    let sign = f - t;
-    let ce = (sign * x).max(T::ZERO) + lp;
-    let m = pow(q);
-    let am = (t * a1 + f * a0) * m;
-    (am * ce, sign * (am * (q + gamma * ce * o)))
+    let q = T::pick(t, n, p);
+    let o = T::pick(t, p, n);
+    let ce = T::flip(t, x).max(T::ZERO) + lp;
+    let am = T::pick(t, a1, a0) * pow(q);
+    let v = am * (q + gamma * ce * o);
+    (am * ce, T::flip(t, v))
 }
 
 /// A pass that takes the focal power `q -> q^gamma` as a closure (see

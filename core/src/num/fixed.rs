@@ -40,6 +40,22 @@ impl defmt::Format for Q48 {
 
 macro_rules! impl_fixed {
     (@logistic fast) => {
+        #[inline(always)]
+        fn pick(t: Self, a: Self, b: Self) -> Self {
+            if t == Self::ONE {
+                a
+            } else {
+                b
+            }
+        }
+        #[inline(always)]
+        fn flip(t: Self, v: Self) -> Self {
+            if t == Self::ONE {
+                -v
+            } else {
+                v
+            }
+        }
         #[inline]
         fn exp_neg_abs(self) -> Self {
             Self::from_bits(fx::exp_neg_abs(self.to_bits()))

@@ -55,6 +55,7 @@ macro_rules! impl_float {
         fn exp_neg_abs(self) -> Self {
             exp_neg_f32(self.abs())
         }
+
     };
     (@exp_ln1p default) => {};
     (
