@@ -336,10 +336,10 @@ fn measure_gpu(op: &str, n: usize, repeats: usize) -> Result<(f64, usize), Strin
         }
         "ghm_c" => {
             let mut ghm = GhmC::<f32, 30>::new(30, 0.75, 1.0).map_err(err)?;
-            gpu.ghm_c_on_device(&mut ghm, &x, &t, None, &mut g)
+            gpu.ghm_on_device(&mut ghm, &x, &t, None, &mut g)
                 .map_err(e)?;
             time(repeats, || {
-                let _ = black_box(gpu.ghm_c_on_device(&mut ghm, &x, &t, None, &mut g));
+                let _ = black_box(gpu.ghm_on_device(&mut ghm, &x, &t, None, &mut g));
             })
         }
         other => return Err(format!("op `{other}` has no GPU kernel yet")),

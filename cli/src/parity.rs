@@ -96,13 +96,13 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
             "ghm_c" => {
                 let mut ghm = ghm_c_of::<f32>(&p)?;
                 ghm_batches(batches, "logits", "targets", |x, t, w, g| {
-                    gpu.ghm_c(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
+                    gpu.ghm(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
                 })
             }
             "ghm_r" => {
                 let mut ghm = ghm_r_of::<f32>(&p)?;
                 ghm_batches(batches, "pred", "target", |x, t, w, g| {
-                    gpu.ghm_r(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
+                    gpu.ghm(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
                 })
             }
             other => Err(format!("op `{other}` has no GPU kernel yet")),

@@ -6,13 +6,16 @@
 //! tree in each block, and the blocks' partial sums added on the host in block order, so the
 //! same input gives the same bits.
 
-use crate::{first_non_finite, lengths_agree, reduction_divisor, validate, validate_ghm, GpuError};
+use crate::{
+    first_non_finite, lengths_agree, reduction_divisor, validate, validate_ghm, DeviceKind,
+    GpuError,
+};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use hardmine::{
-    Asl1, Classification, Error, Ghm, GhmC, GhmKind, GhmR, GradientHistogram, Reduction,
-    Regression, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
+    Asl1, Error, Ghm, GradientHistogram, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    SoftmaxCrossEntropy, SoftmaxFocal,
 };
 use std::sync::Arc;
 
@@ -299,23 +302,6 @@ impl DeviceBuffer {
     /// Whether it holds no value.
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-}
-
-/// How a GHM kind is named to the kernels: `(0, 0)` for GHM-C, `(1, mu)` for GHM-R.
-trait DeviceKind: GhmKind<f32> {
-    fn device_kind(&self) -> (i32, f64);
-}
-
-impl DeviceKind for Classification {
-    fn device_kind(&self) -> (i32, f64) {
-        (0, 0.0)
-    }
-}
-
-impl DeviceKind for Regression<f32> {
-    fn device_kind(&self) -> (i32, f64) {
-        (1, f64::from(self.mu()))
     }
 }
 
@@ -791,12 +777,8 @@ impl Gpu {
         target: &[f32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        lengths_agree(pred.len(), [Some(target.len()), Some(grad.len())])?;
-        for (index, (p, t)) in pred.iter().zip(target).enumerate() {
-            if !(p.is_finite() && t.is_finite()) {
-                return Err(Error::NonFinite { index }.into());
-            }
-        }
+        // Lengths, then finite predictions and targets: GHM-R's rules without label weights.
+        validate_ghm(pred, target, None, grad, false)?;
         let Some(shape) = Shape::of(pred.len(), reduction)? else {
             return Ok(0.0);
         };
@@ -915,79 +897,17 @@ impl Gpu {
         Ok((parts.iter().sum::<f64>() / divisor) as f32)
     }
 
-    /// GHM-C on one batch (mmdetection semantics, as the core's [`GhmC`]): the gradient-norm
-    /// histogram is counted on the device, the moving average advances in `ghm` on the host
-    /// (the core's own code, so a sequence of batches follows the core's state), and the
-    /// weighting pass runs on the device. Returns the loss; writes the gradient.
+    /// GHM-C or GHM-R on one batch, as the core's [`GhmC`](hardmine::GhmC) /
+    /// [`GhmR`](hardmine::GhmR) (mmdetection semantics): the gradient-norm histogram is
+    /// counted on the device, the moving average advances in `ghm` on the host (the core's own
+    /// code, so a sequence of batches follows the core's state), and the weighting pass runs
+    /// on the device. Returns the loss; writes the gradient.
     ///
     /// # Errors
-    /// `Input` for the core's bad inputs (precedence per index: logit, target, label weight)
-    /// and for more than [`MAX_GHM_BINS`] bins; `Driver` on a CUDA failure. `ghm` is
-    /// unchanged after any `Err`.
-    pub fn ghm_c<const BINS: usize>(
-        &self,
-        ghm: &mut GhmC<f32, BINS>,
-        logits: &[f32],
-        targets: &[f32],
-        label_weights: Option<&[f32]>,
-        grad: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        validate_ghm(logits, targets, label_weights, grad, true)?;
-        self.ghm_host(ghm, logits, targets, label_weights, grad)
-    }
-
-    /// [`ghm_c`](Self::ghm_c) on device-resident buffers (validated by a kernel; the
-    /// gradient stays on the device).
-    ///
-    /// # Errors
-    /// As [`ghm_c`](Self::ghm_c).
-    pub fn ghm_c_on_device<const BINS: usize>(
-        &self,
-        ghm: &mut GhmC<f32, BINS>,
-        logits: &DeviceBuffer,
-        targets: &DeviceBuffer,
-        label_weights: Option<&DeviceBuffer>,
-        grad: &mut DeviceBuffer,
-    ) -> Result<f32, GpuError> {
-        self.check_on_device(logits, targets, label_weights, grad, true, true)?;
-        self.ghm_run(ghm, logits, targets, label_weights, grad)
-    }
-
-    /// GHM-R on one batch (ASL1 on `pred - target`, as the core's [`GhmR`]); see
-    /// [`ghm_c`](Self::ghm_c).
-    ///
-    /// # Errors
-    /// As [`ghm_c`](Self::ghm_c) (inputs: prediction, target, label weight).
-    pub fn ghm_r<const BINS: usize>(
-        &self,
-        ghm: &mut GhmR<f32, BINS>,
-        pred: &[f32],
-        target: &[f32],
-        label_weights: Option<&[f32]>,
-        grad: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        validate_ghm(pred, target, label_weights, grad, false)?;
-        self.ghm_host(ghm, pred, target, label_weights, grad)
-    }
-
-    /// [`ghm_r`](Self::ghm_r) on device-resident buffers.
-    ///
-    /// # Errors
-    /// As [`ghm_c`](Self::ghm_c).
-    pub fn ghm_r_on_device<const BINS: usize>(
-        &self,
-        ghm: &mut GhmR<f32, BINS>,
-        pred: &DeviceBuffer,
-        target: &DeviceBuffer,
-        label_weights: Option<&DeviceBuffer>,
-        grad: &mut DeviceBuffer,
-    ) -> Result<f32, GpuError> {
-        self.check_on_device(pred, target, label_weights, grad, false, true)?;
-        self.ghm_run(ghm, pred, target, label_weights, grad)
-    }
-
-    /// Host slices (validated) through the device passes.
-    fn ghm_host<K: DeviceKind, const BINS: usize>(
+    /// `Input` for the core's bad inputs (precedence per index: input, target, label weight;
+    /// targets in `[0, 1]` for GHM-C) and for more than [`MAX_GHM_BINS`] bins; `Driver` on a
+    /// CUDA failure. `ghm` is unchanged after any `Err`.
+    pub fn ghm<K: DeviceKind, const BINS: usize>(
         &self,
         ghm: &mut Ghm<f32, K, BINS>,
         xs: &[f32],
@@ -995,6 +915,7 @@ impl Gpu {
         label_weights: Option<&[f32]>,
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
+        validate_ghm(xs, ts, label_weights, grad, K::UNIT_TARGETS)?;
         if xs.is_empty() {
             // The core's one-shot call counts nothing, so nothing moves.
             return Ok(0.0);
@@ -1005,6 +926,23 @@ impl Gpu {
         let loss = self.ghm_run(ghm, &x, &t, w.as_ref(), &mut g)?;
         self.download(&g, grad)?;
         Ok(loss)
+    }
+
+    /// [`ghm`](Self::ghm) on device-resident buffers (validated by a kernel; the gradient
+    /// stays on the device).
+    ///
+    /// # Errors
+    /// As [`ghm`](Self::ghm).
+    pub fn ghm_on_device<K: DeviceKind, const BINS: usize>(
+        &self,
+        ghm: &mut Ghm<f32, K, BINS>,
+        xs: &DeviceBuffer,
+        ts: &DeviceBuffer,
+        label_weights: Option<&DeviceBuffer>,
+        grad: &mut DeviceBuffer,
+    ) -> Result<f32, GpuError> {
+        self.check_on_device(xs, ts, label_weights, grad, K::UNIT_TARGETS, true)?;
+        self.ghm_run(ghm, xs, ts, label_weights, grad)
     }
 
     /// The two GHM passes on validated device buffers.

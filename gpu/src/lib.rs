@@ -12,7 +12,7 @@
 //! with the core's rules first (`GpuError::Input` carries the core's `Error`).
 //!
 //! Data: host slices in and out, or [`DeviceBuffer`]s that stay on the device between calls
-//! (`upload`, `zeros`, `download`; `sigmoid_focal_on_device` and `bce_on_device` validate them
+//! (`upload`, `zeros`, `download`; `sigmoid_focal_on_device`, `bce_on_device` and `ghm_on_device` validate them
 //! with a kernel, with the core's rules and precedence, and read back only the partial sums).
 //!
 //! Coverage: sigmoid focal (dense and label form), BCE, smooth L1, ASL1, softmax cross-entropy
@@ -22,9 +22,9 @@
 //! floating-point sums by a fixed block tree with the blocks' partial sums added on the host
 //! in block order. OHEM on the GPU is not written yet.
 
-use hardmine::Error;
 #[cfg(feature = "cuda")]
 use hardmine::Reduction;
+use hardmine::{Classification, Error, GhmKind, Regression};
 
 #[cfg(feature = "cuda")]
 mod cuda;
@@ -35,6 +35,36 @@ mod stub;
 pub use cuda::{ptx, DeviceBuffer, Gpu, MAX_GHM_BINS};
 #[cfg(not(feature = "cuda"))]
 pub use stub::{ptx, DeviceBuffer, Gpu, MAX_GHM_BINS};
+
+/// A GHM kind the kernels know ([`Classification`]: GHM-C, [`Regression`]: GHM-R), for
+/// [`Gpu::ghm`]. Sealed: implemented here only.
+pub trait DeviceKind: GhmKind<f32> + sealed::Sealed {
+    /// Whether targets must lie in `[0, 1]` (GHM-C).
+    const UNIT_TARGETS: bool;
+    /// How the kernels name it: `(0, 0)` for GHM-C, `(1, mu)` for GHM-R.
+    #[doc(hidden)]
+    fn device_kind(&self) -> (i32, f64);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for hardmine::Classification {}
+    impl Sealed for hardmine::Regression<f32> {}
+}
+
+impl DeviceKind for Classification {
+    const UNIT_TARGETS: bool = true;
+    fn device_kind(&self) -> (i32, f64) {
+        (0, 0.0)
+    }
+}
+
+impl DeviceKind for Regression<f32> {
+    const UNIT_TARGETS: bool = false;
+    fn device_kind(&self) -> (i32, f64) {
+        (1, f64::from(self.mu()))
+    }
+}
 
 /// Why a GPU call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

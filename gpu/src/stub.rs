@@ -1,8 +1,8 @@
 //! The API without the `cuda` feature: every call is `Err(GpuError::Unavailable)`.
 
-use crate::GpuError;
+use crate::{DeviceKind, GpuError};
 use hardmine::{
-    Asl1, GhmC, GhmR, Reduction, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
+    Asl1, Ghm, Reduction, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
 };
 
 /// The most GHM bins the kernels' shared-memory histogram holds.
@@ -81,28 +81,13 @@ impl Gpu {
         Err(GpuError::Unavailable)
     }
 
-    /// GHM-C on one batch (unavailable in this build).
+    /// GHM-C or GHM-R on one batch (unavailable in this build).
     ///
     /// # Errors
     /// `GpuError::Unavailable`.
-    pub fn ghm_c<const BINS: usize>(
+    pub fn ghm<K: DeviceKind, const BINS: usize>(
         &self,
-        _: &mut GhmC<f32, BINS>,
-        _: &[f32],
-        _: &[f32],
-        _: Option<&[f32]>,
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// GHM-R on one batch (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn ghm_r<const BINS: usize>(
-        &self,
-        _: &mut GhmR<f32, BINS>,
+        _: &mut Ghm<f32, K, BINS>,
         _: &[f32],
         _: &[f32],
         _: Option<&[f32]>,
@@ -166,28 +151,13 @@ impl Gpu {
         Err(GpuError::Unavailable)
     }
 
-    /// GHM-C on device buffers (unavailable in this build).
+    /// GHM on device buffers (unavailable in this build).
     ///
     /// # Errors
     /// `GpuError::Unavailable`.
-    pub fn ghm_c_on_device<const BINS: usize>(
+    pub fn ghm_on_device<K: DeviceKind, const BINS: usize>(
         &self,
-        _: &mut GhmC<f32, BINS>,
-        _: &DeviceBuffer,
-        _: &DeviceBuffer,
-        _: Option<&DeviceBuffer>,
-        _: &mut DeviceBuffer,
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// GHM-R on device buffers (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn ghm_r_on_device<const BINS: usize>(
-        &self,
-        _: &mut GhmR<f32, BINS>,
+        _: &mut Ghm<f32, K, BINS>,
         _: &DeviceBuffer,
         _: &DeviceBuffer,
         _: Option<&DeviceBuffer>,

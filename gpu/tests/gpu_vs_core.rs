@@ -153,9 +153,7 @@ fn ghm_sequences_match_the_core() {
     for (round, n) in [1000usize, 1 << 20, 12_345].into_iter().enumerate() {
         let (x, t, w) = ghm_inputs(n, 77 + round as u64, 30);
         let (mut g_gpu, mut g_cpu) = (vec![0.0f32; n], vec![0.0f32; n]);
-        let l_gpu = gpu
-            .ghm_c(&mut on_gpu, &x, &t, Some(&w), &mut g_gpu)
-            .unwrap();
+        let l_gpu = gpu.ghm(&mut on_gpu, &x, &t, Some(&w), &mut g_gpu).unwrap();
         let l_cpu = on_cpu.value_and_grad(&x, &t, Some(&w), &mut g_cpu).unwrap();
         assert!(
             (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1e-3),
@@ -170,7 +168,7 @@ fn ghm_sequences_match_the_core() {
         // GHM-R on box deltas.
         let p: Vec<f32> = x.iter().map(|v| v / 16.0).collect();
         let q: Vec<f32> = t.iter().map(|v| v * 0.25).collect();
-        let l_gpu = gpu.ghm_r(&mut r_gpu, &p, &q, Some(&w), &mut g_gpu).unwrap();
+        let l_gpu = gpu.ghm(&mut r_gpu, &p, &q, Some(&w), &mut g_gpu).unwrap();
         let l_cpu = r_cpu.value_and_grad(&p, &q, Some(&w), &mut g_cpu).unwrap();
         assert!(
             (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1e-3),
@@ -182,13 +180,13 @@ fn ghm_sequences_match_the_core() {
     let (x, t, w) = ghm_inputs(4096, 5, 30);
     let (mut a, mut b) = (vec![0.0f32; 4096], vec![0.0f32; 4096]);
     let (mut s1, mut s2) = (on_gpu, on_gpu);
-    let la = gpu.ghm_c(&mut s1, &x, &t, Some(&w), &mut a).unwrap();
-    let lb = gpu.ghm_c(&mut s2, &x, &t, Some(&w), &mut b).unwrap();
+    let la = gpu.ghm(&mut s1, &x, &t, Some(&w), &mut a).unwrap();
+    let lb = gpu.ghm(&mut s2, &x, &t, Some(&w), &mut b).unwrap();
     assert_eq!((la.to_bits(), &a), (lb.to_bits(), &b));
     let before = on_gpu;
     let mut bad = t.clone();
     bad[7] = 2.0;
-    let r = gpu.ghm_c(&mut on_gpu, &x, &bad, Some(&w), &mut b);
+    let r = gpu.ghm(&mut on_gpu, &x, &bad, Some(&w), &mut b);
     assert_eq!(
         r,
         Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 7 }))
@@ -204,14 +202,14 @@ fn ghm_sequences_match_the_core() {
     let mut gd = gpu.zeros(4096).unwrap();
     let mut s3 = before;
     let lc = gpu
-        .ghm_c_on_device(&mut s3, &xd, &td, Some(&wd), &mut gd)
+        .ghm_on_device(&mut s3, &xd, &td, Some(&wd), &mut gd)
         .unwrap();
     gpu.download(&gd, &mut b).unwrap();
     assert_eq!((la.to_bits(), &a, s1), (lc.to_bits(), &b, s3));
     let mut bad_w = w.clone();
     bad_w[7] = f32::NAN;
     let (bt, bw) = (gpu.upload(&bad).unwrap(), gpu.upload(&bad_w).unwrap());
-    let r = gpu.ghm_c_on_device(&mut s3, &xd, &bt, Some(&bw), &mut gd);
+    let r = gpu.ghm_on_device(&mut s3, &xd, &bt, Some(&bw), &mut gd);
     assert_eq!(
         r,
         Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 7 }))
