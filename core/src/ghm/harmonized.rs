@@ -1,6 +1,7 @@
 //! The GHM engine shared by GHM-C and GHM-R: histogram, moving average, weighting.
 
 use super::histogram::{BinWeights, GradientDensity, GradientHistogram};
+use crate::kernel::padded;
 use crate::{check, Error, Real};
 
 /// One element's `(gradient norm, loss, d loss)`, or `None` when its label weight masks it.
@@ -45,11 +46,11 @@ fn fast_lanes<T: Real, K: GhmKind<T>>(
     t: &[T],
     w: Option<&[T]>,
 ) -> ([u32; LANES], [bool; LANES], [T; LANES], [T; LANES]) {
-    let (xl, tl) = (padded(x, T::ZERO), padded(t, T::ZERO));
+    let (xl, tl): ([T; LANES], [T; LANES]) = (padded(x, T::ZERO), padded(t, T::ZERO));
     let mut bin = [0u32; LANES];
     // Padding lanes (past a short chunk's end) are masked like a zero label weight.
     let valid = match w {
-        Some(w) => padded(w, T::ZERO).map(|w| w > T::ZERO),
+        Some(w) => padded::<T, LANES>(w, T::ZERO).map(|w| w > T::ZERO),
         None => padded([true; LANES].get(..x.len()).unwrap_or(&[]), false),
     };
     let (mut norm, mut loss, mut grad) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
@@ -74,20 +75,6 @@ fn fast_lanes<T: Real, K: GhmKind<T>>(
     (bin, valid, loss, grad)
 }
 
-/// The first `LANES` values of `s` (a fixed-size copy when `s` has them all, which the
-/// compiler turns into vector moves), padded with `pad`.
-#[inline(always)]
-fn padded<T: Copy>(s: &[T], pad: T) -> [T; LANES] {
-    match <[T; LANES]>::try_from(s) {
-        Ok(a) => a,
-        Err(_) => {
-            let mut a = [pad; LANES];
-            a.iter_mut().zip(s).for_each(|(d, &v)| *d = v);
-            a
-        }
-    }
-}
-
 /// Writes `values` to the chunk `dst` (up to `LANES` long).
 #[inline(always)]
 fn store<T: Copy>(dst: &mut [T], values: &[T; LANES]) {
@@ -106,7 +93,7 @@ fn weigh_gradients<T: Real, const BINS: usize>(
 ) {
     let zero = T::ZERO.widen();
     for g in grad.chunks_mut(LANES) {
-        let lanes = padded(g, T::ZERO);
+        let lanes: [T; LANES] = padded(g, T::ZERO);
         let mut bin = [0usize; LANES];
         if bins <= T::SMALL_BINS {
             let mut small = [0u32; LANES];

@@ -6,6 +6,7 @@
 //! ln p_y = ln_1p(-q) when q < 1/2, else (x_y - m) - ln z
 //! ```
 
+use super::padded;
 use crate::Real;
 
 /// Softmax statistics of one row with respect to class `y`.
@@ -36,16 +37,14 @@ impl<T: Real> SoftmaxRow<T> {
         let mut e_y = T::ZERO;
         let mut dst = scratch.map(|s| s.chunks_mut(LANES));
         for (k, x) in row.chunks(LANES).enumerate() {
+            let xl: [T; LANES] = padded(x, max);
             let mut e = [T::ZERO; LANES];
-            match <&[T; LANES]>::try_from(x) {
-                Ok(x) => e
-                    .iter_mut()
-                    .zip(x)
-                    .for_each(|(e, &x)| *e = (max - x).exp_neg_abs()),
-                Err(_) => e
-                    .iter_mut()
-                    .zip(x)
-                    .for_each(|(e, &x)| *e = (max - x).exp_neg_abs()),
+            e.iter_mut()
+                .zip(&xl)
+                .for_each(|(e, &x)| *e = (max - x).exp_neg_abs());
+            if x.len() < LANES {
+                // The padding lanes (x = max, e = 1) of a row's last, short chunk.
+                e.iter_mut().skip(x.len()).for_each(|e| *e = T::ZERO);
             }
             if let Some(d) = dst.as_mut().and_then(Iterator::next) {
                 d.iter_mut().zip(&e).for_each(|(d, &v)| *d = v);

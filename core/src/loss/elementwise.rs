@@ -1,5 +1,6 @@
 //! The shared loop of every element-wise loss: validation, weights, reduction, outputs.
 
+use crate::kernel::padded;
 use crate::{check, Error, Real, Reduction};
 
 /// Where an entry point writes besides the returned scalar.
@@ -173,16 +174,8 @@ where
     (l, g)
 }
 
-/// The first `LANES` values of `s` as an array (zeros past its end).
-#[inline(always)]
-fn lanes_of<T: Real>(s: &[T]) -> Lanes<T> {
-    let mut a = [T::ZERO; LANES];
-    a.iter_mut().zip(s).for_each(|(d, &v)| *d = v);
-    a
-}
-
 /// Elements per block of the single pass: validated, then computed while still in L1.
-const BLOCK: usize = 64 * LANES;
+const BLOCK: usize = 64 * LANES; // 1,024: sixty-four chunks, 8 KB of f32 inputs
 
 /// What one block computes with: the lane function, whether the block's targets are all hard,
 /// the mean's divisor and which output the block's slice (if any) receives.
@@ -214,7 +207,8 @@ where
         for x in xs.chunks_exact(LANES) {
             let Some(t) = t_chunks.next() else { break };
             let w = w_chunks.as_mut().and_then(Iterator::next);
-            let (l, g) = chunk(&lanes_of(x), &lanes_of(t), w, HARD, self.element);
+            let (x, t) = (padded(x, T::ZERO), padded(t, T::ZERO));
+            let (l, g) = chunk(&x, &t, w, HARD, self.element);
             self.emit(&l, &g, d_chunks.as_mut().and_then(Iterator::next), acc);
         }
     }

@@ -20,6 +20,7 @@
 
 use super::elementwise::{reduced, scaled, Output, LANES};
 use super::sigmoid_focal::{focal_hard, PowPass};
+use crate::kernel::padded;
 use crate::label::class_of;
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
 
@@ -206,8 +207,7 @@ impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
             // Chunks of `LANES` classes; the last one padded (its extra lanes are dropped).
             for (k, x) in row.chunks(LANES).enumerate() {
                 let start = k * LANES;
-                let mut xl = [T::ZERO; LANES];
-                xl.iter_mut().zip(x).for_each(|(d, &v)| *d = v);
+                let xl: [T; LANES] = padded(x, T::ZERO);
                 let mut t = [T::ZERO; LANES];
                 if let Some(slot) = class
                     .and_then(|j| j.checked_sub(start))
