@@ -12,8 +12,9 @@
 //! with the core's rules first (`GpuError::Input` carries the core's `Error`).
 //!
 //! Data: host slices in and out, or [`DeviceBuffer`]s that stay on the device between calls
-//! (`upload`, `zeros`, `download`; `sigmoid_focal_on_device`, `bce_on_device` and `ghm_on_device` validate them
-//! with a kernel, with the core's rules and precedence, and read back only the partial sums).
+//! (`upload`, `zeros`, `download`; `sigmoid_focal_on_device`, `bce_on_device` and
+//! `ghm_on_device` validate them with a kernel, with the core's rules and precedence, and read
+//! back only the partial sums and counts).
 //!
 //! Coverage: sigmoid focal (dense and label form), BCE, smooth L1, ASL1, softmax cross-entropy
 //! and softmax focal (fused forward and gradient), GHM-C and GHM-R (histogram with
