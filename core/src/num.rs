@@ -106,7 +106,27 @@ pub trait Real:
     /// rounded but within 2^-22 LSB of a tie (host-tests `fixed_kernels.rs`).
     #[inline(always)]
     fn logistic_parts(self) -> (Self, Self, Self) {
-        let (e, lp) = self.exp_ln1p_neg_abs();
+        let e = self.logistic_stage();
+        self.logistic_finish(e, e.logistic_stage_ln())
+    }
+    /// The first stage of [`logistic_parts`](Self::logistic_parts) in staged form (see
+    /// `kernel::staged`): floats `e^-|x|` (the value of
+    /// [`exp_ln1p_neg_abs`](Self::exp_ln1p_neg_abs)); Q15.16 nothing (0), its kernel runs whole
+    /// in [`logistic_finish`](Self::logistic_finish).
+    #[inline(always)]
+    fn logistic_stage(self) -> Self {
+        (-self.abs()).exp()
+    }
+    /// The second stage, of the first stage's value `e`: floats `ln(1 + e)`; Q15.16 nothing.
+    #[inline(always)]
+    fn logistic_stage_ln(self) -> Self {
+        self.ln_1p()
+    }
+    /// The last stage: `(sigma(x), sigma(-x), ln(1 + e^-|x|))` from the two stages' values,
+    /// equal bit for bit to [`logistic_parts`](Self::logistic_parts). Floats: `1 / (1 + e)`
+    /// and `e / (1 + e)`, ordered by the sign of `x` with a select.
+    #[inline(always)]
+    fn logistic_finish(self, e: Self, lp: Self) -> (Self, Self, Self) {
         let big = Self::ONE / (Self::ONE + e);
         let small = e * big;
         let nonneg = self >= Self::ZERO;

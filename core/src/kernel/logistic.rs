@@ -61,6 +61,22 @@ impl<T: Real> Logistic<T> {
     }
 }
 
+/// The two transcendental stages of [`Real::logistic_parts`] over a block of logits, each a
+/// loop of its own, written to `e` and `lp`, from which `x.logistic_finish(e, lp)` gives the
+/// parts of `x` (bit for bit those of `logistic_parts`). Written through references: returned
+/// arrays were copied (memcpy) on the way out. A loop that keeps few values live vectorises and
+/// pipelines far better than the fused form, whose registers spill: focal's hard pass ran
+/// 1.7x faster staged over blocks of 128 (AVX2; 1.7x on SSE2 too).
+#[inline(always)]
+pub(crate) fn staged<T: Real, const N: usize>(x: &[T; N], e: &mut [T; N], lp: &mut [T; N]) {
+    for (e, &x) in e.iter_mut().zip(x) {
+        *e = x.logistic_stage();
+    }
+    for (lp, &e) in lp.iter_mut().zip(e.iter()) {
+        *lp = e.logistic_stage_ln();
+    }
+}
+
 /// `(sigma(x), sigma(-x), ln(1 + e^-|x|))`: see [`Real::logistic_parts`].
 #[inline(always)]
 pub(crate) fn logistic_parts<T: Real>(x: T) -> (T, T, T) {

@@ -14,7 +14,7 @@
 //! `new`: `InvalidParameter("mu")` unless finite and `> 0`. Calls: `LengthMismatch`,
 //! `NonFinite` (pred or target).
 
-use super::elementwise::{self, Output, Targets};
+use super::elementwise::{self, Each, Output, Targets};
 use crate::{Error, Real, Reduction};
 
 /// ASL1 loss between predictions and targets.
@@ -96,7 +96,7 @@ impl<T: Real> Asl1<T> {
             None,
             Targets::Any,
             out,
-            elementwise::lanes(|p, t| {
+            Each(|p, t| {
                 let (l, g, _) = self.element(p - t);
                 (l, g)
             }),

@@ -17,15 +17,15 @@
 //! `LengthMismatch` (targets, weights, output), `NonFinite` (logit, target or weight),
 //! `InvalidTarget` (target outside `[0, 1]`).
 
-use super::elementwise::{self, Output, Targets};
-use crate::kernel::{logistic_parts, Logistic};
+use super::elementwise::{self, Each, Logit, Output, Split, Targets};
+use crate::kernel::Logistic;
 use crate::{Error, Real, Reduction};
 
 /// BCE of one logit against a hard target (0 or 1), in `T` (the gradient `-sigma(-x)` or
-/// `sigma(x)` is one term: no cancellation); branch-free, so a loop of it vectorises.
+/// `sigma(x)` is one term: no cancellation), from its logistic parts `(p, n, lp)`;
+/// branch-free, so a loop of it vectorises.
 #[inline(always)]
-fn bce_hard<T: Real>(x: T, t: T) -> (T, T) {
-    let (p, n, lp) = logistic_parts(x);
+fn bce_hard<T: Real>(x: T, t: T, (p, n, lp): (T, T, T)) -> (T, T) {
     (T::flip(t, x).max(T::ZERO) + lp, T::pick(t, -n, p))
 }
 
@@ -88,10 +88,7 @@ impl BceWithLogits {
             weights,
             Targets::Unit,
             out,
-            elementwise::split(
-                elementwise::each(bce_hard),
-                elementwise::each(Self::element),
-            ),
+            Split(Logit(bce_hard), Each(Self::element)),
         )
     }
 

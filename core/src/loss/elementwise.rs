@@ -1,6 +1,6 @@
 //! The shared loop of every element-wise loss: validation, weights, reduction, outputs.
 
-use crate::kernel::padded;
+use crate::kernel::{padded, staged};
 use crate::{check, Error, Real, Reduction};
 
 /// Where an entry point writes besides the returned scalar.
@@ -97,119 +97,175 @@ pub(crate) fn all_valid<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: 
     ok & ws.is_none_or(|w| w.iter().fold(true, |ok, w| ok & w.is_finite()))
 }
 
+/// `(all_valid, all_hard)` of a block, branch-free passes over it (inlined, so a whole block's
+/// loops have a constant length: no remainder code). Hard targets (exactly 0 or 1) are valid
+/// unit targets, so a hard block of a `Unit` loss only checks its inputs' finiteness.
+#[inline(always)]
+fn screen<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> (bool, bool) {
+    let unit = targets == Targets::Unit;
+    let (finite, hard) = xs.iter().zip(ts).fold((true, true), |(f, h), (&x, &t)| {
+        (f & x.is_finite(), h & ((t == T::ZERO) | (t == T::ONE)))
+    });
+    let hard = unit & hard;
+    let targets_ok = hard
+        || ts.iter().fold(true, |ok, &t| {
+            ok & t.is_finite() & (!unit | ((t >= T::ZERO) & (t <= T::ONE)))
+        });
+    let weights_ok = ws.is_none_or(|w| w.iter().fold(true, |ok, w| ok & w.is_finite()));
+    (finite & targets_ok & weights_ok, hard)
+}
+
 /// Whether every target is exactly 0 or 1 (hard labels, the detection case).
 pub(crate) fn all_hard<T: Real>(ts: &[T]) -> bool {
     ts.iter()
         .fold(true, |ok, &t| ok & ((t == T::ZERO) | (t == T::ONE)))
 }
 
-/// Lanes of the compute pass: sixteen independent partial sums, a chunk the compiler can
-/// vectorise (a single running float sum would serialise the loop).
+/// Elements per block of the single pass: validated, then computed while in L1, one loop per
+/// stage over the block (see [`Logit`]). 128: measured against 64, 256, 512 and 1,024 for
+/// focal, 128 was fastest (longer blocks spend more in the loops' tails per stage), and a
+/// block's scratch (a few arrays of 128) stays small on a microcontroller's stack.
+pub(crate) const BLOCK: usize = 128;
+
+/// Lanes of the partial sums, and the chunk of the last, partial block (padded, so that the
+/// kernels only ever see whole arrays).
 pub(crate) const LANES: usize = 16;
 
-/// One chunk's values.
-pub(crate) type Lanes<T> = [T; LANES];
-
-/// A lane function from a scalar element function `(x, t) -> (loss, grad)` (the same for
-/// hard and soft targets).
-#[inline(always)]
-pub(crate) fn lanes<T: Real>(
-    element: impl Fn(T, T) -> (T, T),
-) -> impl Fn(bool, &Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>) {
-    let each = each(element);
-    #[inline(always)]
-    move |_, x, t, l, g| each(x, t, l, g)
+/// A loss's computation over a block of `N` elements: per element `(loss, grad)` into `l` and
+/// `g`. `hard`: every target of the block is exactly 0 or 1 (and targets are `Unit`).
+pub(crate) trait Kernel<T> {
+    fn block<const N: usize>(
+        &self,
+        hard: bool,
+        x: &[T; N],
+        t: &[T; N],
+        l: &mut [T; N],
+        g: &mut [T; N],
+    );
 }
 
-/// A lane function that uses `hard` on blocks whose targets are all exactly 0 or 1 and
-/// `soft` elsewhere.
-#[inline(always)]
-pub(crate) fn split<T: Real>(
-    hard: impl Fn(&Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>),
-    soft: impl Fn(&Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>),
-) -> impl Fn(bool, &Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>) {
-    #[inline(always)]
-    move |is_hard, x, t, l, g| {
-        if is_hard {
-            hard(x, t, l, g);
-        } else {
-            soft(x, t, l, g);
-        }
-    }
-}
+/// One element function `(x, t) -> (loss, grad)` on every block; a branch-free one
+/// vectorises.
+pub(crate) struct Each<F>(pub F);
 
-/// A scalar element function `(x, t) -> (loss, grad)` as a lane function of four arguments.
-#[inline(always)]
-pub(crate) fn each<T: Real>(
-    element: impl Fn(T, T) -> (T, T),
-) -> impl Fn(&Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>) {
+impl<T: Real, F: Fn(T, T) -> (T, T)> Kernel<T> for Each<F> {
     #[inline(always)]
-    move |x, t, l, g| {
+    fn block<const N: usize>(
+        &self,
+        _: bool,
+        x: &[T; N],
+        t: &[T; N],
+        l: &mut [T; N],
+        g: &mut [T; N],
+    ) {
         for (((l, g), &x), &t) in l.iter_mut().zip(g.iter_mut()).zip(x).zip(t) {
-            (*l, *g) = element(x, t);
+            (*l, *g) = (self.0)(x, t);
         }
     }
 }
 
-/// One chunk: per-lane `(weight * loss, weight * grad)`.
-#[inline(always)]
-fn chunk<T: Real, F>(
-    x: &Lanes<T>,
-    t: &Lanes<T>,
-    w: Option<&[T]>,
-    hard: bool,
-    element: &F,
-) -> (Lanes<T>, Lanes<T>)
-where
-    F: Fn(bool, &Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>),
-{
-    let (mut l, mut g) = ([T::ZERO; LANES], [T::ZERO; LANES]);
-    element(hard, x, t, &mut l, &mut g);
-    if let Some(w) = w {
-        for ((l, g), &w) in l.iter_mut().zip(g.iter_mut()).zip(w) {
-            *l = *l * w;
-            *g = *g * w;
+/// An element function `(x, t, (sigma(x), sigma(-x), ln(1 + e^-|x|))) -> (loss, grad)` of a
+/// logit, its target and its logistic parts; the parts' two transcendental stages run first,
+/// each a loop over the block ([`staged`]).
+pub(crate) struct Logit<F>(pub F);
+
+impl<T: Real, F: Fn(T, T, (T, T, T)) -> (T, T)> Kernel<T> for Logit<F> {
+    #[inline(always)]
+    fn block<const N: usize>(
+        &self,
+        _: bool,
+        x: &[T; N],
+        t: &[T; N],
+        l: &mut [T; N],
+        g: &mut [T; N],
+    ) {
+        let (mut e, mut lp) = ([T::ZERO; N], [T::ZERO; N]);
+        staged(x, &mut e, &mut lp);
+        let parts = e.iter().zip(&lp);
+        for ((((l, g), &x), &t), (&e, &lp)) in
+            l.iter_mut().zip(g.iter_mut()).zip(x).zip(t).zip(parts)
+        {
+            (*l, *g) = (self.0)(x, t, x.logistic_finish(e, lp));
         }
     }
-    (l, g)
 }
 
-/// Elements per block of the single pass: validated, then computed while still in L1.
-const BLOCK: usize = 64 * LANES; // 1,024: sixty-four chunks, 8 KB of f32 inputs
+/// The first kernel on blocks whose targets are all hard, the second elsewhere.
+pub(crate) struct Split<H, S>(pub H, pub S);
 
-/// What one block computes with: the lane function, whether the block's targets are all hard,
-/// the mean's divisor and which output the block's slice (if any) receives.
-struct Pass<'f, F, T: Real> {
-    element: &'f F,
+impl<T: Real, H: Kernel<T>, S: Kernel<T>> Kernel<T> for Split<H, S> {
+    #[inline(always)]
+    fn block<const N: usize>(
+        &self,
+        hard: bool,
+        x: &[T; N],
+        t: &[T; N],
+        l: &mut [T; N],
+        g: &mut [T; N],
+    ) {
+        if hard {
+            self.0.block(hard, x, t, l, g);
+        } else {
+            self.1.block(hard, x, t, l, g);
+        }
+    }
+}
+
+/// What every block computes with: the kernel, the mean's divisor and whether the output
+/// slice (if any) receives the gradient or the per-element losses.
+struct Pass<'k, K, T: Real> {
+    kernel: &'k K,
     divisor: Option<T::Acc>,
     wants_grad: bool,
 }
 
-impl<F, T: Real> Pass<'_, F, T>
-where
-    F: Fn(bool, &Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>),
-{
-    /// Computes one block of whole chunks (`HARD` fixed per call, so the lane function is
-    /// specialised for it), adding the weighted losses to `acc` and writing `dst` if given.
+impl<K: Kernel<T>, T: Real> Pass<'_, K, T> {
+    /// Computes the whole block `x`, `t` and emits its first `m` elements (all but a padded
+    /// tail's), weighted by `w` if given.
     #[inline(always)]
-    fn block<const HARD: bool>(
+    fn block<const N: usize>(
         &self,
-        xs: &[T],
-        ts: &[T],
+        hard: bool,
+        (x, t): (&[T; N], &[T; N]),
+        w: Option<&[T]>,
+        dst: Option<&mut [T]>,
+        acc: &mut [T::Acc; LANES],
+        m: usize,
+    ) {
+        let (mut l, mut g) = ([T::ZERO; N], [T::ZERO; N]);
+        self.kernel.block(hard, x, t, &mut l, &mut g);
+        if let Some(w) = w {
+            for ((l, g), &w) in l.iter_mut().zip(g.iter_mut()).zip(w) {
+                *l = *l * w;
+                *g = *g * w;
+            }
+        }
+        if m == N {
+            self.emit(&l, &g, dst, acc);
+        } else {
+            let (l, g) = (l.get(..m).unwrap_or(&[]), g.get(..m).unwrap_or(&[]));
+            self.emit(l, g, dst, acc);
+        }
+    }
+
+    /// The last, partial block: chunks of `LANES`, the last one padded.
+    fn tail(
+        &self,
+        hard: bool,
+        (xs, ts): (&[T], &[T]),
         ws: Option<&[T]>,
         dst: Option<&mut [T]>,
         acc: &mut [T::Acc; LANES],
     ) {
-        let mut t_chunks = ts.chunks_exact(LANES);
-        let mut w_chunks = ws.map(|w| w.chunks_exact(LANES));
-        let mut d_chunks = dst.map(|d| d.chunks_exact_mut(LANES));
-        // Walked with `next()`, not `zip`: see `rowwise::run`.
-        for x in xs.chunks_exact(LANES) {
+        let mut t_chunks = ts.chunks(LANES);
+        let mut w_chunks = ws.map(|w| w.chunks(LANES));
+        let mut d_chunks = dst.map(|d| d.chunks_mut(LANES));
+        for x in xs.chunks(LANES) {
             let Some(t) = t_chunks.next() else { break };
+            let lanes = (&padded(x, T::ZERO), &padded(t, T::ZERO));
             let w = w_chunks.as_mut().and_then(Iterator::next);
-            let (x, t) = (padded(x, T::ZERO), padded(t, T::ZERO));
-            let (l, g) = chunk(&x, &t, w, HARD, self.element);
-            self.emit(&l, &g, d_chunks.as_mut().and_then(Iterator::next), acc);
+            let d = d_chunks.as_mut().and_then(Iterator::next);
+            self.block::<LANES>(hard, lanes, w, d, acc, x.len());
         }
     }
 
@@ -217,7 +273,13 @@ where
     /// the per-element losses to `dst`.
     #[inline(always)]
     fn emit(&self, l: &[T], g: &[T], dst: Option<&mut [T]>, acc: &mut [T::Acc; LANES]) {
-        for (a, &l) in acc.iter_mut().zip(l) {
+        let (chunks, rest) = l.as_chunks::<LANES>();
+        for c in chunks {
+            for (a, &l) in acc.iter_mut().zip(c) {
+                *a = *a + l.widen();
+            }
+        }
+        for (a, &l) in acc.iter_mut().zip(rest) {
             *a = *a + l.widen();
         }
         // Three loops, not one with a choice per element: the compiler would compute the
@@ -235,24 +297,23 @@ where
     }
 }
 
-/// Runs the pure lane function `element(hard, x, t, loss, grad)` (a chunk of `LANES` at a time;
-/// see [`lanes`] for a scalar one) over `xs` and `ts` (and the optional per-element weights)
-/// in one pass: after the lengths, each block of [`BLOCK`] elements is validated (an `Err`
-/// names the first bad element, as a separate validation pass would), then computed while it
-/// is in cache, with `hard = true` when every target of the block is exactly 0 or 1 (and
-/// `targets` is `Unit`). Outputs before a bad block are written (DESIGN §4: ignore them).
-pub(crate) fn run<T, F>(
+/// Runs `kernel` over `xs` and `ts` (and the optional per-element weights) in one pass: after
+/// the lengths, each block of [`BLOCK`] elements is validated (an `Err` names the first bad
+/// element, as a separate validation pass would), then computed while it is in cache, with
+/// `hard = true` when every target of the block is exactly 0 or 1 (and `targets` is `Unit`).
+/// Outputs before a bad block are written (DESIGN §4: ignore them).
+pub(crate) fn run<T, K>(
     reduction: Reduction,
     xs: &[T],
     ts: &[T],
     weights: Option<&[T]>,
     targets: Targets,
     out: Output<'_, T>,
-    element: F,
+    kernel: K,
 ) -> Result<T, Error>
 where
     T: Real,
-    F: Fn(bool, &Lanes<T>, &Lanes<T>, &mut Lanes<T>, &mut Lanes<T>),
+    K: Kernel<T>,
 {
     let n = xs.len();
     check::length(n, ts.len())?;
@@ -264,7 +325,7 @@ where
         return Ok(T::ZERO);
     }
     let pass = Pass {
-        element: &element,
+        kernel: &kernel,
         divisor: reduction.divisor(n).map(|n| T::Acc::from_count(n as u64)),
         wants_grad: out.wants_grad(),
     };
@@ -276,47 +337,20 @@ where
         let Some(tb) = t_blocks.next() else { break };
         let wb = w_blocks.as_mut().and_then(Iterator::next);
         let db = d_blocks.as_mut().and_then(Iterator::next);
-        if !all_valid(xb, tb, wb, targets) {
+        let full = (<&[T; BLOCK]>::try_from(xb), <&[T; BLOCK]>::try_from(tb));
+        let (valid, hard) = match full {
+            (Ok(x), Ok(t)) => screen(x, t, wb, targets),
+            _ => screen(xb, tb, wb, targets),
+        };
+        if !valid {
             let base = b * BLOCK;
             return Err(
                 first_error(xb, tb, wb, targets, base).unwrap_or(Error::NonFinite { index: base })
             );
         }
-        let hard = targets == Targets::Unit && all_hard(tb);
-        // `split_at_checked`: the lengths agree (checked above), but the compiler cannot see
-        // it through the block iterators, and `split_at` would keep a panic path.
-        let full = xb.len() - xb.len() % LANES;
-        let (xh, xt) = xb.split_at_checked(full).unwrap_or((xb, &[]));
-        let (th, tt) = tb.split_at_checked(full).unwrap_or((tb, &[]));
-        let (wh, wt) = match wb.and_then(|w| w.split_at_checked(full)) {
-            Some((a, b)) => (Some(a), Some(b)),
-            None => (None, None),
-        };
-        let (dh, dt) = match db.and_then(|d| d.split_at_mut_checked(full)) {
-            Some((a, b)) => (Some(a), Some(b)),
-            None => (None, None),
-        };
-        if hard {
-            pass.block::<true>(xh, th, wh, dh, &mut acc);
-        } else {
-            pass.block::<false>(xh, th, wh, dh, &mut acc);
-        }
-        if !xt.is_empty() {
-            // The tail (only in the last block), padded with zero-weight lanes.
-            let (mut x, mut t, mut w) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
-            x.iter_mut().zip(xt).for_each(|(d, &s)| *d = s);
-            t.iter_mut().zip(tt).for_each(|(d, &s)| *d = s);
-            for (i, d) in w.iter_mut().enumerate().take(xt.len()) {
-                *d = wt.and_then(|w| w.get(i)).copied().unwrap_or(T::ONE);
-            }
-            let (l, g) = chunk(&x, &t, Some(&w), hard, &element);
-            let m = xt.len();
-            pass.emit(
-                l.get(..m).unwrap_or(&[]),
-                g.get(..m).unwrap_or(&[]),
-                dt,
-                &mut acc,
-            );
+        match full {
+            (Ok(x), Ok(t)) => pass.block(hard, (x, t), wb, db, &mut acc, BLOCK),
+            _ => pass.tail(hard, (xb, tb), wb, db, &mut acc),
         }
     }
     let total = acc.iter().fold(T::ZERO.widen(), |a, &b| a + b);

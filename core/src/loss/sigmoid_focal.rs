@@ -22,8 +22,8 @@
 //! `InvalidParameter("gamma")` unless gamma is finite and `>= 0`.
 //! Calls: `LengthMismatch`, `NonFinite` (logit or target), `InvalidTarget` (outside `[0, 1]`).
 
-use super::elementwise::{self, Output, Targets};
-use crate::kernel::{logistic_parts, Logistic};
+use super::elementwise::{self, Each, Logit, Output, Split, Targets};
+use crate::kernel::Logistic;
 use crate::{Error, Real, Reduction};
 
 /// Sigmoid focal loss on logits.
@@ -83,8 +83,8 @@ pub(crate) fn focal_hard<T: Real>(
     pow: impl Fn(T) -> T,
     x: T,
     t: T,
+    (p, n, lp): (T, T, T),
 ) -> (T, T) {
-    let (p, n, lp) = logistic_parts(x);
     let q = T::pick(t, n, p);
     let o = T::pick(t, p, n);
     let ce = T::flip(t, x).max(T::ZERO) + lp;
@@ -225,9 +225,9 @@ impl<T: Real> SigmoidFocal<T> {
             None,
             Targets::Unit,
             out,
-            elementwise::split(
-                elementwise::each(|x, t| focal_hard(balance, gamma, pow, x, t)),
-                elementwise::each(|x, t| self.element(alpha, x, t)),
+            Split(
+                Logit(|x, t, parts| focal_hard(balance, gamma, pow, x, t, parts)),
+                Each(|x, t| self.element(alpha, x, t)),
             ),
         )
     }

@@ -20,7 +20,7 @@
 
 use super::elementwise::{reduced, scaled, Output, LANES};
 use super::sigmoid_focal::{focal_hard, PowPass};
-use crate::kernel::padded;
+use crate::kernel::{padded, staged};
 use crate::label::class_of;
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
 
@@ -223,10 +223,14 @@ impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
                         .for_each(|(d, &v)| *d = balance(Some(v)));
                 }
                 let (mut l, mut g) = ([T::ZERO; LANES], [T::ZERO; LANES]);
-                for ((((l, g), &a), &x), &t) in
-                    l.iter_mut().zip(g.iter_mut()).zip(&a).zip(&xl).zip(&t)
+                let (mut e, mut lp) = ([T::ZERO; LANES], [T::ZERO; LANES]);
+                staged(&xl, &mut e, &mut lp);
+                let lanes = xl.iter().zip(&t).zip(e.iter().zip(&lp));
+                for (((l, g), &a), ((&x, &t), (&e, &lp))) in
+                    l.iter_mut().zip(g.iter_mut()).zip(&a).zip(lanes)
                 {
-                    let (lv, gv) = focal_hard(a, gamma, pow, x, t);
+                    let parts = x.logistic_finish(e, lp);
+                    let (lv, gv) = focal_hard(a, gamma, pow, x, t, parts);
                     (*l, *g) = (w * lv, w * gv);
                 }
                 for (acc, &l) in acc.iter_mut().zip(&l).take(x.len()) {

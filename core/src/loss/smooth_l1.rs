@@ -13,7 +13,7 @@
 //! `new`: `InvalidParameter("beta")` unless finite and `>= 0`. Calls: `LengthMismatch`,
 //! `NonFinite` (pred or target).
 
-use super::elementwise::{self, Output, Targets};
+use super::elementwise::{self, Each, Output, Targets};
 use crate::{Error, Real, Reduction};
 
 /// Smooth L1 loss between predictions and targets.
@@ -87,7 +87,7 @@ impl<T: Real> SmoothL1<T> {
             None,
             Targets::Any,
             out,
-            elementwise::lanes(|p, t| self.element(p - t)),
+            Each(|p, t| self.element(p - t)),
         )
     }
 

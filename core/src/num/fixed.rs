@@ -60,6 +60,18 @@ macro_rules! impl_fixed {
         fn exp_neg_abs(self) -> Self {
             Self::from_bits(fx::exp_neg_abs(self.to_bits()))
         }
+        #[inline(always)]
+        fn logistic_stage(self) -> Self {
+            Self::ZERO
+        }
+        #[inline(always)]
+        fn logistic_stage_ln(self) -> Self {
+            Self::ZERO
+        }
+        #[inline(always)]
+        fn logistic_finish(self, _: Self, _: Self) -> (Self, Self, Self) {
+            self.logistic_parts()
+        }
         #[inline]
         fn logistic_parts(self) -> (Self, Self, Self) {
             let (big, small, lp) = fx::logistic_abs(self.to_bits());

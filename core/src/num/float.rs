@@ -55,6 +55,14 @@ macro_rules! impl_float {
         fn exp_neg_abs(self) -> Self {
             exp_neg_f32(self.abs())
         }
+        #[inline(always)]
+        fn logistic_stage(self) -> Self {
+            exp_neg_f32(self.abs())
+        }
+        #[inline(always)]
+        fn logistic_stage_ln(self) -> Self {
+            ln1p_unit_f32(self)
+        }
 
     };
     (@exp_ln1p default) => {};
