@@ -1,7 +1,7 @@
 //! GHM-C, the gradient-harmonized classification loss: the kind and the constructor.
 
 use super::harmonized::{Ghm, GhmKind};
-use crate::kernel::{logistic_parts, Logistic};
+use crate::kernel::{staged, Logistic};
 use crate::loss::elementwise::{self, Targets};
 use crate::{check, Error, Real};
 
@@ -27,12 +27,24 @@ impl<T: Real> GhmKind<T> for Classification {
     }
 
     /// Hard targets: the gradient `sigma(x) - t` is one logistic value (no cancellation), in
-    /// `T`, and its norm is `1 - p_t`.
+    /// `T`, and its norm is `1 - p_t`. The logistic's stages run first over the chunk (into
+    /// `norm` and `loss` as scratch), see `kernel::staged`.
     #[inline(always)]
-    fn fast(&self, x: T, t: T) -> (T, T, T) {
-        let (p, n, lp) = logistic_parts(x);
-        let loss = T::flip(t, x).max(T::ZERO) + lp;
-        (T::pick(t, n, p), loss, T::pick(t, -n, p))
+    fn fast<const N: usize>(
+        &self,
+        x: &[T; N],
+        t: &[T; N],
+        norm: &mut [T; N],
+        loss: &mut [T; N],
+        grad: &mut [T; N],
+    ) {
+        staged(x, norm, loss);
+        let out = norm.iter_mut().zip(loss.iter_mut()).zip(grad.iter_mut());
+        for (((norm, loss), grad), (&x, &t)) in out.zip(x.iter().zip(t)) {
+            let (p, n, lp) = x.logistic_finish(*norm, *loss);
+            *loss = T::flip(t, x).max(T::ZERO) + lp;
+            (*norm, *grad) = (T::pick(t, n, p), T::pick(t, -n, p));
+        }
     }
 }
 

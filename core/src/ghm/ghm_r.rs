@@ -34,9 +34,18 @@ impl<T: Real> GhmKind<T> for Regression<T> {
     }
 
     #[inline(always)]
-    fn fast(&self, p: T, t: T) -> (T, T, T) {
-        let (loss, grad, norm) = self.asl1.element(p - t);
-        (norm, loss, grad)
+    fn fast<const N: usize>(
+        &self,
+        p: &[T; N],
+        t: &[T; N],
+        norm: &mut [T; N],
+        loss: &mut [T; N],
+        grad: &mut [T; N],
+    ) {
+        let out = norm.iter_mut().zip(loss.iter_mut()).zip(grad.iter_mut());
+        for (((norm, loss), grad), (&p, &t)) in out.zip(p.iter().zip(t)) {
+            (*loss, *grad, *norm) = self.asl1.element(p - t);
+        }
     }
 }
 

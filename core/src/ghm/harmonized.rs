@@ -19,124 +19,254 @@ pub trait GhmKind<T: Real>: Copy + crate::num::private::Sealed {
     #[doc(hidden)]
     fn fast_block(&self, xs: &[T], ts: &[T], label_weights: Option<&[T]>) -> bool;
 
-    /// `(gradient norm, loss, gradient)` of one element of a block `fast_block` accepted:
-    /// branch-free, in `T`, so a loop of it over a chunk's lanes vectorises.
+    /// `(gradient norm, loss, gradient)` of each element of a chunk of a block `fast_block`
+    /// accepted, into `norm`, `loss` and `grad`: branch-free, in `T`, each stage a loop over
+    /// the chunk, so that they vectorise.
     #[doc(hidden)]
-    fn fast(&self, x: T, t: T) -> (T, T, T);
+    fn fast<const N: usize>(
+        &self,
+        x: &[T; N],
+        t: &[T; N],
+        norm: &mut [T; N],
+        loss: &mut [T; N],
+        grad: &mut [T; N],
+    );
 }
 
 /// Elements per block: a block is validated, then counted or weighted while in cache. Both
 /// phases cut a chunk into the same blocks, so an element takes the same form (fast or
 /// scalar) and lands in the same bin in both.
 const BLOCK: usize = 512;
-/// Lanes of the fast form's chunks.
+/// Elements of the fast form's whole chunks (fixed-size arrays, one loop per stage).
+const CHUNK: usize = 128;
+/// Lanes of the chunks of a block's last, partial chunk (padded).
 const LANES: usize = 8;
 /// Independent copies of the per-bin counters and sums: most elements fall in one bin, and
 /// rotating through copies breaks the chain of dependent updates to it.
 const COPIES: usize = 4;
 
-/// One chunk of up to `LANES` elements in the fast form: per lane its bin, whether its label
-/// weight lets it count (never for a padding lane past the chunk's end), its loss and its
-/// gradient.
-#[inline]
-fn fast_lanes<T: Real, K: GhmKind<T>>(
-    kind: &K,
-    bins: usize,
-    x: &[T],
-    t: &[T],
-    w: Option<&[T]>,
-) -> ([u32; LANES], [bool; LANES], [T; LANES], [T; LANES]) {
-    let (xl, tl): ([T; LANES], [T; LANES]) = (padded(x, T::ZERO), padded(t, T::ZERO));
-    let mut bin = [0u32; LANES];
-    // Padding lanes (past a short chunk's end) are masked like a zero label weight.
-    let valid = match w {
-        Some(w) => padded::<T, LANES>(w, T::ZERO).map(|w| w > T::ZERO),
-        None => padded([true; LANES].get(..x.len()).unwrap_or(&[]), false),
-    };
-    let (mut norm, mut loss, mut grad) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
-    for ((((n, l), g), &x), &t) in norm
-        .iter_mut()
-        .zip(loss.iter_mut())
-        .zip(grad.iter_mut())
-        .zip(&xl)
-        .zip(&tl)
-    {
-        (*n, *l, *g) = kind.fast(x, t);
-    }
-    if bins <= T::SMALL_BINS {
-        bin.iter_mut()
-            .zip(&norm)
-            .for_each(|(b, &n)| *b = n.bin_small(bins));
-    } else {
-        bin.iter_mut()
-            .zip(&norm)
-            .for_each(|(b, &n)| *b = u32::try_from(n.bin(bins)).unwrap_or(u32::MAX));
-    }
-    (bin, valid, loss, grad)
+/// One chunk of `N` elements in the fast form, of which the first `m` are real (the rest pad
+/// a short chunk): per element its bin, whether its label weight lets it count (never for a
+/// padding element), its loss and its gradient.
+struct Fast<T, const N: usize> {
+    bin: [u32; N],
+    valid: [bool; N],
+    loss: [T; N],
+    grad: [T; N],
 }
 
-/// Writes `values` to the chunk `dst` (up to `LANES` long).
+impl<T: Real, const N: usize> Fast<T, N> {
+    #[inline(always)]
+    fn new<K: GhmKind<T>>(
+        kind: &K,
+        bins: usize,
+        (x, t): (&[T; N], &[T; N]),
+        w: Option<&[T]>,
+        m: usize,
+    ) -> Self {
+        let mut f = Self {
+            bin: [0; N],
+            valid: [false; N],
+            loss: [T::ZERO; N],
+            grad: [T::ZERO; N],
+        };
+        match w {
+            Some(w) => f
+                .valid
+                .iter_mut()
+                .zip(w)
+                .for_each(|(v, &w)| *v = w > T::ZERO),
+            None => f.valid.iter_mut().take(m).for_each(|v| *v = true),
+        }
+        let mut norm = [T::ZERO; N];
+        kind.fast(x, t, &mut norm, &mut f.loss, &mut f.grad);
+        if bins <= T::SMALL_BINS {
+            f.bin
+                .iter_mut()
+                .zip(&norm)
+                .for_each(|(b, &n)| *b = n.bin_small(bins));
+        } else {
+            f.bin
+                .iter_mut()
+                .zip(&norm)
+                .for_each(|(b, &n)| *b = u32::try_from(n.bin(bins)).unwrap_or(u32::MAX));
+        }
+        f
+    }
+}
+
+/// What a pass does with the fast form of a chunk and the chunk's gradient slice.
+trait Visit<T> {
+    fn visit<const N: usize>(&mut self, fast: &Fast<T, N>, grad: Option<&mut [T]>);
+}
+
+/// Visits the fast form of each chunk of a block: whole chunks of [`CHUNK`], then the rest
+/// in padded chunks of [`LANES`].
 #[inline(always)]
-fn store<T: Copy>(dst: &mut [T], values: &[T; LANES]) {
-    match <&mut [T; LANES]>::try_from(&mut *dst) {
+fn fast_chunks<T: Real, K: GhmKind<T>>(
+    kind: &K,
+    bins: usize,
+    (xb, tb, wb, gb): Chunk<'_, T>,
+    visitor: &mut impl Visit<T>,
+) {
+    for (x, t, w, g) in chunks::<T, CHUNK>(xb, tb, wb, gb) {
+        match (<&[T; CHUNK]>::try_from(x), <&[T; CHUNK]>::try_from(t)) {
+            (Ok(x), Ok(t)) => visitor.visit(&Fast::new(kind, bins, (x, t), w, CHUNK), g),
+            _ => {
+                for (x, t, w, g) in chunks::<T, LANES>(x, t, w, g) {
+                    let lanes: (&[T; LANES], _) = (&padded(x, T::ZERO), &padded(t, T::ZERO));
+                    visitor.visit(&Fast::new(kind, bins, lanes, w, x.len()), g);
+                }
+            }
+        }
+    }
+}
+
+/// Phase 1 (and the first pass of a one-shot call, `LOSS`): counts each element's bin into
+/// one of `COPIES` copies; with `LOSS` also adds its loss to its bin's sum and writes its
+/// unweighted gradient (0 for a masked element).
+struct Count<'a, T: Real, const BINS: usize, const LOSS: bool> {
+    counts: &'a mut [[u32; BINS]; COPIES],
+    sums: &'a mut [[T::Acc; BINS]; COPIES],
+}
+
+impl<T: Real, const BINS: usize, const LOSS: bool> Visit<T> for Count<'_, T, BINS, LOSS> {
+    #[inline(always)]
+    fn visit<const N: usize>(&mut self, f: &Fast<T, N>, grad: Option<&mut [T]>) {
+        let zero = T::ZERO.widen();
+        let lanes = f.bin.iter().zip(&f.valid).zip(&f.loss);
+        for (i, ((&b, &v), &l)) in lanes.enumerate() {
+            let b = b as usize;
+            if let Some(c) = self.counts.get_mut(i % COPIES).and_then(|c| c.get_mut(b)) {
+                *c += u32::from(v);
+            }
+            if !LOSS {
+                continue;
+            }
+            if let Some(s) = self.sums.get_mut(i % COPIES).and_then(|s| s.get_mut(b)) {
+                *s = *s + if v { l.widen() } else { zero };
+            }
+        }
+        if let (true, Some(g)) = (LOSS, grad) {
+            let mut out = f.grad;
+            for (o, &v) in out.iter_mut().zip(&f.valid) {
+                *o = if v { *o } else { T::ZERO };
+            }
+            store(g, &out);
+        }
+    }
+}
+
+/// Phase 3: weighs each gradient by its bin's factor (0 unless valid and its bin live) and
+/// adds the losses of live elements to their bins' sums.
+struct Weigh<'a, T: Real, const BINS: usize> {
+    live: &'a [bool; BINS],
+    factor: &'a [T::Acc; BINS],
+    sums: &'a mut [[T::Acc; BINS]; COPIES],
+}
+
+impl<T: Real, const BINS: usize> Visit<T> for Weigh<'_, T, BINS> {
+    #[inline(always)]
+    fn visit<const N: usize>(&mut self, f: &Fast<T, N>, grad: Option<&mut [T]>) {
+        let zero = T::ZERO.widen();
+        // Gathered per lane, then weighted without branches (vector code).
+        let (mut on, mut k) = ([false; N], [zero; N]);
+        let gathered = on.iter_mut().zip(k.iter_mut());
+        for ((on, k), (&b, &v)) in gathered.zip(f.bin.iter().zip(&f.valid)) {
+            let b = b as usize;
+            *on = v && self.live.get(b).copied().unwrap_or(false);
+            *k = self.factor.get(b).copied().unwrap_or(zero);
+        }
+        let mut out = [T::ZERO; N];
+        for (((o, &d), &k), &on) in out.iter_mut().zip(&f.grad).zip(&k).zip(&on) {
+            let v = T::narrow(d.widen() * k);
+            *o = if on { v } else { T::ZERO };
+        }
+        for (i, ((&b, &l), &on)) in f.bin.iter().zip(&f.loss).zip(&on).enumerate() {
+            let b = b as usize;
+            if let Some(s) = self.sums.get_mut(i % COPIES).and_then(|s| s.get_mut(b)) {
+                *s = *s + if on { l.widen() } else { zero };
+            }
+        }
+        if let Some(g) = grad {
+            store(g, &out);
+        }
+    }
+}
+
+/// Writes `values` to the chunk `dst` (up to `N` long).
+#[inline(always)]
+fn store<T: Copy, const N: usize>(dst: &mut [T], values: &[T; N]) {
+    match <&mut [T; N]>::try_from(&mut *dst) {
         Ok(d) => *d = *values,
         Err(_) => dst.iter_mut().zip(values).for_each(|(d, &v)| *d = v),
     }
 }
 
 /// Multiplies each gradient by the factor of the bin of its norm `|g|` (0 for a dead bin,
-/// where only zero gradients of masked elements fall), eight at a time.
+/// where only zero gradients of masked elements fall), a chunk at a time.
 fn weigh_gradients<T: Real, const BINS: usize>(
     grad: &mut [T],
     factor: &[T::Acc; BINS],
     bins: usize,
 ) {
+    for g in grad.chunks_mut(CHUNK) {
+        match <&mut [T; CHUNK]>::try_from(&mut *g) {
+            Ok(g) => weigh_chunk(g, factor, bins),
+            Err(_) => {
+                for g in g.chunks_mut(LANES) {
+                    let mut lanes: [T; LANES] = padded(g, T::ZERO);
+                    weigh_chunk(&mut lanes, factor, bins);
+                    g.iter_mut().zip(&lanes).for_each(|(d, &v)| *d = v);
+                }
+            }
+        }
+    }
+}
+
+/// [`weigh_gradients`] of one chunk: bins, then factors, then products, each a loop.
+#[inline(always)]
+fn weigh_chunk<T: Real, const BINS: usize, const N: usize>(
+    g: &mut [T; N],
+    factor: &[T::Acc; BINS],
+    bins: usize,
+) {
     let zero = T::ZERO.widen();
-    for g in grad.chunks_mut(LANES) {
-        let lanes: [T; LANES] = padded(g, T::ZERO);
-        let mut bin = [0usize; LANES];
-        if bins <= T::SMALL_BINS {
-            let mut small = [0u32; LANES];
-            small
-                .iter_mut()
-                .zip(&lanes)
-                .for_each(|(b, &v)| *b = v.abs().bin_small(bins));
-            bin.iter_mut()
-                .zip(&small)
-                .for_each(|(b, &s)| *b = s as usize);
-        } else {
-            bin.iter_mut()
-                .zip(&lanes)
-                .for_each(|(b, &v)| *b = v.abs().bin(bins));
-        }
-        let mut k = [zero; LANES];
-        k.iter_mut()
-            .zip(&bin)
-            .for_each(|(k, &b)| *k = factor.get(b).copied().unwrap_or(zero));
-        let mut out = [T::ZERO; LANES];
-        for ((d, &v), &k) in out.iter_mut().zip(&lanes).zip(&k) {
-            *d = T::narrow(v.widen() * k);
-        }
-        store(g, &out);
+    let mut bin = [0u32; N];
+    if bins <= T::SMALL_BINS {
+        bin.iter_mut()
+            .zip(g.iter())
+            .for_each(|(b, &v)| *b = v.abs().bin_small(bins));
+    } else {
+        bin.iter_mut()
+            .zip(g.iter())
+            .for_each(|(b, &v)| *b = u32::try_from(v.abs().bin(bins)).unwrap_or(u32::MAX));
+    }
+    let mut k = [zero; N];
+    k.iter_mut()
+        .zip(&bin)
+        .for_each(|(k, &b)| *k = factor.get(b as usize).copied().unwrap_or(zero));
+    for (v, &k) in g.iter_mut().zip(&k) {
+        *v = T::narrow(v.widen() * k);
     }
 }
 
 /// One chunk: inputs, targets, label weights and gradient.
 type Chunk<'a, T> = (&'a [T], &'a [T], Option<&'a [T]>, Option<&'a mut [T]>);
 
-/// The chunks of `LANES` elements of a block (the last one may be shorter), with the
-/// matching chunks of the optional label weights and gradient.
-fn chunks<'a, T>(
+/// The chunks of `N` elements of a block (the last one may be shorter), with the matching
+/// chunks of the optional label weights and gradient.
+fn chunks<'a, T, const N: usize>(
     xs: &'a [T],
     ts: &'a [T],
     ws: Option<&'a [T]>,
     gs: Option<&'a mut [T]>,
 ) -> impl Iterator<Item = Chunk<'a, T>> {
-    let mut t_chunks = ts.chunks(LANES);
-    let mut w_chunks = ws.map(|w| w.chunks(LANES));
-    let mut g_chunks = gs.map(|g| g.chunks_mut(LANES));
+    let mut t_chunks = ts.chunks(N);
+    let mut w_chunks = ws.map(|w| w.chunks(N));
+    let mut g_chunks = gs.map(|g| g.chunks_mut(N));
     // Walked with `next()`, not `zip`: see `rowwise::run`.
-    xs.chunks(LANES).map_while(move |x| {
+    xs.chunks(N).map_while(move |x| {
         let t = t_chunks.next()?;
         let w = w_chunks.as_mut().and_then(Iterator::next);
         let g = g_chunks.as_mut().and_then(Iterator::next);
@@ -283,29 +413,11 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
         Self::blocks(xs, ts, label_weights, grad, |base, xb, tb, wb, gb| {
             let mut counts = [[0u32; BINS]; COPIES];
             if self.kind.fast_block(xb, tb, wb) {
-                for (x, t, w, g) in chunks(xb, tb, wb, gb) {
-                    let (bin, valid, loss, dloss) = fast_lanes(&self.kind, bins, x, t, w);
-                    let lanes = bin.iter().zip(&valid).zip(&loss);
-                    for (i, ((&b, &v), &l)) in lanes.enumerate() {
-                        let b = b as usize;
-                        if let Some(c) = counts.get_mut(i % COPIES).and_then(|c| c.get_mut(b)) {
-                            *c += u32::from(v);
-                        }
-                        if !LOSS {
-                            continue;
-                        }
-                        if let Some(s) = sums.get_mut(i % COPIES).and_then(|s| s.get_mut(b)) {
-                            *s = *s + if v { l.widen() } else { zero };
-                        }
-                    }
-                    if let (true, Some(g)) = (LOSS, g) {
-                        let mut out = [T::ZERO; LANES];
-                        for ((o, &d), &v) in out.iter_mut().zip(&dloss).zip(&valid) {
-                            *o = if v { d } else { T::ZERO };
-                        }
-                        store(g, &out);
-                    }
-                }
+                let mut count = Count::<T, BINS, LOSS> {
+                    counts: &mut counts,
+                    sums,
+                };
+                fast_chunks(&self.kind, bins, (xb, tb, wb, gb), &mut count);
             } else {
                 let mut sink = gb.map(|g| g.iter_mut());
                 for item in self.items(xb, tb, wb, base) {
@@ -388,30 +500,12 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
                 }
                 return Ok(());
             }
-            for (x, t, w, g) in chunks(xb, tb, wb, gb) {
-                let (bin, valid, loss, dloss) = fast_lanes(&self.kind, bins, x, t, w);
-                // Gathered per lane, then weighted without branches (vector code).
-                let (mut on, mut k) = ([false; LANES], [zero; LANES]);
-                for (((on, k), &b), &v) in on.iter_mut().zip(k.iter_mut()).zip(&bin).zip(&valid) {
-                    let b = b as usize;
-                    *on = v && live.get(b).copied().unwrap_or(false);
-                    *k = factor.get(b).copied().unwrap_or(zero);
-                }
-                let mut out = [T::ZERO; LANES];
-                for (((o, &d), &k), &on) in out.iter_mut().zip(&dloss).zip(&k).zip(&on) {
-                    let v = T::narrow(d.widen() * k);
-                    *o = if on { v } else { T::ZERO };
-                }
-                for (i, ((&b, &l), &on)) in bin.iter().zip(&loss).zip(&on).enumerate() {
-                    let b = b as usize;
-                    if let Some(s) = sums.get_mut(i % COPIES).and_then(|s| s.get_mut(b)) {
-                        *s = *s + if on { l.widen() } else { zero };
-                    }
-                }
-                if let Some(g) = g {
-                    store(g, &out);
-                }
-            }
+            let mut weigh = Weigh {
+                live: &live,
+                factor: &factor,
+                sums: &mut sums,
+            };
+            fast_chunks(&self.kind, bins, (xb, tb, wb, gb), &mut weigh);
             Ok(())
         })?;
         Ok(weights.total(&sums, scale))

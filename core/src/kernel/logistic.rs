@@ -76,9 +76,3 @@ pub(crate) fn staged<T: Real, const N: usize>(x: &[T; N], e: &mut [T; N], lp: &m
         *lp = e.logistic_stage_ln();
     }
 }
-
-/// `(sigma(x), sigma(-x), ln(1 + e^-|x|))`: see [`Real::logistic_parts`].
-#[inline(always)]
-pub(crate) fn logistic_parts<T: Real>(x: T) -> (T, T, T) {
-    x.logistic_parts()
-}

@@ -3,9 +3,11 @@
 use super::{private, Real};
 
 /// `e^-a` for `a >= 0` in f32, branch-free: `a = k ln2 + r` (`k` the nearest integer,
-/// Cody-Waite, libm's split of ln 2), `e^-r` by its Taylor polynomial to degree 7 on
-/// `|r| <= ln2/2` (truncation below
-/// 3e-9 relative), scaled by `2^-k` built from bits. Results below 2^-126 flush to 0.
+/// Cody-Waite, libm's split of ln 2), `e^-r = 1 - r q(r)` on `|r| <= ln2/2` with `q` the
+/// minimax polynomial of degree 5 for the relative error of `e^-r` (2.0e-9, below the
+/// degree-7 Taylor polynomial's 3e-9 with two operations fewer; fitted by Lawson's
+/// algorithm, coefficients rounded to f32), scaled by `2^-k` built from bits. Results below
+/// 2^-126 flush to 0.
 #[inline(always)]
 fn exp_neg_f32(a: f32) -> f32 {
     const LOG2_E: f32 = core::f32::consts::LOG2_E;
@@ -20,27 +22,31 @@ fn exp_neg_f32(a: f32) -> f32 {
     let k = (biased.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
     let kf = biased - SHIFT;
     let r = (a - kf * LN2_HI) - kf * LN2_LO;
-    let p = 1.0
-        - r * (1.0
-            - r * (0.5
-                - r * (1.0 / 6.0
-                    - r * (1.0 / 24.0
-                        - r * (1.0 / 120.0 - r * (1.0 / 720.0 - r * (1.0 / 5040.0)))))));
+    const Q: [f32; 6] = [
+        1.0,
+        -0.499_999_94,
+        0.166_664_32,
+        -0.041_668,
+        0.008_374_155_5,
+        -0.001_384_365_4,
+    ];
+    let q = Q[0] + r * (Q[1] + r * (Q[2] + r * (Q[3] + r * (Q[4] + r * Q[5]))));
+    let p = 1.0 - r * q;
     // 2^-k for k <= 126 from its bits; larger k gives exponent 0 (flush to zero).
     let scale = f32::from_bits(((127 - k).max(0) as u32) << 23);
     p * scale
 }
 
-/// `ln(1 + e)` for `e` in `[0, 1]` in f32, branch-free: `2 atanh(s)`, `s = e / (2 + e)` in
-/// `[0, 1/3]` (no `1 + e` rounding), the series to `s^13` (truncation below 1.5e-8 relative).
+/// `ln(1 + e)` for `e` in `[0, 1]` in f32, branch-free: `2 atanh(s) = 2 s (1 + z P(z))`,
+/// `s = e / (2 + e)` in `[0, 1/3]` (no `1 + e` rounding), `z = s^2`, `P` the minimax cubic on
+/// `[0, 1/9]` for the relative error (4.5e-9, below the series to `s^13`'s 1.5e-8 with four
+/// operations fewer; fitted as `exp_neg_f32`'s).
 #[inline(always)]
 fn ln1p_unit_f32(e: f32) -> f32 {
+    const P: [f32; 4] = [0.333_332_1, 0.200_107_69, 0.140_008_14, 0.140_064_24];
     let s = e / (2.0 + e);
     let z = s * s;
-    let poly = 1.0
-        + z * (1.0 / 3.0
-            + z * (1.0 / 5.0
-                + z * (1.0 / 7.0 + z * (1.0 / 9.0 + z * (1.0 / 11.0 + z * (1.0 / 13.0))))));
+    let poly = 1.0 + z * (P[0] + z * (P[1] + z * (P[2] + z * P[3])));
     2.0 * s * poly
 }
 
