@@ -56,42 +56,53 @@ struct Fast<T, const N: usize> {
 }
 
 impl<T: Real, const N: usize> Fast<T, N> {
+    fn new() -> Self {
+        Self {
+            bin: [0; N],
+            valid: [false; N],
+            loss: [T::ZERO; N],
+            grad: [T::ZERO; N],
+        }
+    }
+
+    /// Fills in the chunk `x`, `t` (label weights `w`, `m` real elements), in place: the
+    /// arrays are reused chunk after chunk (built and returned per chunk, they were zeroed
+    /// and copied each time, 7% of GHM-C's time).
     #[inline(always)]
-    fn new<K: GhmKind<T>>(
+    fn fill<K: GhmKind<T>>(
+        &mut self,
         kind: &K,
         bins: usize,
         (x, t): (&[T; N], &[T; N]),
         w: Option<&[T]>,
         m: usize,
-    ) -> Self {
-        let mut f = Self {
-            bin: [0; N],
-            valid: [false; N],
-            loss: [T::ZERO; N],
-            grad: [T::ZERO; N],
-        };
+    ) {
         match w {
-            Some(w) => f
+            Some(w) => {
+                let mut w = w.iter();
+                self.valid
+                    .iter_mut()
+                    .for_each(|v| *v = w.next().is_some_and(|&w| w > T::ZERO));
+            }
+            None => self
                 .valid
                 .iter_mut()
-                .zip(w)
-                .for_each(|(v, &w)| *v = w > T::ZERO),
-            None => f.valid.iter_mut().take(m).for_each(|v| *v = true),
+                .enumerate()
+                .for_each(|(i, v)| *v = i < m),
         }
         let mut norm = [T::ZERO; N];
-        kind.fast(x, t, &mut norm, &mut f.loss, &mut f.grad);
+        kind.fast(x, t, &mut norm, &mut self.loss, &mut self.grad);
         if bins <= T::SMALL_BINS {
-            f.bin
+            self.bin
                 .iter_mut()
                 .zip(&norm)
                 .for_each(|(b, &n)| *b = n.bin_small(bins));
         } else {
-            f.bin
+            self.bin
                 .iter_mut()
                 .zip(&norm)
                 .for_each(|(b, &n)| *b = u32::try_from(n.bin(bins)).unwrap_or(u32::MAX));
         }
-        f
     }
 }
 
@@ -109,13 +120,19 @@ fn fast_chunks<T: Real, K: GhmKind<T>>(
     (xb, tb, wb, gb): Chunk<'_, T>,
     visitor: &mut impl Visit<T>,
 ) {
+    let mut fast = Fast::<T, CHUNK>::new();
     for (x, t, w, g) in chunks::<T, CHUNK>(xb, tb, wb, gb) {
         match (<&[T; CHUNK]>::try_from(x), <&[T; CHUNK]>::try_from(t)) {
-            (Ok(x), Ok(t)) => visitor.visit(&Fast::new(kind, bins, (x, t), w, CHUNK), g),
+            (Ok(x), Ok(t)) => {
+                fast.fill(kind, bins, (x, t), w, CHUNK);
+                visitor.visit(&fast, g);
+            }
             _ => {
+                let mut lanes = Fast::<T, LANES>::new();
                 for (x, t, w, g) in chunks::<T, LANES>(x, t, w, g) {
-                    let lanes: (&[T; LANES], _) = (&padded(x, T::ZERO), &padded(t, T::ZERO));
-                    visitor.visit(&Fast::new(kind, bins, lanes, w, x.len()), g);
+                    let xt = (&padded(x, T::ZERO), &padded(t, T::ZERO));
+                    lanes.fill(kind, bins, xt, w, x.len());
+                    visitor.visit(&lanes, g);
                 }
             }
         }
@@ -148,11 +165,12 @@ impl<T: Real, const BINS: usize, const LOSS: bool> Visit<T> for Count<'_, T, BIN
             }
         }
         if let (true, Some(g)) = (LOSS, grad) {
-            let mut out = f.grad;
-            for (o, &v) in out.iter_mut().zip(&f.valid) {
-                *o = if v { *o } else { T::ZERO };
+            let masked = |(d, (&v, &ok)): (&mut T, (&T, &bool))| *d = if ok { v } else { T::ZERO };
+            let lanes = f.grad.iter().zip(&f.valid);
+            match <&mut [T; N]>::try_from(&mut *g) {
+                Ok(g) => g.iter_mut().zip(lanes).for_each(masked),
+                Err(_) => g.iter_mut().zip(lanes).for_each(masked),
             }
-            store(g, &out);
         }
     }
 }
