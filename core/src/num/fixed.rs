@@ -38,6 +38,22 @@ impl defmt::Format for Q48 {
     }
 }
 
+/// `(sigma(x), sigma(-x), lp)` from the raw `(sigma(|x|), sigma(-|x|), lp)` of the Q15.16
+/// logistic kernel.
+#[inline(always)]
+fn by_sign(x: Q16, (big, small, lp): (i32, i32, i32)) -> (Q16, Q16, Q16) {
+    let (big, small, lp) = (
+        Q16::from_bits(big),
+        Q16::from_bits(small),
+        Q16::from_bits(lp),
+    );
+    if x >= Q16::ZERO {
+        (big, small, lp)
+    } else {
+        (small, big, lp)
+    }
+}
+
 macro_rules! impl_fixed {
     (@logistic fast) => {
         #[inline(always)]
@@ -60,27 +76,25 @@ macro_rules! impl_fixed {
         fn exp_neg_abs(self) -> Self {
             Self::from_bits(fx::exp_neg_abs(self.to_bits()))
         }
+        /// `e^-|x|` in Q31, its bits carried in a `Q16` (not a Q15.16 value: only the
+        /// next stages read it).
         #[inline(always)]
         fn logistic_stage(self) -> Self {
-            Self::ZERO
+            Self::from_bits(fx::exp_neg_31(self.to_bits()) as i32)
         }
         #[inline(always)]
         fn logistic_stage_ln(self) -> Self {
-            Self::ZERO
+            Self::from_bits(fx::ln1p_31(self.to_bits() as u32))
         }
         #[inline(always)]
-        fn logistic_finish(self, _: Self, _: Self) -> (Self, Self, Self) {
-            self.logistic_parts()
+        fn logistic_finish(self, e: Self, lp: Self) -> (Self, Self, Self) {
+            let (big, small) = fx::logistic_recip(e.to_bits() as u32);
+            by_sign(self, (big, small, lp.to_bits()))
         }
+        /// The three stages at once (equal to them bit for bit).
         #[inline]
         fn logistic_parts(self) -> (Self, Self, Self) {
-            let (big, small, lp) = fx::logistic_abs(self.to_bits());
-            let (big, small, lp) = (Self::from_bits(big), Self::from_bits(small), Self::from_bits(lp));
-            if self >= Self::ZERO {
-                (big, small, lp)
-            } else {
-                (small, big, lp)
-            }
+            by_sign(self, fx::logistic_abs(self.to_bits()))
         }
     };
     (@logistic default) => {};

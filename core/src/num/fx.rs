@@ -295,31 +295,34 @@ fn q31_to_q16(v: i64) -> i32 {
     ((v + (1 << 14)) >> 15) as i32
 }
 
-/// `e^-|x|` in Q31 for a Q16 raw `x` (0 for `|x| >= 16`): the first half of
-/// [`logistic_abs`] (see there).
-#[inline]
-fn exp_neg_31(x: i32) -> i64 {
-    let a = i64::from(x.unsigned_abs());
-    if a >= 16 << 16 {
-        return 0;
-    }
-    // a log2(e) = k + j/128 + r, in Q43 (a < 2^20, so the product is below 2^48).
-    let y = a * LOG2E_27;
-    let k = (y >> 43) as u32;
+/// `e^-|x|` in Q31 (in `[0, 2^31]`, below 2^-22 for `|x| >= 16` and 0 from `|x| >= 23`) for
+/// a Q16 raw `x`: the first stage of [`logistic_abs`] (see there). Without branches and in
+/// unsigned arithmetic (every intermediate is non-negative, so the floors are those of
+/// signed arithmetic): a loop of it over a block vectorises (64-bit lanes, a gather for the
+/// table) where the target has 64-bit vector multiplies (AVX2).
+#[inline(always)]
+pub(crate) fn exp_neg_31(x: i32) -> u32 {
+    const ONE: u64 = 1 << 31;
+    let mul = |a: u64, b: u64| (a * b) >> 31;
+    // a log2(e) = k + j/128 + r in Q43, with a <= 2^31 (Q16), so the product is below 2^59;
+    // 2^-k of a Q31 value is 0 from k = 32 (the shift is capped at 63).
+    let a = u64::from(x.unsigned_abs());
+    let y = a * LOG2E_27 as u64;
+    let k = y >> 43;
     let j = ((y >> 36) & 127) as usize;
-    let u = mul_31((y & ((1 << 36) - 1)) >> 5, LN2_31) >> 7;
+    let u = mul((y & ((1 << 36) - 1)) >> 5, LN2_31 as u64) >> 7;
     // e^-u = 1 - u (1 - u (1/2 - u/6)).
-    let t = ONE_31 / 2 - mul_31(u, ONE_31 / 6);
-    let t = ONE_31 - mul_31(u, t);
-    let p = ONE_31 - mul_31(u, t);
-    mul_31(i64::from(EXP2_NEG.get(j).copied().unwrap_or(1 << 31)), p) >> k
+    let t = ONE / 2 - mul(u, ONE / 6);
+    let t = ONE - mul(u, t);
+    let p = ONE - mul(u, t);
+    (mul(u64::from(EXP2_NEG.get(j).copied().unwrap_or(1 << 31)), p) >> k.min(63)) as u32
 }
 
 /// `e^-|x|` (Q16) from [`exp_neg_31`], rounded once: within 0.5001 LSB (host-tests
 /// `fixed_kernels.rs`, every input).
 #[inline]
 pub(crate) fn exp_neg_abs(x: i32) -> i32 {
-    q31_to_q16(exp_neg_31(x))
+    q31_to_q16(i64::from(exp_neg_31(x)))
 }
 
 /// `(sigma(|x|), sigma(-|x|), ln(1 + e^-|x|))` of a Q16 raw `x`, each rounded once to Q16 from
@@ -335,24 +338,50 @@ pub(crate) fn exp_neg_abs(x: i32) -> i32 {
 /// correctly rounded one except within about 2^-13 LSB of a tie (host-tests
 /// `fixed_kernels.rs` sweeps every input of [-64, 64]). `|x| >= 16` gives `(1, 0, 0)`, the
 /// rounded values there.
+///
+/// In three stages ([`exp_neg_31`], then [`ln1p_31`] and [`logistic_recip`] of its value),
+/// which a loop over a block runs one at a time; `|x| >= 16` needs no branch of its own (`e`
+/// is 0 there).
 #[inline]
 pub(crate) fn logistic_abs(x: i32) -> (i32, i32, i32) {
-    if x.unsigned_abs() >= 16 << 16 {
-        return (1 << 16, 0, 0);
-    }
     let e = exp_neg_31(x);
+    let (big, small) = logistic_recip(e);
+    (big, small, ln1p_31(e))
+}
+
+/// `w = 1 + e` (`e` in Q31, in `[0, 2^31]`) as `c_i (1 + d)`: the table index `i` and `d`
+/// in Q31.
+#[inline(always)]
+fn split_w(e: u32) -> (usize, i64) {
+    let e = i64::from(e);
     // w = 1 + e in [1, 2]: its 128th (e = 1 falls in the last one).
     let i = ((e >> 24) as usize).min(127);
-    let ln_c = i64::from(LN_MID.get(i).copied().unwrap_or(0));
     let recip_c = i64::from(RECIP_MID.get(i).copied().unwrap_or(1 << 31));
-    let d = mul_31(e - ((i as i64) << 24) - (1 << 23), recip_c);
-    // ln(1 + d) = d (1 - d (1/2 - d/3));  1 / (1 + d) = 1 - d (1 - d (1 - d)).
+    (i, mul_31(e - ((i as i64) << 24) - (1 << 23), recip_c))
+}
+
+/// `ln(1 + e)` rounded to Q16, of `e` in Q31 (in `[0, 2^31]`): the second stage of
+/// [`logistic_abs`].
+#[inline(always)]
+pub(crate) fn ln1p_31(e: u32) -> i32 {
+    let (i, d) = split_w(e);
+    let ln_c = i64::from(LN_MID.get(i).copied().unwrap_or(0));
+    // ln(1 + d) = d (1 - d (1/2 - d/3)).
     let t = ONE_31 / 2 - mul_31(d, ONE_31 / 3);
-    let ln_w = ln_c + mul_31(d, ONE_31 - mul_31(d, t));
+    q31_to_q16(ln_c + mul_31(d, ONE_31 - mul_31(d, t)))
+}
+
+/// `(1 / (1 + e), e / (1 + e))` rounded to Q16, of `e` in Q31 (in `[0, 2^31]`): the last
+/// stage of [`logistic_abs`].
+#[inline(always)]
+pub(crate) fn logistic_recip(e: u32) -> (i32, i32) {
+    let (i, d) = split_w(e);
+    let recip_c = i64::from(RECIP_MID.get(i).copied().unwrap_or(1 << 31));
+    // 1 / (1 + d) = 1 - d (1 - d (1 - d)).
     let t = ONE_31 - mul_31(d, ONE_31 - d);
     let recip_w = mul_31(recip_c, ONE_31 - mul_31(d, t));
-    let small = mul_31(e, recip_w);
-    (q31_to_q16(recip_w), q31_to_q16(small), q31_to_q16(ln_w))
+    let small = mul_31(i64::from(e), recip_w);
+    (q31_to_q16(recip_w), q31_to_q16(small))
 }
 
 /// `(sin x, cos x)` (Q16): `x = k pi/2 + r`, `|r| <= pi/4`, Taylor to `r^23` in Q62, then the
