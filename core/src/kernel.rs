@@ -5,7 +5,7 @@
 mod logistic;
 mod softmax;
 
-pub(crate) use logistic::{staged, Logistic};
+pub(crate) use logistic::{staged, Hard, Logistic};
 pub(crate) use softmax::SoftmaxRow;
 
 /// The first `N` values of `s`, padded with `pad` past its end: a fixed-size copy when `s`

@@ -1,7 +1,7 @@
 //! GHM-C, the gradient-harmonized classification loss: the kind and the constructor.
 
 use super::harmonized::{Ghm, GhmKind};
-use crate::kernel::{staged, Logistic};
+use crate::kernel::{staged, Hard, Logistic};
 use crate::loss::elementwise::{self, Targets};
 use crate::{check, Error, Real};
 
@@ -41,9 +41,8 @@ impl<T: Real> GhmKind<T> for Classification {
         staged(x, norm, loss);
         let out = norm.iter_mut().zip(loss.iter_mut()).zip(grad.iter_mut());
         for (((norm, loss), grad), (&x, &t)) in out.zip(x.iter().zip(t)) {
-            let (p, n, lp) = x.logistic_finish(*norm, *loss);
-            *loss = T::flip(t, x).max(T::ZERO) + lp;
-            (*norm, *grad) = (T::pick(t, n, p), T::pick(t, -n, p));
+            let h = Hard::new(x, t, *norm, *loss);
+            (*norm, *loss, *grad) = (h.q, h.ce, T::flip(t, h.q));
         }
     }
 }

@@ -76,3 +76,37 @@ pub(crate) fn staged<T: Real, const N: usize>(x: &[T; N], e: &mut [T; N], lp: &m
         *lp = e.logistic_stage_ln();
     }
 }
+
+/// The logistic quantities of a logit `x` against a hard target `t` (exactly 0 or 1), in the
+/// target's frame: with `z = (1 - 2t) x` (a sign flip, exact),
+///
+/// ```text
+/// q  = sigma(z)  = 1 - p_t          o = sigma(-z) = p_t
+/// ce = max(z, 0) + ln(1 + e^-|x|)   = bce(x, t)
+/// d bce / dx = sigma(x) - t = (1 - 2t) q      (`T::flip(t, q)`)
+/// ```
+/// so a hard-target kernel picks nothing by target: the sign of `z` orders the logistic pair
+/// (the select `logistic_finish` makes anyway). Bit for bit the values the picks gave.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hard<T> {
+    /// `1 - p_t`.
+    pub q: T,
+    /// `p_t`.
+    pub o: T,
+    /// `bce(x, t)`.
+    pub ce: T,
+}
+
+impl<T: Real> Hard<T> {
+    /// From the logit, its target and the two stages' values `e`, `lp` of [`staged`].
+    #[inline(always)]
+    pub fn new(x: T, t: T, e: T, lp: T) -> Self {
+        let z = T::flip(t, x);
+        let (q, o, lp) = z.logistic_finish(e, lp);
+        Self {
+            q,
+            o,
+            ce: z.max(T::ZERO) + lp,
+        }
+    }
+}

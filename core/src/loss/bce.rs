@@ -17,16 +17,16 @@
 //! `LengthMismatch` (targets, weights, output), `NonFinite` (logit, target or weight),
 //! `InvalidTarget` (target outside `[0, 1]`).
 
-use super::elementwise::{self, Each, Logit, Output, Split, Targets};
-use crate::kernel::Logistic;
+use super::elementwise::{self, Each, HardLogit, Output, Split, Targets};
+use crate::kernel::{Hard, Logistic};
 use crate::{Error, Real, Reduction};
 
 /// BCE of one logit against a hard target (0 or 1), in `T` (the gradient `-sigma(-x)` or
-/// `sigma(x)` is one term: no cancellation), from its logistic parts `(p, n, lp)`;
-/// branch-free, so a loop of it vectorises.
+/// `sigma(x)` is one term: no cancellation), from its logistic quantities `h`; branch-free,
+/// so a loop of it vectorises.
 #[inline(always)]
-fn bce_hard<T: Real>(x: T, t: T, (p, n, lp): (T, T, T)) -> (T, T) {
-    (T::flip(t, x).max(T::ZERO) + lp, T::pick(t, -n, p))
+fn bce_hard<T: Real>(t: T, h: Hard<T>) -> (T, T) {
+    (h.ce, T::flip(t, h.q))
 }
 
 /// Binary cross-entropy on logits.
@@ -88,7 +88,7 @@ impl BceWithLogits {
             weights,
             Targets::Unit,
             out,
-            Split(Logit(bce_hard), Each(Self::element)),
+            Split(HardLogit(bce_hard), Each(Self::element)),
         )
     }
 

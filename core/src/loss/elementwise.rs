@@ -1,6 +1,6 @@
 //! The shared loop of every element-wise loss: validation, weights, reduction, outputs.
 
-use crate::kernel::{padded, staged};
+use crate::kernel::{padded, staged, Hard};
 use crate::{check, Error, Real, Reduction};
 
 /// Where an entry point writes besides the returned scalar.
@@ -122,7 +122,7 @@ pub(crate) fn all_hard<T: Real>(ts: &[T]) -> bool {
 }
 
 /// Elements per block of the single pass: validated, then computed while in L1, one loop per
-/// stage over the block (see [`Logit`]). 128: measured against 64, 256, 512 and 1,024 for
+/// stage over the block (see [`HardLogit`]). 128: measured against 64, 256, 512 and 1,024 for
 /// focal, 128 was fastest (longer blocks spend more in the loops' tails per stage), and a
 /// block's scratch (a few arrays of 128) stays small on a microcontroller's stack.
 pub(crate) const BLOCK: usize = 128;
@@ -164,12 +164,12 @@ impl<T: Real, F: Fn(T, T) -> (T, T)> Kernel<T> for Each<F> {
     }
 }
 
-/// An element function `(x, t, (sigma(x), sigma(-x), ln(1 + e^-|x|))) -> (loss, grad)` of a
-/// logit, its target and its logistic parts; the parts' two transcendental stages run first,
-/// each a loop over the block ([`staged`]).
-pub(crate) struct Logit<F>(pub F);
+/// An element function `(t, Hard) -> (loss, grad)` of a hard target and the logistic
+/// quantities of its logit in the target's frame ([`Hard`]), for blocks of hard targets; the
+/// logistic's two transcendental stages run first, each a loop over the block ([`staged`]).
+pub(crate) struct HardLogit<F>(pub F);
 
-impl<T: Real, F: Fn(T, T, (T, T, T)) -> (T, T)> Kernel<T> for Logit<F> {
+impl<T: Real, F: Fn(T, Hard<T>) -> (T, T)> Kernel<T> for HardLogit<F> {
     #[inline(always)]
     fn block<const N: usize>(
         &self,
@@ -185,7 +185,7 @@ impl<T: Real, F: Fn(T, T, (T, T, T)) -> (T, T)> Kernel<T> for Logit<F> {
         for ((((l, g), &x), &t), (&e, &lp)) in
             l.iter_mut().zip(g.iter_mut()).zip(x).zip(t).zip(parts)
         {
-            (*l, *g) = (self.0)(x, t, x.logistic_finish(e, lp));
+            (*l, *g) = (self.0)(t, Hard::new(x, t, e, lp));
         }
     }
 }

@@ -22,8 +22,8 @@
 //! `InvalidParameter("gamma")` unless gamma is finite and `>= 0`.
 //! Calls: `LengthMismatch`, `NonFinite` (logit or target), `InvalidTarget` (outside `[0, 1]`).
 
-use super::elementwise::{self, Each, Logit, Output, Split, Targets};
-use crate::kernel::Logistic;
+use super::elementwise::{self, Each, HardLogit, Output, Split, Targets};
+use crate::kernel::{Hard, Logistic};
 use crate::{Error, Real, Reduction};
 
 /// Sigmoid focal loss on logits.
@@ -69,25 +69,21 @@ fn focal_element<A: Real>(alpha: Option<A>, gamma: A, x: A, t: A) -> (A, A) {
     (a_t * ce * mod_factor, a_t * mod_factor * inner)
 }
 
-/// The focal loss and gradient of one logit against a hard target (exactly 0 or 1), in `T`:
-/// with `q = 1 - p_t` and `o = p_t`, the gradient is `-+ a_t q^gamma (q + gamma ce o)`, a sum of
-/// two terms of one sign, so no cancellation can occur and `T`'s precision suffices. Without
-/// branches (a hard target picks between two values with [`Real::pick`]: for floats
-/// `t a + (1 - t) b`, exact for `t` in `{0, 1}`), so that a loop of it over a chunk's lanes
-/// becomes vector code; `pow(q)` is
-/// `q^gamma`, chosen once per call (by multiplication for a whole `gamma`).
+/// The focal loss and gradient of one logit against a hard target (exactly 0 or 1), in `T`,
+/// from its logistic quantities in the target's frame ([`Hard`]): with `q = 1 - p_t` and
+/// `o = p_t`, the gradient is `-+ a_t q^gamma (q + gamma ce o)`, a sum of two terms of one
+/// sign, so no cancellation can occur and `T`'s precision suffices. Without branches (the
+/// balance picks by [`Real::pick`]: for floats `t a + (1 - t) b`, exact for `t` in `{0, 1}`),
+/// so that a loop of it becomes vector code; `pow(q)` is `q^gamma`, chosen once per call (by
+/// multiplication for a whole `gamma`).
 #[inline(always)]
 pub(crate) fn focal_hard<T: Real>(
     (a1, a0): (T, T),
     gamma: T,
     pow: impl Fn(T) -> T,
-    x: T,
     t: T,
-    (p, n, lp): (T, T, T),
+    Hard { q, o, ce }: Hard<T>,
 ) -> (T, T) {
-    let q = T::pick(t, n, p);
-    let o = T::pick(t, p, n);
-    let ce = T::flip(t, x).max(T::ZERO) + lp;
     let am = T::pick(t, a1, a0) * pow(q);
     let v = am * (q + gamma * ce * o);
     (am * ce, T::flip(t, v))
@@ -226,7 +222,7 @@ impl<T: Real> SigmoidFocal<T> {
             Targets::Unit,
             out,
             Split(
-                Logit(|x, t, parts| focal_hard(balance, gamma, pow, x, t, parts)),
+                HardLogit(|t, h| focal_hard(balance, gamma, pow, t, h)),
                 Each(|x, t| self.element(alpha, x, t)),
             ),
         )

@@ -20,7 +20,7 @@
 
 use super::elementwise::{reduced, scaled, Output, LANES};
 use super::sigmoid_focal::{focal_hard, PowPass};
-use crate::kernel::{padded, staged};
+use crate::kernel::{padded, staged, Hard};
 use crate::label::class_of;
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
 
@@ -229,8 +229,7 @@ impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
                 for (((l, g), &a), ((&x, &t), (&e, &lp))) in
                     l.iter_mut().zip(g.iter_mut()).zip(&a).zip(lanes)
                 {
-                    let parts = x.logistic_finish(e, lp);
-                    let (lv, gv) = focal_hard(a, gamma, pow, x, t, parts);
+                    let (lv, gv) = focal_hard(a, gamma, pow, t, Hard::new(x, t, e, lp));
                     (*l, *g) = (w * lv, w * gv);
                 }
                 for (acc, &l) in acc.iter_mut().zip(&l).take(x.len()) {
