@@ -84,28 +84,38 @@ def topk():
     torch.topk(logits, 512)
 
 
-peers = {"focal": median_time(focal), "ghm_c": median_time(ghm_c), "ohem": median_time(topk)}
-
-
-def ours(op, native):
-    """hardmine bench for `op` on f32, portable (x86-64 baseline: SSE2) or built for this CPU
+def ours(op, native, path="f32"):
+    """hardmine bench for `op` on `path`, portable (x86-64 baseline: SSE2) or built for this CPU
     (AVX2 where it has it, as PyTorch's kernels pick at run time)."""
     env = dict(os.environ)
     cmd = ["cargo", "run", "--release", "-q", "-p", "hardmine-cli"]
     if native:
         env["RUSTFLAGS"] = "-C target-cpu=native"
         cmd += ["--target-dir", "target/native"]
-    out = subprocess.run(cmd + ["--", "bench", "--op", op, "--path", "f32", "--json"],
+    out = subprocess.run(cmd + ["--", "bench", "--op", op, "--path", path, "--json"],
                          capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])["melem_per_s"]
 
 
-portable = {op: ours(op, False) for op in peers}
-native = {op: ours(op, True) for op in peers}
+# Rounds alternate the peers and hardmine; each side keeps its best round (of medians), so a
+# burst of load from a neighbour on a shared machine penalises neither side alone.
+ROUNDS = 3
+peer_fns = {"focal": focal, "ghm_c": ghm_c, "ohem": topk}
+peers = {op: 0.0 for op in peer_fns}
+portable = {op: 0.0 for op in peer_fns}
+native = {op: 0.0 for op in peer_fns}
+for _ in range(ROUNDS):
+    for op, f in peer_fns.items():
+        peers[op] = max(peers[op], N / median_time(f) / 1e6)
+        portable[op] = max(portable[op], ours(op, False))
+        native[op] = max(native[op], ours(op, True))
+print(f"Best of {ROUNDS} rounds, each a median of repeats.\n")
 print("| op | peer | peer Melem/s | hardmine portable | ratio | hardmine native | ratio |")
 print("|---|---|---|---|---|---|---|")
 names = {"focal": "torchvision sigmoid_focal_loss + autograd", "ghm_c": "mmdetection GHMC (transcribed) + autograd", "ohem": "torch.topk(512)"}
-for op, secs in peers.items():
-    peer = N / secs / 1e6
+for op, peer in peers.items():
     print(f"| {op} | {names[op]} | {peer:.1f} | {portable[op]:.1f} | {portable[op] / peer:.2f}x "
           f"| {native[op]:.1f} | {native[op] / peer:.2f}x |")
+# The fixed-point target has no peer: an absolute rate (100 Melem/s for Q15.16 focal).
+fixed = [max(ours("focal", nat, "fixed") for _ in range(ROUNDS)) for nat in (False, True)]
+print(f"\nQ15.16 focal: {fixed[0]:.1f} Melem/s portable, {fixed[1]:.1f} native (target 100)")

@@ -306,6 +306,7 @@ fn bench_command(args: &[String]) -> Result<bool, String> {
         return Err("--n must be at least 1024".into());
     }
     if !json {
+        println!("Built for {}.\n", hardmine_cli::bench::vector_isa());
         println!("| op | path | n | Melem/s | ns/elem | state bytes |\n|---|---|---|---|---|---|");
     }
     for op in &ops {
