@@ -21,4 +21,7 @@ for n in 1048576 268435456; do
         echo "$line" | sed -E 's/.*"melem_per_s":([0-9.eE+-]+).*/\1/' |
             awk -v op="$op" -v n="$n" '{ printf "  %s n=%s: %.0f Melem/s, %.0f GB/s effective\n", op, n, $1, $1 * 0.012 }'
     done
+    # OHEM top-512 from host slices (the losses' upload included).
+    ./target/release/hardmine bench --op ohem --path gpu --n "$n" --repeats 5 --json ||
+        echo "check-on-device: ohem bench failed"
 done

@@ -363,6 +363,14 @@ fn measure_gpu(op: &str, n: usize, repeats: usize) -> Result<(f64, usize), Strin
                 let _ = black_box(gpu.ghm_on_device(&mut ghm, &x, &t, None, &mut g));
             })
         }
+        // OHEM takes host slices: the time includes the losses' upload (4 bytes an element).
+        "ohem" => {
+            let ohem = Ohem::<f32, 512>::new(512).map_err(err)?;
+            gpu.ohem(&ohem, &d.logits, None).map_err(e)?;
+            time(repeats, || {
+                let _ = black_box(gpu.ohem(&ohem, &d.logits, None));
+            })
+        }
         other => return Err(format!("op `{other}` has no GPU kernel yet")),
     };
     Ok((secs, core::mem::size_of::<hardmine_gpu::Gpu>()))

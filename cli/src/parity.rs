@@ -178,6 +178,20 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
                 .map_err(|e| e.to_string())?;
             gpu_batch(reduction, loss, g)
         }
+        "ohem" => {
+            let losses = i.reals::<f32>("losses")?;
+            let boxes = i.optional_reals::<f32>("boxes")?;
+            let mut ohem = Ohem::<f32, OHEM_CAPACITY>::new(p.usize("k")?).map_err(err)?;
+            if let Some(iou) = params.get("nms_iou").and_then(Value::as_f64) {
+                ohem = ohem.with_nms(iou as f32).map_err(err)?;
+            }
+            let picked = gpu
+                .ohem(&ohem, &losses, boxes.as_deref())
+                .map_err(|e| e.to_string())?;
+            let mut b = Batch::new();
+            b.insert("selected".into(), json!(picked));
+            Ok(vec![b])
+        }
         other => Err(format!("op `{other}` has no GPU kernel yet")),
     }
 }

@@ -7,15 +7,15 @@
 //! same input gives the same bits.
 
 use crate::{
-    first_non_finite, lengths_agree, reduction_divisor, validate, validate_ghm, DeviceKind,
-    GpuError,
+    first_non_finite, lengths_agree, ohem_select, radix_select, rank_key, reduction_divisor,
+    validate, validate_ghm, DeviceKind, GpuError,
 };
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use hardmine::{
-    Asl1, Error, Ghm, GradientHistogram, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
-    SoftmaxCrossEntropy, SoftmaxFocal,
+    Asl1, Error, Ghm, GradientHistogram, Ohem, Reduction, SigmoidFocal, SigmoidFocalLabels,
+    SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
 };
 use std::sync::Arc;
 
@@ -271,6 +271,44 @@ extern "C" __global__ void check_inputs(const float* xs, const float* ts, const 
     }
 }
 
+// OHEM's ranking as one 64-bit key per element: the loss's order-preserving bits (-0 counted
+// as +0, as the core compares floats) above the complement of the index, so a larger key ranks
+// first and ties go to the lower index, and no two keys are equal.
+__device__ unsigned long long rank_key(const float* losses, unsigned k) {
+    unsigned b = __float_as_uint(losses[k] + 0.0f);
+    b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    return ((unsigned long long)b << 32) | (unsigned long long)(0xFFFFFFFFu - k);
+}
+
+// One pass of the radix select: counts the 8-bit digit at `shift` of every key whose bits
+// under `mask` equal `prefix` (shared-memory counts, then integer atomics: deterministic).
+extern "C" __global__ void rank_hist(const float* losses, unsigned n, unsigned long long prefix,
+                                     unsigned long long mask, int shift, unsigned* counts) {
+    __shared__ unsigned local[256];
+    for (int d = threadIdx.x; d < 256; d += blockDim.x) local[d] = 0;
+    __syncthreads();
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        unsigned long long key = rank_key(losses, k);
+        if ((key & mask) == prefix) atomicAdd(&local[(unsigned)(key >> shift) & 255u], 1u);
+    }
+    __syncthreads();
+    for (int d = threadIdx.x; d < 256; d += blockDim.x)
+        if (local[d] != 0) atomicAdd(&counts[d], local[d]);
+}
+
+// The indices of the keys at or above `threshold` (the m-th largest key: exactly m of them),
+// in no particular order (the host orders them by key); never more than `cap` written.
+extern "C" __global__ void rank_collect(const float* losses, unsigned n,
+                                        unsigned long long threshold, unsigned* out,
+                                        unsigned cap, unsigned* count) {
+    for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        if (rank_key(losses, k) >= threshold) {
+            unsigned at = atomicAdd(count, 1u);
+            if (at < cap) out[at] = k;
+        }
+    }
+}
+
 extern "C" __global__ void bce(const float* xs, const float* ts, const float* ws, int has_w,
                                float* grad, double* partial, unsigned n, double scale) {
     double acc = 0.0;
@@ -352,6 +390,8 @@ pub struct Gpu {
     check_inputs: CudaFunction,
     ghm_hist: CudaFunction,
     ghm_apply: CudaFunction,
+    rank_hist: CudaFunction,
+    rank_collect: CudaFunction,
 }
 
 /// The kernels compiled to PTX by NVRTC, for the device's architecture when `arch` is `None`
@@ -417,6 +457,8 @@ impl Gpu {
             check_inputs: load("check_inputs")?,
             ghm_hist: load("ghm_hist")?,
             ghm_apply: load("ghm_apply")?,
+            rank_hist: load("rank_hist")?,
+            rank_collect: load("rank_collect")?,
         })
     }
 
@@ -1008,5 +1050,85 @@ impl Gpu {
         let loss = shape.total(s, &partial)?;
         *ghm = next;
         Ok(loss)
+    }
+
+    /// OHEM on the device, equal to the core's `Ohem::select(losses, boxes).indices()`
+    /// (ascending indices): the ranking (loss descending, ties to the lower index) is a radix
+    /// select over 64-bit keys, eight passes of 8 bits, each a device histogram; the `m`
+    /// highest-ranked indices are collected on the device and ordered on the host. Without NMS
+    /// `m = k`. With NMS the core's own greedy walk runs on the host over the top `m = 4k`
+    /// candidates in rank order (a prefix of the full walk, so the same decisions); when it
+    /// keeps fewer than `k`, `m` doubles, up to every element.
+    ///
+    /// # Errors
+    /// `Input` for the core's bad inputs (non-finite losses, missing or invalid boxes when NMS
+    /// is on), checked on the host first; `Driver` on a CUDA failure.
+    pub fn ohem<const K: usize>(
+        &self,
+        ohem: &Ohem<f32, K>,
+        losses: &[f32],
+        boxes: Option<&[f32]>,
+    ) -> Result<Vec<usize>, GpuError> {
+        let mut device = None;
+        ohem_select(ohem, losses, boxes, |m| {
+            let (shape, d_losses) = match &device {
+                Some(d) => d,
+                None => {
+                    let shape = Shape::of(losses.len(), Reduction::Sum)?
+                        .ok_or_else(|| driver("an empty batch has no ranking"))?;
+                    let d_losses = self.stream.clone_htod(losses).map_err(driver)?;
+                    device.insert((shape, d_losses))
+                }
+            };
+            self.top_ranked(shape, d_losses, losses, m)
+        })
+    }
+
+    /// The `m` (at most the batch's length) highest-ranked indices of the losses on the device
+    /// (`losses` is their host copy), in rank order.
+    fn top_ranked(
+        &self,
+        shape: &Shape,
+        d_losses: &CudaSlice<f32>,
+        losses: &[f32],
+        m: usize,
+    ) -> Result<Vec<usize>, GpuError> {
+        let s = &self.stream;
+        let mut counts = s.alloc_zeros::<u32>(256).map_err(driver)?;
+        let threshold = radix_select(m as u64, |prefix, mask, shift| {
+            s.memset_zeros(&mut counts).map_err(driver)?;
+            let mut b = s.launch_builder(&self.rank_hist);
+            b.arg(d_losses).arg(&shape.n32).arg(&prefix).arg(&mask);
+            b.arg(&shift).arg(&mut counts);
+            // SAFETY: the argument list matches `rank_hist`; `counts` holds 256 values.
+            unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+            s.clone_dtoh(&counts).map_err(driver)
+        })?;
+        let m32 = u32::try_from(m).map_err(driver)?;
+        let mut out = s.alloc_zeros::<u32>(m.max(1)).map_err(driver)?;
+        let mut count = s.alloc_zeros::<u32>(1).map_err(driver)?;
+        let mut b = s.launch_builder(&self.rank_collect);
+        b.arg(d_losses)
+            .arg(&shape.n32)
+            .arg(&threshold)
+            .arg(&mut out);
+        b.arg(&m32).arg(&mut count);
+        // SAFETY: the argument list matches `rank_collect`; it writes at most `m32` of `out`.
+        unsafe { b.launch(shape.cfg) }.map_err(driver)?;
+        let got = s.clone_dtoh(&count).map_err(driver)?;
+        if got.first().copied() != Some(m32) {
+            return Err(GpuError::Driver(format!(
+                "radix select collected {got:?} of {m} indices"
+            )));
+        }
+        let mut top: Vec<usize> = s
+            .clone_dtoh(&out)
+            .map_err(driver)?
+            .into_iter()
+            .take(m)
+            .map(|i| i as usize)
+            .collect();
+        top.sort_unstable_by_key(|&i| core::cmp::Reverse(rank_key(losses, i)));
+        Ok(top)
     }
 }

@@ -19,9 +19,10 @@
 //! Coverage: sigmoid focal (dense and label form), BCE, smooth L1, ASL1, softmax cross-entropy
 //! and softmax focal (fused forward and gradient), GHM-C and GHM-R (histogram with
 //! shared-memory atomics on the device, the moving average in the core's state object on the
-//! host, weighting pass on the device). Reductions are deterministic: integer counts, and
-//! floating-point sums by a fixed block tree with the blocks' partial sums added on the host
-//! in block order. OHEM on the GPU is not written yet.
+//! host, weighting pass on the device), OHEM top-k (radix select over 64-bit rank keys on the
+//! device; with NMS, the core's greedy walk on the host over the device's top candidates).
+//! Reductions are deterministic: integer counts, and floating-point sums by a fixed block
+//! tree with the blocks' partial sums added on the host in block order.
 
 #[cfg(feature = "cuda")]
 use hardmine::Reduction;
@@ -188,5 +189,219 @@ pub(crate) fn reduction_divisor(reduction: Reduction, n: usize) -> f64 {
     match reduction {
         Reduction::Mean if n > 0 => n as f64,
         _ => 1.0,
+    }
+}
+
+#[cfg(any(feature = "cuda", test))]
+/// OHEM's ranking as one 64-bit key per element (the kernels' `rank_key`): the loss's
+/// order-preserving bits (-0 counted as +0, as the core compares floats) above the complement
+/// of the index, so a larger key ranks first, ties go to the lower index, and no two keys of
+/// one batch are equal.
+pub(crate) fn rank_key(losses: &[f32], index: usize) -> u64 {
+    let b = losses.get(index).map_or(0, |&l| (l + 0.0).to_bits());
+    let b = if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    };
+    (u64::from(b) << 32) | u64::from(u32::MAX - index as u32)
+}
+
+#[cfg(any(feature = "cuda", test))]
+/// The `m`-th largest of a batch's distinct rank keys (`1 <= m <=` the batch's length), by
+/// radix select: eight passes, each asking `hist(prefix, mask, shift)` for the 256 counts of
+/// the 8-bit digit at `shift` among the keys whose bits under `mask` equal `prefix` (a device
+/// histogram), and following the digit that holds the `m`-th key.
+pub(crate) fn radix_select(
+    m: u64,
+    mut hist: impl FnMut(u64, u64, i32) -> Result<Vec<u32>, GpuError>,
+) -> Result<u64, GpuError> {
+    let (mut prefix, mut mask, mut remaining) = (0u64, 0u64, m);
+    for pass in 0..8 {
+        let shift = 56 - 8 * pass;
+        let counts = hist(prefix, mask, shift)?;
+        // The digit of the `remaining`-th largest key under the prefix.
+        let mut digit = None;
+        for (d, &count) in counts.iter().enumerate().rev() {
+            if u64::from(count) >= remaining {
+                digit = Some(d as u64);
+                break;
+            }
+            remaining -= u64::from(count);
+        }
+        let digit = digit.ok_or_else(|| {
+            GpuError::Driver(format!("radix select: fewer than {m} keys counted"))
+        })?;
+        prefix |= digit << shift;
+        mask |= 0xFF << shift;
+    }
+    Ok(prefix)
+}
+
+#[cfg(any(feature = "cuda", test))]
+/// OHEM with the core's validation and semantics, given `top_ranked(m)`: the `m` highest-ranked
+/// indices in rank order (the device's part). Without NMS the top `k`; with NMS the core's
+/// greedy walk over the top `4k` candidates, doubled until it keeps `k` or holds every
+/// element (the walk over a prefix of the ranking makes the full walk's first decisions).
+/// Returns ascending indices, as `Selection::indices`.
+pub(crate) fn ohem_select<const K: usize>(
+    ohem: &hardmine::Ohem<f32, K>,
+    losses: &[f32],
+    boxes: Option<&[f32]>,
+    mut top_ranked: impl FnMut(usize) -> Result<Vec<usize>, GpuError>,
+) -> Result<Vec<usize>, GpuError> {
+    let n = losses.len();
+    if let Some(index) = losses.iter().position(|l| !l.is_finite()) {
+        return Err(Error::NonFinite { index }.into());
+    }
+    let k = ohem.k();
+    let boxes = match ohem.nms_iou() {
+        Some(_) => {
+            let boxes = boxes.unwrap_or(&[]);
+            hardmine::check_boxes(boxes, n)?;
+            Some(boxes)
+        }
+        None => None,
+    };
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let Some(boxes) = boxes else {
+        let mut top = top_ranked(k.min(n))?;
+        top.sort_unstable();
+        return Ok(top);
+    };
+    let mut m = k.saturating_mul(4).min(n);
+    loop {
+        let ranked = top_ranked(m)?;
+        // The candidates in rank order, so the core's ranking of them (ties to the lower
+        // position) is theirs.
+        let sub_losses: Vec<f32> = ranked
+            .iter()
+            .map(|&i| losses.get(i).copied().unwrap_or(0.0))
+            .collect();
+        let sub_boxes: Vec<f32> = ranked
+            .iter()
+            .flat_map(|&i| {
+                boxes
+                    .get(4 * i..4 * i + 4)
+                    .unwrap_or(&[0.0; 4])
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        let kept = ohem.select(&sub_losses, Some(&sub_boxes))?;
+        if kept.len() >= k || m == n {
+            let mut picked: Vec<usize> = kept
+                .indices()
+                .iter()
+                .filter_map(|&r| ranked.get(r).copied())
+                .collect();
+            picked.sort_unstable();
+            return Ok(picked);
+        }
+        m = m.saturating_mul(2).min(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ohem_select, radix_select, rank_key, GpuError};
+    use hardmine::{Ohem, SplitMix64};
+
+    /// The device's part on the host: the same radix select with a host histogram, the same
+    /// collection and ordering.
+    fn top_ranked_on_host(losses: &[f32], m: usize) -> Result<Vec<usize>, GpuError> {
+        let keys: Vec<u64> = (0..losses.len()).map(|i| rank_key(losses, i)).collect();
+        let threshold = radix_select(m as u64, |prefix, mask, shift| {
+            let mut counts = vec![0u32; 256];
+            for &key in keys.iter().filter(|&&key| key & mask == prefix) {
+                counts[((key >> shift) & 255) as usize] += 1;
+            }
+            Ok(counts)
+        })?;
+        let mut top: Vec<usize> = (0..losses.len())
+            .filter(|&i| keys[i] >= threshold)
+            .collect();
+        assert_eq!(top.len(), m, "exactly m keys at or above the m-th");
+        top.sort_unstable_by_key(|&i| core::cmp::Reverse(keys[i]));
+        Ok(top)
+    }
+
+    #[test]
+    fn rank_keys_order_as_the_core_ranks() {
+        let losses = [
+            1.0f32,
+            -0.0,
+            0.0,
+            -2.5,
+            1.0,
+            f32::MAX,
+            -f32::MAX,
+            1e-45,
+            -1e-45,
+        ];
+        let mut order: Vec<usize> = (0..losses.len()).collect();
+        order.sort_unstable_by_key(|&i| core::cmp::Reverse(rank_key(&losses, i)));
+        // Loss descending, ties (1.0 twice, -0 and +0) to the lower index.
+        assert_eq!(order, [5, 0, 4, 7, 1, 2, 8, 3, 6]);
+    }
+
+    /// The host orchestration of the device OHEM against the core, without a device: the
+    /// radix select, the collection, and NMS over growing prefixes of the ranking.
+    #[test]
+    fn ohem_orchestration_selects_what_the_core_selects() {
+        let mut r = SplitMix64::new(91);
+        for (n, k) in [
+            (1usize, 1usize),
+            (2, 5),
+            (10, 3),
+            (257, 16),
+            (1000, 64),
+            (4000, 512),
+        ] {
+            let losses: Vec<f32> = (0..n)
+                .map(|i| match i % 7 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => (r.below(64) as f32 - 8.0) * 0.25,
+                })
+                .collect();
+            let boxes: Vec<f32> = (0..n)
+                .flat_map(|_| {
+                    let (x, y) = (r.below(20) as f32 * 4.0, r.below(20) as f32 * 4.0);
+                    [x, y, x + 16.0, y + 16.0]
+                })
+                .collect();
+            let plain = Ohem::<f32, 512>::new(k).unwrap();
+            let host = |m| top_ranked_on_host(&losses, m);
+            let got = ohem_select(&plain, &losses, None, host).unwrap();
+            let exp = plain.select(&losses, None).unwrap();
+            assert_eq!(got, exp.indices(), "n {n}, k {k}");
+            for iou in [0.1f32, 0.3, 0.7] {
+                let nms = plain.with_nms(iou).unwrap();
+                let host = |m| top_ranked_on_host(&losses, m);
+                let got = ohem_select(&nms, &losses, Some(&boxes), host).unwrap();
+                let exp = nms.select(&losses, Some(&boxes)).unwrap();
+                assert_eq!(got, exp.indices(), "n {n}, k {k}, nms {iou}");
+            }
+        }
+    }
+
+    #[test]
+    fn ohem_errors_are_the_cores() {
+        let never = |_| -> Result<Vec<usize>, GpuError> { panic!("no ranking for a bad input") };
+        let plain = Ohem::<f32, 8>::new(2).unwrap();
+        let nms = plain.with_nms(0.5).unwrap();
+        for (ohem, losses, boxes) in [
+            (plain, &[1.0f32, f32::NAN][..], None),
+            (nms, &[1.0, 2.0][..], Some(&[0.0f32; 4][..])),
+            (nms, &[1.0, 2.0][..], None),
+            (nms, &[1.0][..], Some(&[0.0, 0.0, f32::INFINITY, 1.0][..])),
+        ] {
+            let exp = ohem.select(losses, boxes).unwrap_err();
+            assert_eq!(ohem_select(&ohem, losses, boxes, never), Err(exp.into()));
+        }
+        assert_eq!(ohem_select(&plain, &[], None, never), Ok(Vec::new()));
     }
 }

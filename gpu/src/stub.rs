@@ -2,7 +2,7 @@
 
 use crate::{DeviceKind, GpuError};
 use hardmine::{
-    Asl1, Ghm, Reduction, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
+    Asl1, Ghm, Ohem, Reduction, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
 };
 
 /// The most GHM bins the kernels' shared-memory histogram holds.
@@ -234,6 +234,19 @@ impl Gpu {
         _: &[i32],
         _: &mut [f32],
     ) -> Result<f32, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// OHEM (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn ohem<const K: usize>(
+        &self,
+        _: &Ohem<f32, K>,
+        _: &[f32],
+        _: Option<&[f32]>,
+    ) -> Result<Vec<usize>, GpuError> {
         Err(GpuError::Unavailable)
     }
 }

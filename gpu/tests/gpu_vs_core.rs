@@ -3,7 +3,7 @@
 //! `gpu/check-on-device.sh` runs them with `--ignored` on a GPU host.
 
 use hardmine::{
-    Asl1, BceWithLogits, GhmC, GhmR, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    Asl1, BceWithLogits, GhmC, GhmR, Ohem, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
     SoftmaxCrossEntropy, SoftmaxFocal, SplitMix64,
 };
 use hardmine_gpu::{Gpu, GpuError};
@@ -372,4 +372,62 @@ fn softmax_losses_match_the_core() {
         gpu.softmax_cross_entropy(&ce, &x, &bad, &mut g_gpu),
         Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 3 }))
     );
+}
+
+#[test]
+#[ignore = "needs a CUDA device: run by gpu/check-on-device.sh"]
+fn ohem_selects_what_the_core_selects() {
+    let gpu = Gpu::new().expect("a CUDA device");
+    let mut r = SplitMix64::new(77);
+    for (n, k) in [
+        (1usize, 1usize),
+        (10, 3),
+        (1000, 64),
+        (5000, 512),
+        (300_000, 512),
+    ] {
+        // Losses on a coarse grid (many ties, including -0 against +0 and negatives), boxes
+        // clustered so NMS suppresses a good share.
+        let losses: Vec<f32> = (0..n)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => -0.0,
+                _ => (r.below(64) as f32 - 8.0) * 0.25,
+            })
+            .collect();
+        let boxes: Vec<f32> = (0..n)
+            .flat_map(|_| {
+                let (x, y) = (r.below(40) as f32 * 4.0, r.below(40) as f32 * 4.0);
+                [x, y, x + 16.0, y + 16.0]
+            })
+            .collect();
+        let plain = Ohem::<f32, 512>::new(k).unwrap();
+        let cpu = plain.select(&losses, None).unwrap();
+        assert_eq!(
+            gpu.ohem(&plain, &losses, None).unwrap(),
+            cpu.indices(),
+            "n {n}, k {k}"
+        );
+        for iou in [0.3f32, 0.7] {
+            let nms = plain.with_nms(iou).unwrap();
+            let cpu = nms.select(&losses, Some(&boxes)).unwrap();
+            let got = gpu.ohem(&nms, &losses, Some(&boxes)).unwrap();
+            assert_eq!(got, cpu.indices(), "n {n}, k {k}, nms {iou}");
+        }
+    }
+    // The core's errors, in its order.
+    let plain = Ohem::<f32, 512>::new(4).unwrap();
+    assert_eq!(
+        gpu.ohem(&plain, &[1.0, f32::NAN], None),
+        Err(GpuError::Input(hardmine::Error::NonFinite { index: 1 }))
+    );
+    let nms = plain.with_nms(0.5).unwrap();
+    assert_eq!(
+        gpu.ohem(&nms, &[1.0, 2.0], Some(&[0.0; 4])),
+        Err(GpuError::Input(hardmine::Error::LengthMismatch {
+            expected: 8,
+            got: 4
+        }))
+    );
+    assert_eq!(gpu.ohem(&plain, &[], None), Ok(Vec::new()));
 }

@@ -66,6 +66,11 @@ impl<T: Real, const K: usize> Ohem<T, K> {
         self.k
     }
 
+    /// The NMS threshold, `None` when NMS is off.
+    pub fn nms_iou(&self) -> Option<T> {
+        self.nms_iou
+    }
+
     fn run<L: ClassLabel>(
         &self,
         losses: &[T],
