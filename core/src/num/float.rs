@@ -1,4 +1,5 @@
-//! `Real` for `f32` and `f64`: libm kernels, one macro row per type.
+//! `Real` for `f32` and `f64`: libm kernels, one macro row per type, and the fast logistic
+//! kernels (`e^-|x|`, `ln(1 + e)`) the binary and softmax losses run on.
 
 use super::{private, Real};
 
@@ -14,9 +15,10 @@ fn exp_neg_f32(a: f32) -> f32 {
     const LOG2_E: f32 = core::f32::consts::LOG2_E;
     const LN2_HI: f32 = 6.931_457_519_5e-1; // 0x3f317200, 16 significant bits
     const LN2_LO: f32 = 1.428_606_820_3e-6; // 0x35bfbe8e
-                                            // Adding 1.5 * 2^23 rounds to an integer (to nearest) and leaves it in the low mantissa
-                                            // bits: `k` without a float-to-int conversion, which Rust saturates and which would
-                                            // then not vectorise.
+
+    // Adding 1.5 * 2^23 rounds to an integer (to nearest) and leaves it in the low mantissa
+    // bits: `k` without a float-to-int conversion, which Rust saturates and which would then
+    // not vectorise.
     const SHIFT: f32 = 12_582_912.0;
     let a = a.min(100.0);
     let biased = a * LOG2_E + SHIFT;
@@ -53,30 +55,105 @@ fn ln1p_unit_f32(e: f32) -> f32 {
     2.0 * s * poly
 }
 
+/// `e^-a` for `a >= 0` in f64, branch-free, as [`exp_neg_f32`]: Cody-Waite reduction with
+/// fdlibm's split of ln 2, then `e^-r` by its Taylor polynomial to degree 13 on
+/// `|r| <= ln2/2` (truncation below 4.2e-18 relative) in Estrin's form, scaled by `2^-k`
+/// built from bits. Results below 2^-1022 flush to 0.
+#[inline(always)]
+fn exp_neg_f64(a: f64) -> f64 {
+    const LOG2_E: f64 = core::f64::consts::LOG2_E;
+    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1; // 0x3fe62e42fee00000
+    const LN2_LO: f64 = 1.908_214_929_270_587_700_0e-10; // 0x3dea39ef35793c76
+    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
+                                                // 1 / j!, j = 0..=13.
+    const C: [f64; 14] = [
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5_040.0,
+        1.0 / 40_320.0,
+        1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        1.0 / 6_227_020_800.0,
+    ];
+    let a = a.min(800.0);
+    let biased = a * LOG2_E + SHIFT;
+    let k = (biased.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
+    let kf = biased - SHIFT;
+    let u = -((a - kf * LN2_HI) - kf * LN2_LO);
+    let (u2, u4) = (u * u, u * u * (u * u));
+    let u8 = u4 * u4;
+    let low = ((C[0] + u * C[1]) + u2 * (C[2] + u * C[3]))
+        + u4 * ((C[4] + u * C[5]) + u2 * (C[6] + u * C[7]));
+    let high = ((C[8] + u * C[9]) + u2 * (C[10] + u * C[11])) + u4 * (C[12] + u * C[13]);
+    let p = low + u8 * high;
+    // 2^-k for k <= 1022 from its bits; larger k gives exponent 0 (flush to zero).
+    let scale = f64::from_bits(((1023 - k).max(0) as u64) << 52);
+    p * scale
+}
+
+/// `ln(1 + e)` for `e` in `[0, 1]` in f64, branch-free: above 1/2 as
+/// `ln 2 + ln(1 + (e - 1) / 2)` (both steps exact there), so `f` lies in `[-1/4, 1/2]`; then
+/// fdlibm's form `f - (f^2/2 - s (f^2/2 + R))`, `s = f / (2 + f)` in `[-1/7, 1/5]`,
+/// `R = 2 (z/3 + z^2/5 + ... + z^10/21)`, `z = s^2` (truncation below 2e-17 relative): the
+/// leading `f` is exact and the rounding falls on the small correction.
+#[inline(always)]
+fn ln1p_unit_f64(e: f64) -> f64 {
+    // 2 / (2j + 3), j = 0..10.
+    const C: [f64; 10] = [
+        2.0 / 3.0,
+        2.0 / 5.0,
+        2.0 / 7.0,
+        2.0 / 9.0,
+        2.0 / 11.0,
+        2.0 / 13.0,
+        2.0 / 15.0,
+        2.0 / 17.0,
+        2.0 / 19.0,
+        2.0 / 21.0,
+    ];
+    let upper = e > 0.5;
+    let f = if upper { (e - 1.0) * 0.5 } else { e };
+    let base = if upper { core::f64::consts::LN_2 } else { 0.0 };
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let (z2, z4) = (z * z, z * z * (z * z));
+    let low = ((C[0] + z * C[1]) + z2 * (C[2] + z * C[3]))
+        + z4 * ((C[4] + z * C[5]) + z2 * (C[6] + z * C[7]));
+    let r = z * (low + z4 * z4 * (C[8] + z * C[9]));
+    let hfsq = 0.5 * f * f;
+    base + (f - (hfsq - s * (hfsq + r)))
+}
+
 macro_rules! impl_float {
-    (@exp_ln1p fast) => {
+    (@exp_ln1p fast $exp:ident $ln1p:ident) => {
         #[inline(always)]
         fn exp_ln1p_neg_abs(self) -> (Self, Self) {
-            let e = exp_neg_f32(self.abs());
-            (e, ln1p_unit_f32(e))
+            let e = $exp(self.abs());
+            (e, $ln1p(e))
         }
         #[inline(always)]
         fn exp_neg_abs(self) -> Self {
-            exp_neg_f32(self.abs())
+            $exp(self.abs())
         }
         #[inline(always)]
         fn logistic_stage(self) -> Self {
-            exp_neg_f32(self.abs())
+            $exp(self.abs())
         }
         #[inline(always)]
         fn logistic_stage_ln(self) -> Self {
-            ln1p_unit_f32(self)
+            $ln1p(self)
         }
 
     };
-    (@exp_ln1p default) => {};
     (
-        $t:ty, exp_ln1p = $fast:ident, acc = $acc:ty,
+        $t:ty, exp_ln1p = ($fexp:ident, $fln1p:ident), acc = $acc:ty,
         exp = $exp:path, exp_m1 = $expm1:path, ln = $ln:path, ln_1p = $ln1p:path,
         sqrt = $sqrt:path, pow = $pow:path, floor = $floor:path, sin = $sin:path, cos = $cos:path
     ) => {
@@ -163,7 +240,7 @@ macro_rules! impl_float {
                     self / n as $t
                 }
             }
-            impl_float!(@exp_ln1p $fast);
+            impl_float!(@exp_ln1p fast $fexp $fln1p);
             #[inline]
             fn sin_cos(self) -> (Self, Self) {
                 ($sin(self), $cos(self))
@@ -211,7 +288,7 @@ macro_rules! impl_float {
 
 impl_float!(
     f32,
-    exp_ln1p = fast,
+    exp_ln1p = (exp_neg_f32, ln1p_unit_f32),
     acc = f64,
     exp = libm::expf,
     exp_m1 = libm::expm1f,
@@ -225,7 +302,7 @@ impl_float!(
 );
 impl_float!(
     f64,
-    exp_ln1p = default,
+    exp_ln1p = (exp_neg_f64, ln1p_unit_f64),
     acc = f64,
     exp = libm::exp,
     exp_m1 = libm::expm1,
