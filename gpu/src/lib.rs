@@ -309,6 +309,8 @@ mod tests {
     use super::{ohem_select, radix_select, rank_key, GpuError};
     use hardmine::{Ohem, SplitMix64};
 
+    include!("ohem_cases.rs");
+
     /// The device's part on the host: the same radix select with a host histogram, the same
     /// collection and ordering.
     fn top_ranked_on_host(losses: &[f32], m: usize) -> Result<Vec<usize>, GpuError> {
@@ -360,19 +362,7 @@ mod tests {
             (1000, 64),
             (4000, 512),
         ] {
-            let losses: Vec<f32> = (0..n)
-                .map(|i| match i % 7 {
-                    0 => 0.0,
-                    1 => -0.0,
-                    _ => (r.below(64) as f32 - 8.0) * 0.25,
-                })
-                .collect();
-            let boxes: Vec<f32> = (0..n)
-                .flat_map(|_| {
-                    let (x, y) = (r.below(20) as f32 * 4.0, r.below(20) as f32 * 4.0);
-                    [x, y, x + 16.0, y + 16.0]
-                })
-                .collect();
+            let (losses, boxes) = ohem_case(&mut r, n, 20);
             let plain = Ohem::<f32, 512>::new(k).unwrap();
             let host = |m| top_ranked_on_host(&losses, m);
             let got = ohem_select(&plain, &losses, None, host).unwrap();

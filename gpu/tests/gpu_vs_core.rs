@@ -8,6 +8,8 @@ use hardmine::{
 };
 use hardmine_gpu::{Gpu, GpuError};
 
+include!("../src/ohem_cases.rs");
+
 /// Whether this test build has the CUDA backend.
 static CUDA: bool = cfg!(feature = "cuda");
 
@@ -386,21 +388,7 @@ fn ohem_selects_what_the_core_selects() {
         (5000, 512),
         (300_000, 512),
     ] {
-        // Losses on a coarse grid (many ties, including -0 against +0 and negatives), boxes
-        // clustered so NMS suppresses a good share.
-        let losses: Vec<f32> = (0..n)
-            .map(|i| match i % 7 {
-                0 => 0.0,
-                1 => -0.0,
-                _ => (r.below(64) as f32 - 8.0) * 0.25,
-            })
-            .collect();
-        let boxes: Vec<f32> = (0..n)
-            .flat_map(|_| {
-                let (x, y) = (r.below(40) as f32 * 4.0, r.below(40) as f32 * 4.0);
-                [x, y, x + 16.0, y + 16.0]
-            })
-            .collect();
+        let (losses, boxes) = ohem_case(&mut r, n, 40);
         let plain = Ohem::<f32, 512>::new(k).unwrap();
         let cpu = plain.select(&losses, None).unwrap();
         assert_eq!(

@@ -62,10 +62,26 @@ pub fn check_close(got: &[f64], exp: &[f64], rel: f64, abs_frac: f64) -> Result<
 
 /// Distance in units in the last place between two f32 values (same sign assumed close).
 pub fn ulp_distance(a: f32, b: f32) -> u32 {
-    let key = |x: f32| {
-        let bits = x.to_bits() as i32;
+    // The f32 bits widened keep their order, and their distance.
+    ordered_distance(
+        i64::from(a.to_bits() as i32),
+        i64::from(b.to_bits() as i32),
+        32,
+    ) as u32
+}
+
+/// Distance in units in the last place between two f64 values (same sign assumed close).
+pub fn ulp_distance_f64(a: f64, b: f64) -> u64 {
+    ordered_distance(a.to_bits() as i64, b.to_bits() as i64, 64)
+}
+
+/// The distance between two floats' sign-magnitude bit patterns `a`, `b` of `width` bits,
+/// each mapped to a monotone integer (negative values counted down from the sign bit).
+fn ordered_distance(a: i64, b: i64, width: u32) -> u64 {
+    let sign = -1i64 << (width - 1);
+    let key = |bits: i64| {
         if bits < 0 {
-            i32::MIN.wrapping_sub(bits)
+            sign.wrapping_sub(bits)
         } else {
             bits
         }

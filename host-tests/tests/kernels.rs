@@ -5,7 +5,9 @@
 //! release-checked -p hardmine-host-tests --test kernels`.
 
 use hardmine::Real;
-use hardmine_host_tests::tolerance::{ulp_distance, FAST_KERNEL_F32_ULP, KERNEL_F32_ULP};
+use hardmine_host_tests::tolerance::{
+    ulp_distance, ulp_distance_f64, FAST_KERNEL_F32_ULP, KERNEL_F32_ULP,
+};
 
 /// The largest ULP distance seen and where.
 #[derive(Default)]
@@ -101,19 +103,6 @@ fn logistic_parts_within_their_ulp_bound() {
     w.check("logistic_parts sigma", FAST_KERNEL_F32_ULP);
 }
 
-/// ULP distance between two f64 values of one sign.
-fn ulp64(a: f64, b: f64) -> u64 {
-    let key = |x: f64| {
-        let bits = x.to_bits() as i64;
-        if bits < 0 {
-            i64::MIN.wrapping_sub(bits)
-        } else {
-            bits
-        }
-    };
-    key(a).wrapping_sub(key(b)).unsigned_abs()
-}
-
 #[test]
 fn fast_f64_exp_and_ln1p_within_their_ulp_bound() {
     // The f64 kernels against std (the system libm, itself within 1 ULP), at 4 million arguments spread over
@@ -127,12 +116,12 @@ fn fast_f64_exp_and_ln1p_within_their_ulp_bound() {
     for x in binades.chain(uniform) {
         let (e, l) = x.exp_ln1p_neg_abs();
         let e_ref = (-x).exp();
-        let d = ulp64(e, e_ref);
+        let d = ulp_distance_f64(e, e_ref);
         if d > e_worst.0 {
             e_worst = (d, x);
         }
         // The logarithm's own error, at the e^-|x| it was given.
-        let d = ulp64(l, e.ln_1p());
+        let d = ulp_distance_f64(l, e.ln_1p());
         if d > l_worst.0 {
             l_worst = (d, x);
         }
