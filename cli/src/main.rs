@@ -270,8 +270,10 @@ fn plot_command(args: &[String]) -> Result<bool, String> {
         }
     }
     let dir = out.ok_or_else(|| format!("--out DIR is required\n{USAGE}"))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     for path in hardmine_cli::plot::run(std::path::Path::new(&dir), &opts, &mut progress_bar())? {
-        println!("{path}");
+        writeln!(out, "{path}").map_err(|e| format!("writing the results: {e}"))?;
     }
     Ok(true)
 }
@@ -305,9 +307,14 @@ fn bench_command(args: &[String]) -> Result<bool, String> {
     if n < 1024 {
         return Err("--n must be at least 1024".into());
     }
+    // Written through a locked handle: a closed pipe (`| head`) is an error, not a panic.
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let w = |e: std::io::Error| format!("writing the results: {e}");
     if !json {
-        println!("Built for {}.\n", hardmine_cli::bench::vector_isa());
-        println!("| op | path | n | Melem/s | ns/elem | state bytes |\n|---|---|---|---|---|---|");
+        writeln!(out, "Built for {}.\n", hardmine_cli::bench::vector_isa()).map_err(w)?;
+        writeln!(out, "| op | path | n | Melem/s | ns/elem | state bytes |").map_err(w)?;
+        writeln!(out, "|---|---|---|---|---|---|").map_err(w)?;
     }
     for op in &ops {
         for path in &paths {
@@ -317,12 +324,14 @@ fn bench_command(args: &[String]) -> Result<bool, String> {
                     "op": m.op, "path": m.path, "n": m.n, "melem_per_s": m.melem_per_s,
                     "ns_per_elem": m.ns_per_elem, "state_bytes": m.state_bytes,
                 });
-                println!("{line}");
+                writeln!(out, "{line}").map_err(w)?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "| {} | {} | {} | {:.1} | {:.2} | {} |",
                     m.op, m.path, m.n, m.melem_per_s, m.ns_per_elem, m.state_bytes
-                );
+                )
+                .map_err(w)?;
             }
         }
     }
