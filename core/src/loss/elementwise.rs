@@ -123,8 +123,9 @@ pub(crate) fn all_hard<T: Real>(ts: &[T]) -> bool {
 
 /// Elements per block of the single pass: validated, then computed while in L1, one loop per
 /// stage over the block (see [`HardLogit`]). 128: measured against 64, 256, 512 and 1,024 for
-/// focal, 128 was fastest (longer blocks spend more in the loops' tails per stage), and a
-/// block's scratch (a few arrays of 128) stays small on a microcontroller's stack.
+/// focal (fixed-size blocks), 128 was fastest (the block's inputs and stage arrays, 3 KB in
+/// f32, leave L1 to the streaming data), and a block's scratch stays small on a
+/// microcontroller's stack.
 pub(crate) const BLOCK: usize = 128;
 
 /// Lanes of the partial sums, and the chunk of the last, partial block (padded, so that the
