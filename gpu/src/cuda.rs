@@ -14,8 +14,8 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use hardmine::{
-    Asl1, Error, Ghm, GradientHistogram, Ohem, Reduction, SigmoidFocal, SigmoidFocalLabels,
-    SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
+    Asl1, ClassLabel, Error, Ghm, GradientHistogram, Ohem, Reduction, SigmoidFocal,
+    SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
 };
 use std::sync::Arc;
 
@@ -1069,8 +1069,33 @@ impl Gpu {
         losses: &[f32],
         boxes: Option<&[f32]>,
     ) -> Result<Vec<usize>, GpuError> {
+        self.ohem_labels::<u8, K>(ohem, losses, boxes, None)
+    }
+
+    /// As [`ohem`](Self::ohem), with NMS only between boxes of one label, as the core's
+    /// `Ohem::select_per_label` (the original per-class NMS).
+    ///
+    /// # Errors
+    /// As [`ohem`](Self::ohem), and `Input(LengthMismatch)` for labels of another length.
+    pub fn ohem_per_label<L: ClassLabel, const K: usize>(
+        &self,
+        ohem: &Ohem<f32, K>,
+        losses: &[f32],
+        boxes: Option<&[f32]>,
+        labels: &[L],
+    ) -> Result<Vec<usize>, GpuError> {
+        self.ohem_labels(ohem, losses, boxes, Some(labels))
+    }
+
+    fn ohem_labels<L: ClassLabel, const K: usize>(
+        &self,
+        ohem: &Ohem<f32, K>,
+        losses: &[f32],
+        boxes: Option<&[f32]>,
+        labels: Option<&[L]>,
+    ) -> Result<Vec<usize>, GpuError> {
         let mut device = None;
-        ohem_select(ohem, losses, boxes, |m| {
+        ohem_select(ohem, losses, boxes, labels, |m| {
             let (shape, d_losses) = match &device {
                 Some(d) => d,
                 None => {

@@ -106,7 +106,7 @@ impl From<Error> for GpuError {
     }
 }
 
-#[cfg(feature = "cuda")]
+#[cfg(any(feature = "cuda", test))]
 /// `Err(LengthMismatch)` unless every given length is `n`.
 pub(crate) fn lengths_agree(
     n: usize,
@@ -243,17 +243,20 @@ pub(crate) fn radix_select(
 /// indices in rank order (the device's part). Without NMS the top `k`; with NMS the core's
 /// greedy walk over the top `4k` candidates, doubled until it keeps `k` or holds every
 /// element (the walk over a prefix of the ranking makes the full walk's first decisions).
-/// Returns ascending indices, as `Selection::indices`.
-pub(crate) fn ohem_select<const K: usize>(
+/// With `labels`, NMS only between boxes of one label (`select_per_label`). Returns ascending
+/// indices, as `Selection::indices`.
+pub(crate) fn ohem_select<L: hardmine::ClassLabel, const K: usize>(
     ohem: &hardmine::Ohem<f32, K>,
     losses: &[f32],
     boxes: Option<&[f32]>,
+    labels: Option<&[L]>,
     mut top_ranked: impl FnMut(usize) -> Result<Vec<usize>, GpuError>,
 ) -> Result<Vec<usize>, GpuError> {
     let n = losses.len();
     if let Some(index) = losses.iter().position(|l| !l.is_finite()) {
         return Err(Error::NonFinite { index }.into());
     }
+    lengths_agree(n, [labels.map(<[L]>::len)])?;
     let k = ohem.k();
     let boxes = match ohem.nms_iou() {
         Some(_) => {
@@ -290,7 +293,16 @@ pub(crate) fn ohem_select<const K: usize>(
                     .copied()
             })
             .collect();
-        let kept = ohem.select(&sub_losses, Some(&sub_boxes))?;
+        let kept = match labels {
+            Some(labels) => {
+                let sub_labels: Vec<L> = ranked
+                    .iter()
+                    .filter_map(|&i| labels.get(i).copied())
+                    .collect();
+                ohem.select_per_label(&sub_losses, Some(&sub_boxes), &sub_labels)?
+            }
+            None => ohem.select(&sub_losses, Some(&sub_boxes))?,
+        };
         if kept.len() >= k || m == n {
             let mut picked: Vec<usize> = kept
                 .indices()
@@ -365,15 +377,23 @@ mod tests {
             let (losses, boxes) = ohem_case(&mut r, n, 20);
             let plain = Ohem::<f32, 512>::new(k).unwrap();
             let host = |m| top_ranked_on_host(&losses, m);
-            let got = ohem_select(&plain, &losses, None, host).unwrap();
+            let got = ohem_select::<u8, 512>(&plain, &losses, None, None, host).unwrap();
             let exp = plain.select(&losses, None).unwrap();
             assert_eq!(got, exp.indices(), "n {n}, k {k}");
             for iou in [0.1f32, 0.3, 0.7] {
                 let nms = plain.with_nms(iou).unwrap();
                 let host = |m| top_ranked_on_host(&losses, m);
-                let got = ohem_select(&nms, &losses, Some(&boxes), host).unwrap();
+                let got = ohem_select::<u8, 512>(&nms, &losses, Some(&boxes), None, host).unwrap();
                 let exp = nms.select(&losses, Some(&boxes)).unwrap();
                 assert_eq!(got, exp.indices(), "n {n}, k {k}, nms {iou}");
+                // Per label: three classes and the ignored -1.
+                let labels: Vec<i32> = (0..n).map(|i| (i % 4) as i32 - 1).collect();
+                let host = |m| top_ranked_on_host(&losses, m);
+                let got = ohem_select(&nms, &losses, Some(&boxes), Some(&labels), host).unwrap();
+                let exp = nms
+                    .select_per_label(&losses, Some(&boxes), &labels)
+                    .unwrap();
+                assert_eq!(got, exp.indices(), "per label: n {n}, k {k}, nms {iou}");
             }
         }
     }
@@ -390,8 +410,18 @@ mod tests {
             (nms, &[1.0][..], Some(&[0.0, 0.0, f32::INFINITY, 1.0][..])),
         ] {
             let exp = ohem.select(losses, boxes).unwrap_err();
-            assert_eq!(ohem_select(&ohem, losses, boxes, never), Err(exp.into()));
+            let got = ohem_select::<u8, 8>(&ohem, losses, boxes, None, never);
+            assert_eq!(got, Err(exp.into()));
         }
-        assert_eq!(ohem_select(&plain, &[], None, never), Ok(Vec::new()));
+        let labels = [0u8; 3];
+        let exp = nms
+            .select_per_label(&[1.0, 2.0], None, &labels)
+            .unwrap_err();
+        let got = ohem_select(&nms, &[1.0, 2.0], None, Some(&labels[..]), never);
+        assert_eq!(got, Err(exp.into()));
+        assert_eq!(
+            ohem_select::<u8, 8>(&plain, &[], None, None, never),
+            Ok(Vec::new())
+        );
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::{DeviceKind, GpuError};
 use hardmine::{
-    Asl1, Ghm, Ohem, Reduction, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
+    Asl1, ClassLabel, Ghm, Ohem, Reduction, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy,
+    SoftmaxFocal,
 };
 
 /// The most GHM bins the kernels' shared-memory histogram holds.
@@ -246,6 +247,20 @@ impl Gpu {
         _: &Ohem<f32, K>,
         _: &[f32],
         _: Option<&[f32]>,
+    ) -> Result<Vec<usize>, GpuError> {
+        Err(GpuError::Unavailable)
+    }
+
+    /// OHEM with per-label NMS (unavailable in this build).
+    ///
+    /// # Errors
+    /// `GpuError::Unavailable`.
+    pub fn ohem_per_label<L: ClassLabel, const K: usize>(
+        &self,
+        _: &Ohem<f32, K>,
+        _: &[f32],
+        _: Option<&[f32]>,
+        _: &[L],
     ) -> Result<Vec<usize>, GpuError> {
         Err(GpuError::Unavailable)
     }

@@ -401,6 +401,14 @@ fn ohem_selects_what_the_core_selects() {
             let cpu = nms.select(&losses, Some(&boxes)).unwrap();
             let got = gpu.ohem(&nms, &losses, Some(&boxes)).unwrap();
             assert_eq!(got, cpu.indices(), "n {n}, k {k}, nms {iou}");
+            let labels: Vec<i32> = (0..n).map(|i| (i % 4) as i32 - 1).collect();
+            let cpu = nms
+                .select_per_label(&losses, Some(&boxes), &labels)
+                .unwrap();
+            let got = gpu
+                .ohem_per_label(&nms, &losses, Some(&boxes), &labels)
+                .unwrap();
+            assert_eq!(got, cpu.indices(), "per label: n {n}, k {k}, nms {iou}");
         }
     }
     // The core's errors, in its order.
