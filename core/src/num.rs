@@ -112,14 +112,15 @@ pub trait Real:
         self.logistic_finish(e, e.logistic_stage_ln())
     }
     /// The first stage of [`logistic_parts`](Self::logistic_parts) in staged form (see
-    /// `kernel::staged`): floats `e^-|x|` (the value of
-    /// [`exp_ln1p_neg_abs`](Self::exp_ln1p_neg_abs)); Q15.16 nothing (0), its kernel runs whole
-    /// in [`logistic_finish`](Self::logistic_finish).
+    /// `kernel::staged`): floats `e^-|x|` ([`exp_neg_abs`](Self::exp_neg_abs)); Q15.16
+    /// `e^-|x|` in Q31, its bits carried in a `Q16` (not a Q15.16 value: only the next stages
+    /// read it).
     #[inline(always)]
     fn logistic_stage(self) -> Self {
-        (-self.abs()).exp()
+        self.exp_neg_abs()
     }
-    /// The second stage, of the first stage's value `e`: floats `ln(1 + e)`; Q15.16 nothing.
+    /// The second stage, of the first stage's value `e`: `ln(1 + e)` (Q15.16: from the Q31
+    /// `e`, rounded once).
     #[inline(always)]
     fn logistic_stage_ln(self) -> Self {
         self.ln_1p()

@@ -23,7 +23,9 @@ impl<T: Real> GhmKind<T> for Classification {
 
     #[inline]
     fn fast_block(&self, xs: &[T], ts: &[T], label_weights: Option<&[T]>) -> bool {
-        elementwise::all_valid(xs, ts, label_weights, Targets::Unit) && elementwise::all_hard(ts)
+        // One pass: valid, and every target hard (which makes the range checks unnecessary).
+        let (valid, hard) = elementwise::screen(xs, ts, label_weights, Targets::Unit);
+        valid && hard
     }
 
     /// Hard targets: the gradient `sigma(x) - t` is one logistic value (no cancellation), in

@@ -90,35 +90,40 @@ fn first_error<T: Real>(
 /// Whether every element is valid: one branch-free pass the compiler vectorises (the
 /// sequential `first_error` only runs to name the culprit).
 pub(crate) fn all_valid<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> bool {
-    let unit = targets == Targets::Unit;
     let ok = xs.iter().zip(ts).fold(true, |ok, (&x, &t)| {
-        ok & x.is_finite() & t.is_finite() & (!unit | ((t >= T::ZERO) & (t <= T::ONE)))
+        ok & x.is_finite() & target_ok(t, targets)
     });
-    ok & ws.is_none_or(|w| w.iter().fold(true, |ok, w| ok & w.is_finite()))
+    ok & weights_ok(ws)
+}
+
+/// A target's validity, without branches: finite, and in `[0, 1]` for `Unit`.
+#[inline(always)]
+fn target_ok<T: Real>(t: T, targets: Targets) -> bool {
+    t.is_finite() & ((targets != Targets::Unit) | ((t >= T::ZERO) & (t <= T::ONE)))
+}
+
+/// Whether every weight (if any) is finite.
+#[inline(always)]
+fn weights_ok<T: Real>(ws: Option<&[T]>) -> bool {
+    ws.is_none_or(|w| w.iter().fold(true, |ok, w| ok & w.is_finite()))
 }
 
 /// `(all_valid, all_hard)` of a block, branch-free passes over it (inlined, so a whole block's
 /// loops have a constant length: no remainder code). Hard targets (exactly 0 or 1) are valid
 /// unit targets, so a hard block of a `Unit` loss only checks its inputs' finiteness.
 #[inline(always)]
-fn screen<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> (bool, bool) {
-    let unit = targets == Targets::Unit;
+pub(crate) fn screen<T: Real>(
+    xs: &[T],
+    ts: &[T],
+    ws: Option<&[T]>,
+    targets: Targets,
+) -> (bool, bool) {
     let (finite, hard) = xs.iter().zip(ts).fold((true, true), |(f, h), (&x, &t)| {
         (f & x.is_finite(), h & ((t == T::ZERO) | (t == T::ONE)))
     });
-    let hard = unit & hard;
-    let targets_ok = hard
-        || ts.iter().fold(true, |ok, &t| {
-            ok & t.is_finite() & (!unit | ((t >= T::ZERO) & (t <= T::ONE)))
-        });
-    let weights_ok = ws.is_none_or(|w| w.iter().fold(true, |ok, w| ok & w.is_finite()));
-    (finite & targets_ok & weights_ok, hard)
-}
-
-/// Whether every target is exactly 0 or 1 (hard labels, the detection case).
-pub(crate) fn all_hard<T: Real>(ts: &[T]) -> bool {
-    ts.iter()
-        .fold(true, |ok, &t| ok & ((t == T::ZERO) | (t == T::ONE)))
+    let hard = (targets == Targets::Unit) & hard;
+    let targets_ok = hard || ts.iter().fold(true, |ok, &t| ok & target_ok(t, targets));
+    (finite & targets_ok & weights_ok(ws), hard)
 }
 
 /// Elements per block of the single pass: validated, then computed while in L1, one loop per

@@ -38,22 +38,6 @@ impl defmt::Format for Q48 {
     }
 }
 
-/// `(sigma(x), sigma(-x), lp)` from the raw `(sigma(|x|), sigma(-|x|), lp)` of the Q15.16
-/// logistic kernel.
-#[inline(always)]
-fn by_sign(x: Q16, (big, small, lp): (i32, i32, i32)) -> (Q16, Q16, Q16) {
-    let (big, small, lp) = (
-        Q16::from_bits(big),
-        Q16::from_bits(small),
-        Q16::from_bits(lp),
-    );
-    if x >= Q16::ZERO {
-        (big, small, lp)
-    } else {
-        (small, big, lp)
-    }
-}
-
 macro_rules! impl_fixed {
     (@logistic fast) => {
         #[inline(always)]
@@ -89,12 +73,12 @@ macro_rules! impl_fixed {
         #[inline(always)]
         fn logistic_finish(self, e: Self, lp: Self) -> (Self, Self, Self) {
             let (big, small) = fx::logistic_recip(e.to_bits() as u32);
-            by_sign(self, (big, small, lp.to_bits()))
-        }
-        /// The three stages at once (equal to them bit for bit).
-        #[inline]
-        fn logistic_parts(self) -> (Self, Self, Self) {
-            by_sign(self, fx::logistic_abs(self.to_bits()))
+            let (big, small) = (Self::from_bits(big), Self::from_bits(small));
+            if self >= Self::ZERO {
+                (big, small, lp)
+            } else {
+                (small, big, lp)
+            }
         }
     };
     (@logistic default) => {};

@@ -143,10 +143,6 @@ macro_rules! impl_float {
             $exp(self.abs())
         }
         #[inline(always)]
-        fn logistic_stage(self) -> Self {
-            $exp(self.abs())
-        }
-        #[inline(always)]
         fn logistic_stage_ln(self) -> Self {
             $ln1p(self)
         }

@@ -15,7 +15,7 @@
 //! [-pi, pi] (the internal
 //! Q32/Q62 error is far below the final rounding). Beyond those domains results saturate.
 //!
-//! The binary losses' hot path uses [`logistic_abs`] instead: `sigma(x)`, `sigma(-x)` and
+//! The binary losses' hot path uses the logistic kernel of [`exp_neg_31`] instead: `sigma(x)`, `sigma(-x)` and
 //! `ln(1 + e^-|x|)` from 128-entry tables and 64-bit products of 32-bit values (no division,
 //! no 128-bit arithmetic), max error **0.50008 LSB** over every input of [-64, 64]; the softmax
 //! losses use its first half, [`exp_neg_abs`] (`e^-|x|`, 0.50004 LSB).
@@ -295,11 +295,29 @@ fn q31_to_q16(v: i64) -> i32 {
     ((v + (1 << 14)) >> 15) as i32
 }
 
-/// `e^-|x|` in Q31 (in `[0, 2^31]`, below 2^-22 for `|x| >= 16` and 0 from `|x| >= 23`) for
-/// a Q16 raw `x`: the first stage of [`logistic_abs`] (see there). Without branches and in
-/// unsigned arithmetic (every intermediate is non-negative, so the floors are those of
-/// signed arithmetic): a loop of it over a block vectorises (64-bit lanes, a gather for the
-/// table) where the target has 64-bit vector multiplies (AVX2).
+/// The Q15.16 logistic kernel, `(sigma(|x|), sigma(-|x|), ln(1 + e^-|x|))` of a Q16 raw `x`,
+/// each rounded once to Q16 from Q31, with 64-bit multiplications of 32-bit values only (no
+/// division, no loop):
+///
+/// ```text
+/// e^-a = 2^-(a log2 e) = 2^-k 2^(-j/128) e^(-u),  u = r ln2 < ln2/128: e^-u to u^3 (< 2^-34)
+/// w = 1 + e^-a = c_i (1 + d),  c_i = 1 + i/128 + 1/256 (table),  |d| <= 2^-8
+/// ln w = ln c_i + ln(1 + d)  (to d^3, < 2^-34);   1/w = (1/c_i) / (1 + d)  (to d^3, < 2^-32)
+/// sigma(-a) = e^-a / w
+/// ```
+/// The Q31 results are within a few 2^-31 of the exact values, so each Q16 result is the
+/// correctly rounded one except within about 2^-13 LSB of a tie (host-tests
+/// `fixed_kernels.rs` sweeps every input of [-64, 64]). `|x| >= 16` gives `(1, 0, 0)`, the
+/// rounded values there.
+///
+/// In three stages: this one, then [`ln1p_31`] and [`logistic_recip`] of its value (a loop
+/// over a block runs them one at a time; `Real::logistic_parts` composes them); `|x| >= 16`
+/// needs no branch of its own (`e` is below 2^-22 there, and 0 from 23).
+///
+/// This stage: `e^-|x|` in Q31 (in `[0, 2^31]`), without branches and in unsigned arithmetic
+/// (every intermediate is non-negative, so the floors are those of signed arithmetic): a loop
+/// of it over a block vectorises (64-bit lanes, a gather for the table) where the target has
+/// 64-bit vector multiplies (AVX2).
 #[inline(always)]
 pub(crate) fn exp_neg_31(x: i32) -> u32 {
     const ONE: u64 = 1 << 31;
@@ -325,30 +343,6 @@ pub(crate) fn exp_neg_abs(x: i32) -> i32 {
     q31_to_q16(i64::from(exp_neg_31(x)))
 }
 
-/// `(sigma(|x|), sigma(-|x|), ln(1 + e^-|x|))` of a Q16 raw `x`, each rounded once to Q16 from
-/// Q31, with 64-bit multiplications of 32-bit values only (no division, no loop):
-///
-/// ```text
-/// e^-a = 2^-(a log2 e) = 2^-k 2^(-j/128) e^(-u),  u = r ln2 < ln2/128: e^-u to u^3 (< 2^-34)
-/// w = 1 + e^-a = c_i (1 + d),  c_i = 1 + i/128 + 1/256 (table),  |d| <= 2^-8
-/// ln w = ln c_i + ln(1 + d)  (to d^3, < 2^-34);   1/w = (1/c_i) / (1 + d)  (to d^3, < 2^-32)
-/// sigma(-a) = e^-a / w
-/// ```
-/// The Q31 results are within a few 2^-31 of the exact values, so each Q16 result is the
-/// correctly rounded one except within about 2^-13 LSB of a tie (host-tests
-/// `fixed_kernels.rs` sweeps every input of [-64, 64]). `|x| >= 16` gives `(1, 0, 0)`, the
-/// rounded values there.
-///
-/// In three stages ([`exp_neg_31`], then [`ln1p_31`] and [`logistic_recip`] of its value),
-/// which a loop over a block runs one at a time; `|x| >= 16` needs no branch of its own (`e`
-/// is 0 there).
-#[inline]
-pub(crate) fn logistic_abs(x: i32) -> (i32, i32, i32) {
-    let e = exp_neg_31(x);
-    let (big, small) = logistic_recip(e);
-    (big, small, ln1p_31(e))
-}
-
 /// `w = 1 + e` (`e` in Q31, in `[0, 2^31]`) as `c_i (1 + d)`: the table index `i` and `d`
 /// in Q31.
 #[inline(always)]
@@ -360,8 +354,8 @@ fn split_w(e: u32) -> (usize, i64) {
     (i, mul_31(e - ((i as i64) << 24) - (1 << 23), recip_c))
 }
 
-/// `ln(1 + e)` rounded to Q16, of `e` in Q31 (in `[0, 2^31]`): the second stage of
-/// [`logistic_abs`].
+/// `ln(1 + e)` rounded to Q16, of `e` in Q31 (in `[0, 2^31]`): the second stage of the
+/// logistic kernel (see [`exp_neg_31`]).
 #[inline(always)]
 pub(crate) fn ln1p_31(e: u32) -> i32 {
     let (i, d) = split_w(e);
@@ -372,7 +366,7 @@ pub(crate) fn ln1p_31(e: u32) -> i32 {
 }
 
 /// `(1 / (1 + e), e / (1 + e))` rounded to Q16, of `e` in Q31 (in `[0, 2^31]`): the last
-/// stage of [`logistic_abs`].
+/// stage of the logistic kernel (see [`exp_neg_31`]).
 #[inline(always)]
 pub(crate) fn logistic_recip(e: u32) -> (i32, i32) {
     let (i, d) = split_w(e);
