@@ -312,7 +312,17 @@ fn bench_command(args: &[String]) -> Result<bool, String> {
     let mut out = stdout.lock();
     let w = |e: std::io::Error| format!("writing the results: {e}");
     if !json {
-        writeln!(out, "Built for {}.\n", hardmine_cli::bench::vector_isa()).map_err(w)?;
+        let fused = if hardmine::FUSED_MULTIPLY_ADD {
+            "fused multiply-adds"
+        } else {
+            "no fused multiply-add"
+        };
+        writeln!(
+            out,
+            "Built for {} ({fused}).\n",
+            hardmine_cli::bench::vector_isa()
+        )
+        .map_err(w)?;
         writeln!(out, "| op | path | n | Melem/s | ns/elem | state bytes |").map_err(w)?;
         writeln!(out, "|---|---|---|---|---|---|").map_err(w)?;
     }

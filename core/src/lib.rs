@@ -16,6 +16,8 @@
 
 //! # Feature flags
 //! - `defmt`: derives `defmt::Format` for the public types, for firmware logging.
+//! - `std`: links `std` for its fused multiply-add, which the f32/f64 kernels then use where
+//!   the build targets FMA hardware ([`FUSED_MULTIPLY_ADD`]); nothing else changes.
 
 mod adversarial;
 mod check;
@@ -44,6 +46,6 @@ pub use mining::{
     check_boxes, iou, nms, BalancedSampler, Budget, Census, CensusReport, Group, Ohem, OhemSampler,
     SOhem, Selection, TopK, MAX_STRATA,
 };
-pub use num::{Real, Q16, Q48};
+pub use num::{Real, FUSED_MULTIPLY_ADD, Q16, Q48};
 pub use reduction::Reduction;
 pub use rng::SplitMix64;

@@ -60,6 +60,30 @@ fn sweep(step: u64, mut f: impl FnMut(f32)) {
 }
 
 #[test]
+fn mul_add_rounds_once_exactly_when_fused() {
+    // (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24: the 2^-24 is a tie that a separate multiplication
+    // rounds away (to even), and a fused multiply-add keeps; minus 1 shows which happened.
+    let a = 1.0 + 2f32.powi(-12);
+    let fused = 2f32.powi(-11) + 2f32.powi(-24);
+    let unfused = 2f32.powi(-11);
+    let want = if hardmine::FUSED_MULTIPLY_ADD {
+        fused
+    } else {
+        unfused
+    };
+    assert_eq!(Real::mul_add(a, a, -1.0), want);
+    let a = 1.0 + 2f64.powi(-27);
+    let fused = 2f64.powi(-26) + 2f64.powi(-54);
+    let unfused = 2f64.powi(-26);
+    let want = if hardmine::FUSED_MULTIPLY_ADD {
+        fused
+    } else {
+        unfused
+    };
+    assert_eq!(Real::mul_add(a, a, -1.0), want);
+}
+
+#[test]
 fn sigmoid_and_softplus_within_their_ulp_bound() {
     let (mut s, mut p) = (Worst::default(), Worst::default());
     sweep(4099, |x| {

@@ -85,7 +85,7 @@ pub(crate) fn focal_hard<T: Real>(
     Hard { q, o, ce }: Hard<T>,
 ) -> (T, T) {
     let am = T::pick(t, a1, a0) * pow(q);
-    let v = am * (q + gamma * ce * o);
+    let v = am * (gamma * ce).mul_add(o, q);
     (am * ce, T::flip(t, v))
 }
 

@@ -3,6 +3,38 @@
 
 use super::{private, Real};
 
+/// `a b + c` in one rounding: an FMA instruction, which LLVM vectorises. Only where the
+/// target has one and the `std` feature links `mul_add` (`core` has no fused multiply-add;
+/// `libm`'s `fma` is a call per element). See [`FUSED_MULTIPLY_ADD`](super::FUSED_MULTIPLY_ADD).
+#[cfg(all(feature = "std", any(target_arch = "aarch64", target_feature = "fma")))]
+mod fused {
+    extern crate std;
+
+    #[inline(always)]
+    pub(super) fn f32(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    pub(super) fn f64(a: f64, b: f64, c: f64) -> f64 {
+        a.mul_add(b, c)
+    }
+}
+
+/// `a b + c` in two roundings, where no FMA instruction is known to the build.
+#[cfg(not(all(feature = "std", any(target_arch = "aarch64", target_feature = "fma"))))]
+mod fused {
+    #[inline(always)]
+    pub(super) fn f32(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+    #[inline(always)]
+    pub(super) fn f64(a: f64, b: f64, c: f64) -> f64 {
+        a * b + c
+    }
+}
+
+use fused::{f32 as fma32, f64 as fma64};
+
 /// `e^-a` for `a >= 0` in f32, branch-free: `a = k ln2 + r` (`k` the nearest integer,
 /// Cody-Waite, libm's split of ln 2), `e^-r = 1 - r q(r)` on `|r| <= ln2/2` with `q` the
 /// minimax polynomial of degree 5 for the relative error of `e^-r` (2.0e-9, below the
@@ -21,10 +53,10 @@ fn exp_neg_f32(a: f32) -> f32 {
     // not vectorise.
     const SHIFT: f32 = 12_582_912.0;
     let a = a.min(100.0);
-    let biased = a * LOG2_E + SHIFT;
+    let biased = fma32(a, LOG2_E, SHIFT);
     let k = (biased.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
     let kf = biased - SHIFT;
-    let r = (a - kf * LN2_HI) - kf * LN2_LO;
+    let r = fma32(-kf, LN2_LO, fma32(-kf, LN2_HI, a));
     const Q: [f32; 6] = [
         1.0,
         -0.499_999_94,
@@ -34,8 +66,12 @@ fn exp_neg_f32(a: f32) -> f32 {
         -0.001_384_365_4,
     ];
     let r2 = r * r;
-    let q = (Q[0] + r * Q[1]) + r2 * ((Q[2] + r * Q[3]) + r2 * (Q[4] + r * Q[5]));
-    let p = 1.0 - r * q;
+    let q = fma32(
+        r2,
+        fma32(r2, fma32(r, Q[5], Q[4]), fma32(r, Q[3], Q[2])),
+        fma32(r, Q[1], Q[0]),
+    );
+    let p = fma32(-r, q, 1.0);
     // 2^-k for k <= 126 from its bits; larger k gives exponent 0 (flush to zero).
     let scale = f32::from_bits(((127 - k).max(0) as u32) << 23);
     p * scale
@@ -51,7 +87,11 @@ fn ln1p_unit_f32(e: f32) -> f32 {
     let s = e / (2.0 + e);
     let z = s * s;
     let z2 = z * z;
-    let poly = 1.0 + z * ((P[0] + z * P[1]) + z2 * (P[2] + z * P[3]));
+    let poly = fma32(
+        z,
+        fma32(z2, fma32(z, P[3], P[2]), fma32(z, P[1], P[0])),
+        1.0,
+    );
     2.0 * s * poly
 }
 
@@ -83,16 +123,23 @@ fn exp_neg_f64(a: f64) -> f64 {
         1.0 / 6_227_020_800.0,
     ];
     let a = a.min(800.0);
-    let biased = a * LOG2_E + SHIFT;
+    let biased = fma64(a, LOG2_E, SHIFT);
     let k = (biased.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
     let kf = biased - SHIFT;
-    let u = -((a - kf * LN2_HI) - kf * LN2_LO);
+    let u = -fma64(-kf, LN2_LO, fma64(-kf, LN2_HI, a));
     let (u2, u4) = (u * u, u * u * (u * u));
     let u8 = u4 * u4;
-    let low = ((C[0] + u * C[1]) + u2 * (C[2] + u * C[3]))
-        + u4 * ((C[4] + u * C[5]) + u2 * (C[6] + u * C[7]));
-    let high = ((C[8] + u * C[9]) + u2 * (C[10] + u * C[11])) + u4 * (C[12] + u * C[13]);
-    let p = low + u8 * high;
+    let low = fma64(
+        u4,
+        fma64(u2, fma64(u, C[7], C[6]), fma64(u, C[5], C[4])),
+        fma64(u2, fma64(u, C[3], C[2]), fma64(u, C[1], C[0])),
+    );
+    let high = fma64(
+        u4,
+        fma64(u, C[13], C[12]),
+        fma64(u2, fma64(u, C[11], C[10]), fma64(u, C[9], C[8])),
+    );
+    let p = fma64(u8, high, low);
     // 2^-k for k <= 1022 from its bits; larger k gives exponent 0 (flush to zero).
     let scale = f64::from_bits(((1023 - k).max(0) as u64) << 52);
     p * scale
@@ -124,11 +171,14 @@ fn ln1p_unit_f64(e: f64) -> f64 {
     let s = f / (2.0 + f);
     let z = s * s;
     let (z2, z4) = (z * z, z * z * (z * z));
-    let low = ((C[0] + z * C[1]) + z2 * (C[2] + z * C[3]))
-        + z4 * ((C[4] + z * C[5]) + z2 * (C[6] + z * C[7]));
-    let r = z * (low + z4 * z4 * (C[8] + z * C[9]));
+    let low = fma64(
+        z4,
+        fma64(z2, fma64(z, C[7], C[6]), fma64(z, C[5], C[4])),
+        fma64(z2, fma64(z, C[3], C[2]), fma64(z, C[1], C[0])),
+    );
+    let r = z * fma64(z4 * z4, fma64(z, C[9], C[8]), low);
     let hfsq = 0.5 * f * f;
-    base + (f - (hfsq - s * (hfsq + r)))
+    base + (f - fma64(-s, hfsq + r, hfsq))
 }
 
 macro_rules! impl_float {
@@ -149,7 +199,7 @@ macro_rules! impl_float {
 
     };
     (
-        $t:ty, exp_ln1p = ($fexp:ident, $fln1p:ident), acc = $acc:ty,
+        $t:ty, exp_ln1p = ($fexp:ident, $fln1p:ident), fma = $fma:ident, acc = $acc:ty,
         exp = $exp:path, exp_m1 = $expm1:path, ln = $ln:path, ln_1p = $ln1p:path,
         sqrt = $sqrt:path, pow = $pow:path, floor = $floor:path, sin = $sin:path, cos = $cos:path
     ) => {
@@ -190,6 +240,10 @@ macro_rules! impl_float {
             #[inline]
             fn abs(self) -> Self {
                 <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                $fma(self, a, b)
             }
             #[inline]
             fn exp(self) -> Self {
@@ -285,6 +339,7 @@ macro_rules! impl_float {
 impl_float!(
     f32,
     exp_ln1p = (exp_neg_f32, ln1p_unit_f32),
+    fma = fma32,
     acc = f64,
     exp = libm::expf,
     exp_m1 = libm::expm1f,
@@ -299,6 +354,7 @@ impl_float!(
 impl_float!(
     f64,
     exp_ln1p = (exp_neg_f64, ln1p_unit_f64),
+    fma = fma64,
     acc = f64,
     exp = libm::exp,
     exp_m1 = libm::expm1,
