@@ -29,6 +29,23 @@ pub const FUSED_MULTIPLY_ADD: bool = cfg!(all(
 
 pub(crate) mod private {
     pub trait Sealed {}
+
+    /// Kernel steps with a precondition the caller guarantees (hence not public).
+    pub trait Unit: Copy + core::ops::Add<Output = Self> + core::ops::Mul<Output = Self> {
+        /// `self * u` for `self >= 0` and `u` in `[0, 1]`, equal to `*` there: the product
+        /// lies in `[0, self]`, so Q15.16 needs neither the saturation nor the signed shift
+        /// of its general product (both slow in vector code). Floats: `*`.
+        #[inline(always)]
+        fn mul_unit(self, u: Self) -> Self {
+            self * u
+        }
+        /// `self * u + b` under `mul_unit`'s precondition. Floats: [`Real::mul_add`]
+        /// (fused where it is).
+        #[inline(always)]
+        fn mul_unit_add(self, u: Self, b: Self) -> Self {
+            self.mul_unit(u) + b
+        }
+    }
 }
 
 /// A real-number type the library computes in: `f32`, `f64` or [`Q16`] (Q15.16 fixed point).
@@ -46,6 +63,7 @@ pub trait Real:
     + Div<Output = Self>
     + Neg<Output = Self>
     + private::Sealed
+    + private::Unit
 {
     /// The wider type sums and moving averages are kept in.
     type Acc: Real<Acc = Self::Acc>;

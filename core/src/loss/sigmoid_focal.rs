@@ -84,9 +84,9 @@ pub(crate) fn focal_hard<T: Real>(
     t: T,
     Hard { q, o, ce }: Hard<T>,
 ) -> (T, T) {
-    let am = T::pick(t, a1, a0) * pow(q);
-    let v = am * (gamma * ce).mul_add(o, q);
-    (am * ce, T::flip(t, v))
+    let am = T::pick(t, a1, a0).mul_unit(pow(q));
+    let v = (gamma * ce).mul_unit_add(o, q).mul_unit(am);
+    (ce.mul_unit(am), T::flip(t, v))
 }
 
 /// A pass that takes the focal power `q -> q^gamma` as a closure (see
@@ -170,7 +170,7 @@ impl<T: Real> SigmoidFocal<T> {
     pub(crate) fn with_pow<P: PowPass<T>>(&self, pass: P) -> P::Out {
         let (gamma, gamma_int) = (self.gamma, self.gamma_int);
         match gamma_int {
-            Some(2) => pass.run(|q| q * q),
+            Some(2) => pass.run(|q| q.mul_unit(q)),
             _ => pass.run(move |q| match gamma_int {
                 Some(k) => q.powi(k),
                 None => q.powf(gamma),

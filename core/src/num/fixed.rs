@@ -273,6 +273,19 @@ macro_rules! impl_fixed {
 impl_fixed!(Q16, I16F16, i32, acc = Q48, logistic = fast);
 impl_fixed!(Q48, I48F16, i64, acc = Q48, logistic = default);
 
+impl private::Unit for Q16 {
+    #[inline(always)]
+    fn mul_unit(self, u: Self) -> Self {
+        // Raw `self` in [0, 2^31) and `u` in [0, 2^16]: the product is below 2^47 and, shifted
+        // back with rounding (ties up, as `*`), at most `self`; unsigned, so the shift is a
+        // logical one.
+        let p = u64::from(self.to_bits() as u32) * u64::from(u.to_bits() as u32);
+        Self::from_bits(((p + (1 << 15)) >> 16) as i32)
+    }
+}
+
+impl private::Unit for Q48 {}
+
 #[cfg(test)]
 mod tests {
     use super::{Q16, Q48};
@@ -280,6 +293,30 @@ mod tests {
 
     fn q(x: f64) -> Q16 {
         Q16::from_f64(x)
+    }
+
+    #[test]
+    fn unit_product_is_the_product() {
+        use crate::num::private::Unit;
+        // Every u in [0, 1] against values of self across [0, MAX] (every bit length, and
+        // the ends), and the add form.
+        let selves = (0..31)
+            .flat_map(|k| {
+                [
+                    1i32 << k,
+                    (1 << k) + 1,
+                    (1 << k) - 1,
+                    ((1i64 << (k + 1)) - 1) as i32,
+                ]
+            })
+            .chain([0, i32::MAX, 0x7fff_8000, 3 << 16]);
+        for a in selves.map(Q16::from_bits) {
+            for u in (0..=1 << 16).map(Q16::from_bits) {
+                assert_eq!(a.mul_unit(u), a * u, "{a:?} {u:?}");
+            }
+            let u = Q16::from_bits(0xc000);
+            assert_eq!(a.mul_unit_add(u, Q16::ONE), a * u + Q16::ONE);
+        }
     }
 
     #[test]

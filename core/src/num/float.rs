@@ -204,6 +204,12 @@ macro_rules! impl_float {
         sqrt = $sqrt:path, pow = $pow:path, floor = $floor:path, sin = $sin:path, cos = $cos:path
     ) => {
         impl private::Sealed for $t {}
+        impl private::Unit for $t {
+            #[inline(always)]
+            fn mul_unit_add(self, u: Self, b: Self) -> Self {
+                $fma(self, u, b)
+            }
+        }
 
         impl Real for $t {
             type Acc = $acc;
