@@ -61,26 +61,21 @@ fn sweep(step: u64, mut f: impl FnMut(f32)) {
 
 #[test]
 fn mul_add_rounds_once_exactly_when_fused() {
-    // (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24: the 2^-24 is a tie that a separate multiplication
-    // rounds away (to even), and a fused multiply-add keeps; minus 1 shows which happened.
-    let a = 1.0 + 2f32.powi(-12);
-    let fused = 2f32.powi(-11) + 2f32.powi(-24);
-    let unfused = 2f32.powi(-11);
-    let want = if hardmine::FUSED_MULTIPLY_ADD {
-        fused
-    } else {
-        unfused
-    };
-    assert_eq!(Real::mul_add(a, a, -1.0), want);
-    let a = 1.0 + 2f64.powi(-27);
-    let fused = 2f64.powi(-26) + 2f64.powi(-54);
-    let unfused = 2f64.powi(-26);
-    let want = if hardmine::FUSED_MULTIPLY_ADD {
-        fused
-    } else {
-        unfused
-    };
-    assert_eq!(Real::mul_add(a, a, -1.0), want);
+    // (1 + 2^-h)^2 = 1 + 2^(1-h) + 2^-2h, with 2^-2h a tie at the precision (h = 12 in f32,
+    // 27 in f64) that a separate multiplication rounds away (to even) and a fused
+    // multiply-add keeps; minus 1 shows which happened.
+    fn check<T: Real>(h: i32) {
+        let p = |k: i32| T::from_f64(2f64.powi(k));
+        let a = T::ONE + p(-h);
+        let want = if hardmine::FUSED_MULTIPLY_ADD {
+            p(1 - h) + p(-2 * h)
+        } else {
+            p(1 - h)
+        };
+        assert_eq!(a.mul_add(a, -T::ONE).to_f64(), want.to_f64(), "h = {h}");
+    }
+    check::<f32>(12);
+    check::<f64>(27);
 }
 
 #[test]
