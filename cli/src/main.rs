@@ -319,7 +319,7 @@ fn bench_command(args: &[String]) -> Result<bool, String> {
         };
         writeln!(
             out,
-            "Built for {} ({fused}).\n",
+            "Built for {}; {fused}.\n",
             hardmine_cli::bench::vector_isa()
         )
         .map_err(w)?;

@@ -22,10 +22,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 /// `-C target-feature=+fma` on a CPU that has it; aarch64 always). Results then differ from
 /// an unfused build's in the last bits, within every documented error bound; Q15.16 is the
 /// same either way.
-pub const FUSED_MULTIPLY_ADD: bool = cfg!(all(
-    feature = "std",
-    any(target_arch = "aarch64", target_feature = "fma")
-));
+pub const FUSED_MULTIPLY_ADD: bool = float::FUSED;
 
 pub(crate) mod private {
     pub trait Sealed {}

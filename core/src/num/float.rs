@@ -5,10 +5,13 @@ use super::{private, Real};
 
 /// `a b + c` in one rounding: an FMA instruction, which LLVM vectorises. Only where the
 /// target has one and the `std` feature links `mul_add` (`core` has no fused multiply-add;
-/// `libm`'s `fma` is a call per element). See [`FUSED_MULTIPLY_ADD`](super::FUSED_MULTIPLY_ADD).
+/// `libm`'s `fma` is a call per element). The one place that decides
+/// [`FUSED_MULTIPLY_ADD`](super::FUSED_MULTIPLY_ADD).
 #[cfg(all(feature = "std", any(target_arch = "aarch64", target_feature = "fma")))]
 mod fused {
     extern crate std;
+
+    pub const FUSED: bool = true;
 
     #[inline(always)]
     pub(super) fn f32(a: f32, b: f32, c: f32) -> f32 {
@@ -23,6 +26,8 @@ mod fused {
 /// `a b + c` in two roundings, where no FMA instruction is known to the build.
 #[cfg(not(all(feature = "std", any(target_arch = "aarch64", target_feature = "fma"))))]
 mod fused {
+    pub const FUSED: bool = false;
+
     #[inline(always)]
     pub(super) fn f32(a: f32, b: f32, c: f32) -> f32 {
         a * b + c
@@ -33,6 +38,7 @@ mod fused {
     }
 }
 
+pub(super) use fused::FUSED;
 use fused::{f32 as fma32, f64 as fma64};
 
 /// `e^-a` for `a >= 0` in f32, branch-free: `a = k ln2 + r` (`k` the nearest integer,
@@ -207,7 +213,7 @@ macro_rules! impl_float {
         impl private::Unit for $t {
             #[inline(always)]
             fn mul_unit_add(self, u: Self, b: Self) -> Self {
-                $fma(self, u, b)
+                Real::mul_add(self, u, b)
             }
         }
 
