@@ -80,7 +80,7 @@ fn first_error<T: Real>(
         if !(w_ok && x.is_finite() && t.is_finite()) {
             return Some(Error::NonFinite { index });
         }
-        if targets == Targets::Unit && !(t >= T::ZERO && t <= T::ONE) {
+        if !target_ok(t, targets) {
             return Some(Error::InvalidTarget { index });
         }
     }
