@@ -56,3 +56,160 @@ pub(crate) fn optional_length<T>(expected: usize, xs: Option<&[T]>) -> Result<()
 pub(crate) fn product(rows: usize, cols: usize, name: &'static str) -> Result<usize, Error> {
     rows.checked_mul(cols).ok_or(Error::InvalidParameter(name))
 }
+
+/// What an element-wise loss accepts as its second input.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[doc(hidden)]
+pub enum Targets {
+    /// Binary targets in `[0, 1]`.
+    Unit,
+    /// Any finite value (regression targets).
+    Any,
+}
+
+/// The first bad element, in the documented precedence: per index, the weight, the input and
+/// the target must be finite, then a unit target must lie in `[0, 1]`. Indices count from
+/// `base` (the slices are a block starting there).
+pub(crate) fn first_error<T: Real>(
+    xs: &[T],
+    ts: &[T],
+    ws: Option<&[T]>,
+    targets: Targets,
+    base: usize,
+) -> Option<Error> {
+    let mut ws = ws.map(|w| w.iter());
+    for (index, (&x, &t)) in (base..).zip(xs.iter().zip(ts)) {
+        let w_ok = ws
+            .as_mut()
+            .and_then(Iterator::next)
+            .is_none_or(|w| w.is_finite());
+        if !(w_ok && x.is_finite() && t.is_finite()) {
+            return Some(Error::NonFinite { index });
+        }
+        if !target_ok(t, targets) {
+            return Some(Error::InvalidTarget { index });
+        }
+    }
+    None
+}
+
+/// Whether every element is valid: one branch-free pass the compiler vectorises (the
+/// sequential `first_error` only runs to name the culprit).
+pub(crate) fn all_valid<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> bool {
+    let ok = xs.iter().zip(ts).fold(true, |ok, (&x, &t)| {
+        ok & x.is_finite() & target_ok(t, targets)
+    });
+    ok & weights_ok(ws)
+}
+
+/// A target's validity, without branches: finite, and in `[0, 1]` for `Unit`.
+#[inline(always)]
+fn target_ok<T: Real>(t: T, targets: Targets) -> bool {
+    t.is_finite() & ((targets != Targets::Unit) | ((t >= T::ZERO) & (t <= T::ONE)))
+}
+
+/// Whether every weight (if any) is finite.
+#[inline(always)]
+fn weights_ok<T: Real>(ws: Option<&[T]>) -> bool {
+    ws.is_none_or(|w| w.iter().fold(true, |ok, w| ok & w.is_finite()))
+}
+
+/// `(all_valid, all_hard)` of a block, branch-free passes over it (inlined, so a whole block's
+/// loops have a constant length: no remainder code). Hard targets (exactly 0 or 1) are valid
+/// unit targets, so a hard block of a `Unit` loss only checks its inputs' finiteness.
+#[inline(always)]
+pub(crate) fn screen<T: Real>(
+    xs: &[T],
+    ts: &[T],
+    ws: Option<&[T]>,
+    targets: Targets,
+) -> (bool, bool) {
+    let (finite, hard) = xs.iter().zip(ts).fold((true, true), |(f, h), (&x, &t)| {
+        (f & x.is_finite(), h & ((t == T::ZERO) | (t == T::ONE)))
+    });
+    let hard = (targets == Targets::Unit) & hard;
+    let targets_ok = hard || ts.iter().fold(true, |ok, &t| ok & target_ok(t, targets));
+    (finite & targets_ok & weights_ok(ws), hard)
+}
+
+/// The length checks of an element-wise call: targets, optional weights and the output slice
+/// (if any) must have the inputs' length, in that order.
+#[inline]
+pub(crate) fn elementwise_lengths<T>(
+    xs: &[T],
+    ts: &[T],
+    ws: Option<&[T]>,
+    out_len: Option<usize>,
+) -> Result<(), Error> {
+    length(xs.len(), ts.len())?;
+    optional_length(xs.len(), ws)?;
+    out_len.map_or(Ok(()), |len| length(xs.len(), len))
+}
+
+/// The validation of a block of an element-wise call whose first element is at `base`:
+/// `Err` names the first bad element (see [`first_error`]).
+#[inline(always)]
+pub(crate) fn block<T: Real>(
+    (xs, ts, ws): (&[T], &[T], Option<&[T]>),
+    targets: Targets,
+    base: usize,
+    valid: bool,
+) -> Result<(), Error> {
+    if valid {
+        Ok(())
+    } else {
+        Err(first_error(xs, ts, ws, targets, base).unwrap_or(Error::NonFinite { index: base }))
+    }
+}
+
+/// Validates a whole element-wise call as the core's losses do (lengths, then per index the
+/// weight, input and target finite, then a unit target in `[0, 1]`): for code that runs the
+/// same loss elsewhere (the GPU crate) and must answer bad input exactly as the core does.
+#[doc(hidden)]
+pub fn elementwise_inputs<T: Real>(
+    xs: &[T],
+    ts: &[T],
+    ws: Option<&[T]>,
+    out_len: Option<usize>,
+    targets: Targets,
+) -> Result<(), Error> {
+    elementwise_lengths(xs, ts, ws, out_len)?;
+    block((xs, ts, ws), targets, 0, all_valid(xs, ts, ws, targets))
+}
+
+/// One element of a GHM batch in the core's precedence: the input, the target (finite; in
+/// `[0, 1]` for `Unit`), then the label weight. Returns whether the label weight lets the
+/// element count (`> 0`, or no weights).
+#[inline]
+pub(crate) fn ghm_element<T: Real>(
+    (x, t, w): (T, T, Option<T>),
+    targets: Targets,
+    index: usize,
+) -> Result<bool, Error> {
+    finite(x, index)?;
+    match targets {
+        Targets::Unit => unit_target(t, index)?,
+        Targets::Any => finite(t, index)?,
+    };
+    w.map_or(Ok(true), |w| Ok(finite(w, index)? > T::ZERO))
+}
+
+/// Validates a whole GHM batch as [`GhmC`](crate::GhmC) (`Unit` targets) and
+/// [`GhmR`](crate::GhmR) (`Any`) do: lengths (targets, label weights, gradient), then each
+/// element by [`ghm_element`].
+#[doc(hidden)]
+pub fn ghm_inputs<T: Real>(
+    xs: &[T],
+    ts: &[T],
+    label_weights: Option<&[T]>,
+    grad_len: Option<usize>,
+    targets: Targets,
+) -> Result<(), Error> {
+    elementwise_lengths(xs, ts, label_weights, grad_len)?;
+    let mut ws = label_weights.map(|w| w.iter());
+    for (index, (&x, &t)) in xs.iter().zip(ts).enumerate() {
+        let w = ws.as_mut().and_then(Iterator::next).copied();
+        ghm_element((x, t, w), targets, index)?;
+    }
+    Ok(())
+}

@@ -33,6 +33,10 @@ mod rng;
 
 pub use adversarial::{ChannelBlockRotation, DropoutMask, MapShape, OcclusionSearch};
 pub use error::Error;
+// The core's validation, for crates that run its losses elsewhere (the GPU crate) and must
+// answer bad input exactly as it does; not part of the documented API.
+#[doc(hidden)]
+pub use check::{elementwise_inputs, ghm_inputs, Targets};
 pub use ghm::{
     BinWeights, Classification, Ghm, GhmC, GhmKind, GhmR, GradientDensity, GradientHistogram,
     Regression,

@@ -1,9 +1,9 @@
 //! GHM-C, the gradient-harmonized classification loss: the kind and the constructor.
 
 use super::harmonized::{Ghm, GhmKind};
+use crate::check::{self, Targets};
 use crate::kernel::{staged, Hard, Logistic};
-use crate::loss::elementwise::{self, Targets};
-use crate::{check, Error, Real};
+use crate::{Error, Real};
 
 /// GHM-C's kind: BCE on logits, gradient norm `|sigma(x) - t|`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,18 +13,20 @@ pub struct Classification;
 impl crate::num::private::Sealed for Classification {}
 
 impl<T: Real> GhmKind<T> for Classification {
+    const TARGETS: Targets = Targets::Unit;
+
     #[inline]
-    fn element(&self, x: T, t: T, index: usize) -> Result<(T, T, T), Error> {
-        let l = Logistic::new(check::finite(x, index)?.widen());
-        let t = check::unit_target(t, index)?.widen();
+    fn element(&self, x: T, t: T) -> (T, T, T) {
+        let l = Logistic::new(x.widen());
+        let t = t.widen();
         let grad = T::narrow(l.bce_grad(t));
-        Ok((grad.abs(), T::narrow(l.bce(t)), grad))
+        (grad.abs(), T::narrow(l.bce(t)), grad)
     }
 
     #[inline]
     fn fast_block(&self, xs: &[T], ts: &[T], label_weights: Option<&[T]>) -> bool {
         // One pass: valid, and every target hard (which makes the range checks unnecessary).
-        let (valid, hard) = elementwise::screen(xs, ts, label_weights, Targets::Unit);
+        let (valid, hard) = check::screen(xs, ts, label_weights, Targets::Unit);
         valid && hard
     }
 

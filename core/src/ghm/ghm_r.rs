@@ -1,8 +1,8 @@
 //! GHM-R, the gradient-harmonized regression loss on ASL1: the kind and the constructor.
 
 use super::harmonized::{Ghm, GhmKind};
-use crate::loss::elementwise::{self, Targets};
-use crate::{check, Asl1, Error, Real};
+use crate::check::{self, Targets};
+use crate::{Asl1, Error, Real};
 
 /// GHM-R's kind: ASL1 on box deltas, gradient norm `|d| / sqrt(d^2 + mu^2)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,16 +21,17 @@ impl<T: Real> Regression<T> {
 }
 
 impl<T: Real> GhmKind<T> for Regression<T> {
+    const TARGETS: Targets = Targets::Any;
+
     #[inline]
-    fn element(&self, p: T, t: T, index: usize) -> Result<(T, T, T), Error> {
-        let d = check::finite(p, index)? - check::finite(t, index)?;
-        let (loss, grad, norm) = self.asl1.element(d);
-        Ok((norm, loss, grad))
+    fn element(&self, p: T, t: T) -> (T, T, T) {
+        let (loss, grad, norm) = self.asl1.element(p - t);
+        (norm, loss, grad)
     }
 
     #[inline]
     fn fast_block(&self, xs: &[T], ts: &[T], label_weights: Option<&[T]>) -> bool {
-        elementwise::all_valid(xs, ts, label_weights, Targets::Any)
+        check::all_valid(xs, ts, label_weights, Targets::Any)
     }
 
     #[inline(always)]

@@ -1,18 +1,22 @@
 //! The GHM engine shared by GHM-C and GHM-R: histogram, moving average, weighting.
 
 use super::histogram::{BinWeights, GradientDensity, GradientHistogram};
+use crate::check::{self, Targets};
 use crate::kernel::padded;
-use crate::{check, Error, Real};
+use crate::{Error, Real};
 
 /// One element's `(gradient norm, loss, d loss)`, or `None` when its label weight masks it.
 pub(crate) type Item<T> = Result<Option<(T, T, T)>, Error>;
 
 /// What distinguishes GHM-C from GHM-R: the per-element loss and its gradient norm.
 pub trait GhmKind<T: Real>: Copy + crate::num::private::Sealed {
-    /// Validates one `(input, target)` pair at `index` and returns its gradient norm in
-    /// `[0, 1]`, loss and gradient.
+    /// What the kind accepts as targets (validated by `check::ghm_element`).
     #[doc(hidden)]
-    fn element(&self, x: T, t: T, index: usize) -> Result<(T, T, T), Error>;
+    const TARGETS: Targets;
+
+    /// The gradient norm in `[0, 1]`, loss and gradient of one valid `(input, target)` pair.
+    #[doc(hidden)]
+    fn element(&self, x: T, t: T) -> (T, T, T);
 
     /// Whether every element of this block is valid (finite inputs and label weights, and
     /// targets the fast form accepts), so that [`fast`](Self::fast) may evaluate it.
@@ -350,12 +354,9 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
     ) -> impl Iterator<Item = Item<T>> + 's {
         let mut weights = label_weights.map(|w| w.iter());
         (base..).zip(xs.iter().zip(ts)).map(move |(i, (&x, &t))| {
-            let element = self.kind.element(x, t, i)?;
-            let valid = match weights.as_mut().and_then(Iterator::next) {
-                Some(&w) => check::finite(w, i)? > T::ZERO,
-                None => true,
-            };
-            Ok(valid.then_some(element))
+            let w = weights.as_mut().and_then(Iterator::next).copied();
+            let valid = check::ghm_element((x, t, w), K::TARGETS, i)?;
+            Ok(valid.then(|| self.kind.element(x, t)))
         })
     }
 

@@ -14,7 +14,8 @@
 //! `new`: `InvalidParameter("mu")` unless finite and `> 0`. Calls: `LengthMismatch`,
 //! `NonFinite` (pred or target).
 
-use super::elementwise::{self, Each, Output, Targets};
+use super::elementwise::{self, Each, Output};
+use crate::check::Targets;
 use crate::{Error, Real, Reduction};
 
 /// ASL1 loss between predictions and targets.

@@ -17,7 +17,8 @@
 //! `LengthMismatch` (targets, weights, output), `NonFinite` (logit, target or weight),
 //! `InvalidTarget` (target outside `[0, 1]`).
 
-use super::elementwise::{self, Each, HardLogit, Output, Split, Targets};
+use super::elementwise::{self, Each, HardLogit, Output, Split};
+use crate::check::Targets;
 use crate::kernel::{Hard, Logistic};
 use crate::{Error, Real, Reduction};
 

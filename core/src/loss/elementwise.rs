@@ -1,7 +1,8 @@
 //! The shared loop of every element-wise loss: validation, weights, reduction, outputs.
 
+use crate::check::{self, Targets};
 use crate::kernel::{padded, staged, Hard};
-use crate::{check, Error, Real, Reduction};
+use crate::{Error, Real, Reduction};
 
 /// Where an entry point writes besides the returned scalar.
 pub(crate) enum Output<'a, T> {
@@ -50,80 +51,6 @@ pub(crate) fn reduced<T: Real>(acc: T::Acc, divisor: Option<T::Acc>) -> T {
         Some(d) => T::narrow(acc / d),
         None => T::narrow(acc),
     }
-}
-
-/// What an element-wise loss accepts as its second input.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Targets {
-    /// Binary targets in `[0, 1]`.
-    Unit,
-    /// Any finite value (regression targets).
-    Any,
-}
-
-/// The first bad element, in the documented precedence: per index, the weight, the input and
-/// the target must be finite, then a unit target must lie in `[0, 1]`. Indices count from
-/// `base` (the slices are a block starting there).
-fn first_error<T: Real>(
-    xs: &[T],
-    ts: &[T],
-    ws: Option<&[T]>,
-    targets: Targets,
-    base: usize,
-) -> Option<Error> {
-    let mut ws = ws.map(|w| w.iter());
-    for (index, (&x, &t)) in (base..).zip(xs.iter().zip(ts)) {
-        let w_ok = ws
-            .as_mut()
-            .and_then(Iterator::next)
-            .is_none_or(|w| w.is_finite());
-        if !(w_ok && x.is_finite() && t.is_finite()) {
-            return Some(Error::NonFinite { index });
-        }
-        if !target_ok(t, targets) {
-            return Some(Error::InvalidTarget { index });
-        }
-    }
-    None
-}
-
-/// Whether every element is valid: one branch-free pass the compiler vectorises (the
-/// sequential `first_error` only runs to name the culprit).
-pub(crate) fn all_valid<T: Real>(xs: &[T], ts: &[T], ws: Option<&[T]>, targets: Targets) -> bool {
-    let ok = xs.iter().zip(ts).fold(true, |ok, (&x, &t)| {
-        ok & x.is_finite() & target_ok(t, targets)
-    });
-    ok & weights_ok(ws)
-}
-
-/// A target's validity, without branches: finite, and in `[0, 1]` for `Unit`.
-#[inline(always)]
-fn target_ok<T: Real>(t: T, targets: Targets) -> bool {
-    t.is_finite() & ((targets != Targets::Unit) | ((t >= T::ZERO) & (t <= T::ONE)))
-}
-
-/// Whether every weight (if any) is finite.
-#[inline(always)]
-fn weights_ok<T: Real>(ws: Option<&[T]>) -> bool {
-    ws.is_none_or(|w| w.iter().fold(true, |ok, w| ok & w.is_finite()))
-}
-
-/// `(all_valid, all_hard)` of a block, branch-free passes over it (inlined, so a whole block's
-/// loops have a constant length: no remainder code). Hard targets (exactly 0 or 1) are valid
-/// unit targets, so a hard block of a `Unit` loss only checks its inputs' finiteness.
-#[inline(always)]
-pub(crate) fn screen<T: Real>(
-    xs: &[T],
-    ts: &[T],
-    ws: Option<&[T]>,
-    targets: Targets,
-) -> (bool, bool) {
-    let (finite, hard) = xs.iter().zip(ts).fold((true, true), |(f, h), (&x, &t)| {
-        (f & x.is_finite(), h & ((t == T::ZERO) | (t == T::ONE)))
-    });
-    let hard = (targets == Targets::Unit) & hard;
-    let targets_ok = hard || ts.iter().fold(true, |ok, &t| ok & target_ok(t, targets));
-    (finite & targets_ok & weights_ok(ws), hard)
 }
 
 /// Elements per block of the single pass: validated, then computed while in L1, one loop per
@@ -322,11 +249,7 @@ where
     K: Kernel<T>,
 {
     let n = xs.len();
-    check::length(n, ts.len())?;
-    check::optional_length(n, weights)?;
-    if let Some(len) = out.len() {
-        check::length(n, len)?;
-    }
+    check::elementwise_lengths(xs, ts, weights, out.len())?;
     if n == 0 {
         return Ok(T::ZERO);
     }
@@ -345,15 +268,10 @@ where
         let db = d_blocks.as_mut().and_then(Iterator::next);
         let full = (<&[T; BLOCK]>::try_from(xb), <&[T; BLOCK]>::try_from(tb));
         let (valid, hard) = match full {
-            (Ok(x), Ok(t)) => screen(x, t, wb, targets),
-            _ => screen(xb, tb, wb, targets),
+            (Ok(x), Ok(t)) => check::screen(x, t, wb, targets),
+            _ => check::screen(xb, tb, wb, targets),
         };
-        if !valid {
-            let base = b * BLOCK;
-            return Err(
-                first_error(xb, tb, wb, targets, base).unwrap_or(Error::NonFinite { index: base })
-            );
-        }
+        check::block((xb, tb, wb), targets, b * BLOCK, valid)?;
         match full {
             (Ok(x), Ok(t)) => pass.block(hard, (x, t), wb, db, &mut acc, BLOCK),
             _ => pass.tail(hard, (xb, tb), wb, db, &mut acc),

@@ -22,7 +22,8 @@
 //! `InvalidParameter("gamma")` unless gamma is finite and `>= 0`.
 //! Calls: `LengthMismatch`, `NonFinite` (logit or target), `InvalidTarget` (outside `[0, 1]`).
 
-use super::elementwise::{self, Each, HardLogit, Output, Split, Targets};
+use super::elementwise::{self, Each, HardLogit, Output, Split};
+use crate::check::Targets;
 use crate::kernel::{Hard, Logistic};
 use crate::{Error, Real, Reduction};
 

@@ -13,7 +13,8 @@
 //! `new`: `InvalidParameter("beta")` unless finite and `>= 0`. Calls: `LengthMismatch`,
 //! `NonFinite` (pred or target).
 
-use super::elementwise::{self, Each, Output, Targets};
+use super::elementwise::{self, Each, Output};
+use crate::check::Targets;
 use crate::{Error, Real, Reduction};
 
 /// Smooth L1 loss between predictions and targets.
