@@ -51,5 +51,8 @@ pub use mining::{
     SOhem, Selection, TopK, MAX_STRATA,
 };
 pub use num::{Real, FUSED_MULTIPLY_ADD, Q16, Q48};
+// The crate-private kernels as functions, for the host tests that sweep them.
+#[doc(hidden)]
+pub use num::kernels;
 pub use reduction::Reduction;
 pub use rng::SplitMix64;

@@ -49,7 +49,8 @@ fn draw<T: Real>(rng: &mut SplitMix64, lo: i64, hi: i64) -> T {
     let span = ((hi - lo) as u64) << 16;
     let raw = (rng.below(span) as i64) + (lo << 16);
     // raw / 65536 exactly: an integer part and a 16-bit fraction, both exact in f32 and Q16.
-    let whole = T::from_int(raw >> 16);
+    // The integer part is small (|raw >> 16| < 2^15), so `from_f64` is exact on every path.
+    let whole = T::from_f64((raw >> 16) as f64);
     let frac = T::from_count((raw & 0xffff) as u64).div_count(1 << 16);
     whole + frac
 }

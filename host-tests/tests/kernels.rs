@@ -4,7 +4,7 @@
 //! sweep of all 2^32 inputs is opt-in: `HARDMINE_EXHAUSTIVE=1 cargo test --profile
 //! release-checked -p hardmine-host-tests --test kernels`.
 
-use hardmine::Real;
+use hardmine::{kernels, Real};
 use hardmine_host_tests::tolerance::{
     ulp_distance, ulp_distance_f64, FAST_KERNEL_F32_ULP, KERNEL_F32_ULP,
 };
@@ -83,7 +83,7 @@ fn sigmoid_and_softplus_within_their_ulp_bound() {
     let (mut s, mut p) = (Worst::default(), Worst::default());
     sweep(4099, |x| {
         s.see(x, Real::sigmoid(x), Real::sigmoid(f64::from(x)));
-        p.see(x, Real::softplus(x), Real::softplus(f64::from(x)));
+        p.see(x, kernels::softplus(x), kernels::softplus(f64::from(x)));
     });
     s.check("sigmoid", KERNEL_F32_ULP);
     p.check("softplus", KERNEL_F32_ULP);
@@ -93,7 +93,7 @@ fn sigmoid_and_softplus_within_their_ulp_bound() {
 fn fast_exp_and_ln1p_within_their_ulp_bound() {
     let (mut e, mut l) = (Worst::default(), Worst::default());
     sweep(1021, |x| {
-        let (got_e, got_l) = x.exp_ln1p_neg_abs();
+        let (got_e, got_l) = kernels::exp_ln1p_neg_abs(x);
         let e64 = (-f64::from(x).abs()).exp();
         e.see_normal(x, got_e, e64);
         l.see_normal(x, got_l, e64.ln_1p());
@@ -111,11 +111,11 @@ fn fast_exp_and_ln1p_within_their_ulp_bound() {
 
 #[test]
 fn logistic_parts_within_their_ulp_bound() {
-    // `Real::logistic_parts`, the hard-target losses' kernel: sigma(x) and sigma(-x) from the
+    // `logistic_parts`, the hard-target losses' kernel: sigma(x) and sigma(-x) from the
     // fast e^-|x| and one division (measured 3 ULP over every f32 input).
     let mut w = Worst::default();
     sweep(1021, |x| {
-        let (pos, neg, _) = x.logistic_parts();
+        let (pos, neg, _) = kernels::logistic_parts(x);
         w.see_normal(x, pos, Real::sigmoid(f64::from(x)));
         w.see_normal(x, neg, Real::sigmoid(-f64::from(x)));
     });
@@ -133,7 +133,7 @@ fn fast_f64_exp_and_ln1p_within_their_ulp_bound() {
     let binades = (0..=2_000_000u64).map(|i| f64::from_bits(lo + i * step));
     let uniform = (0..2_000_000u32).map(|i| f64::from(i) * 2e-5);
     for x in binades.chain(uniform) {
-        let (e, l) = x.exp_ln1p_neg_abs();
+        let (e, l) = kernels::exp_ln1p_neg_abs(x);
         let e_ref = (-x).exp();
         let d = ulp_distance_f64(e, e_ref);
         if d > e_worst.0 {
@@ -144,7 +144,7 @@ fn fast_f64_exp_and_ln1p_within_their_ulp_bound() {
         if d > l_worst.0 {
             l_worst = (d, x);
         }
-        let (p, n, _) = x.logistic_parts();
+        let (p, n, _) = kernels::logistic_parts(x);
         assert!(
             (p + n - 1.0).abs() <= 2.0 * f64::EPSILON,
             "sigma pair at {x}"

@@ -42,10 +42,11 @@ impl<T: Real> GhmKind<T> for Classification {
         loss: &mut [T; N],
         grad: &mut [T; N],
     ) {
-        staged(x, norm, loss);
+        let mut e = [T::Stage::default(); N];
+        staged(x, &mut e, loss);
         let out = norm.iter_mut().zip(loss.iter_mut()).zip(grad.iter_mut());
-        for (((norm, loss), grad), (&x, &t)) in out.zip(x.iter().zip(t)) {
-            let h = Hard::new(x, t, *norm, *loss);
+        for ((((norm, loss), grad), (&x, &t)), &e) in out.zip(x.iter().zip(t)).zip(&e) {
+            let h = Hard::new(x, t, e, *loss);
             (*norm, *loss, *grad) = (h.q, h.ce, T::flip(t, h.q));
         }
     }

@@ -25,6 +25,7 @@
 use super::elementwise::Output;
 use super::rowwise::{self, Row};
 use super::softmax_ce::row_loss;
+use crate::num::private::Kernels as _;
 use crate::{check, ClassLabel, Error, Real, Reduction};
 
 /// The largest `|tau|` accepted: `tau ln prior` stays finite on every path (|ln prior| < 45

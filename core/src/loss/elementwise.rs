@@ -112,7 +112,7 @@ impl<T: Real, F: Fn(T, Hard<T>) -> (T, T)> Kernel<T> for HardLogit<F> {
         l: &mut [T; N],
         g: &mut [T; N],
     ) {
-        let (mut e, mut lp) = ([T::ZERO; N], [T::ZERO; N]);
+        let (mut e, mut lp) = ([T::Stage::default(); N], [T::ZERO; N]);
         staged(x, &mut e, &mut lp);
         let parts = e.iter().zip(&lp);
         for ((((l, g), &x), &t), (&e, &lp)) in

@@ -223,7 +223,7 @@ impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
                         .for_each(|(d, &v)| *d = balance(Some(v)));
                 }
                 let (mut l, mut g) = ([T::ZERO; LANES], [T::ZERO; LANES]);
-                let (mut e, mut lp) = ([T::ZERO; LANES], [T::ZERO; LANES]);
+                let (mut e, mut lp) = ([T::Stage::default(); LANES], [T::ZERO; LANES]);
                 staged(&xl, &mut e, &mut lp);
                 let lanes = xl.iter().zip(&t).zip(e.iter().zip(&lp));
                 for (((l, g), &a), ((&x, &t), (&e, &lp))) in

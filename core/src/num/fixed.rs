@@ -40,6 +40,9 @@ impl defmt::Format for Q48 {
 
 macro_rules! impl_fixed {
     (@logistic fast) => {
+        /// Q31 bits of `e^-|x|`.
+        type Stage = u32;
+
         #[inline(always)]
         fn pick(t: Self, a: Self, b: Self) -> Self {
             if t == Self::ONE {
@@ -60,19 +63,23 @@ macro_rules! impl_fixed {
         fn exp_neg_abs(self) -> Self {
             Self::from_bits(fx::exp_neg_abs(self.to_bits()))
         }
-        /// `e^-|x|` in Q31, its bits carried in a `Q16` (not a Q15.16 value: only the
-        /// next stages read it).
+        #[inline]
+        fn exp_ln1p_neg_abs(self) -> (Self, Self) {
+            let e = self.exp_neg_abs();
+            (e, e.ln_1p())
+        }
+        /// `e^-|x|` in Q31.
         #[inline(always)]
-        fn logistic_stage(self) -> Self {
-            Self::from_bits(fx::exp_neg_31(self.to_bits()) as i32)
+        fn logistic_stage(self) -> u32 {
+            fx::exp_neg_31(self.to_bits())
         }
         #[inline(always)]
-        fn logistic_stage_ln(self) -> Self {
-            Self::from_bits(fx::ln1p_31(self.to_bits() as u32))
+        fn logistic_stage_ln(e: u32) -> Self {
+            Self::from_bits(fx::ln1p_31(e))
         }
         #[inline(always)]
-        fn logistic_finish(self, e: Self, lp: Self) -> (Self, Self, Self) {
-            let (big, small) = fx::logistic_recip(e.to_bits() as u32);
+        fn logistic_finish(self, e: u32, lp: Self) -> (Self, Self, Self) {
+            let (big, small) = fx::logistic_recip(e);
             let (big, small) = (Self::from_bits(big), Self::from_bits(small));
             if self >= Self::ZERO {
                 (big, small, lp)
@@ -81,7 +88,31 @@ macro_rules! impl_fixed {
             }
         }
     };
-    (@logistic default) => {};
+    (@logistic default) => {
+        type Stage = Self;
+
+        #[inline]
+        fn exp_neg_abs(self) -> Self {
+            (-self.abs()).exp()
+        }
+        #[inline]
+        fn exp_ln1p_neg_abs(self) -> (Self, Self) {
+            let e = self.exp_neg_abs();
+            (e, e.ln_1p())
+        }
+        #[inline(always)]
+        fn logistic_stage(self) -> Self {
+            self.exp_neg_abs()
+        }
+        #[inline(always)]
+        fn logistic_stage_ln(e: Self) -> Self {
+            e.ln_1p()
+        }
+        #[inline(always)]
+        fn logistic_finish(self, e: Self, lp: Self) -> (Self, Self, Self) {
+            private::float_finish(self, e, lp)
+        }
+    };
     ($t:ident, $inner:ty, $bits:ty, acc = $acc:ident, logistic = $logistic:ident) => {
         impl $t {
             /// The value with raw bits `bits` (the value times 2^16).
@@ -215,39 +246,14 @@ macro_rules! impl_fixed {
             fn exp(self) -> Self {
                 Self::sat(fx::exp(self.raw()))
             }
-            fn exp_m1(self) -> Self {
-                Self::sat(fx::exp_m1(self.raw()))
-            }
-            fn ln(self) -> Self {
-                Self::sat(fx::ln(self.raw()))
-            }
             fn ln_1p(self) -> Self {
                 Self::sat(fx::ln_1p(self.raw()))
             }
             fn sqrt(self) -> Self {
                 Self::sat(fx::sqrt(self.raw()))
             }
-            fn powf(self, e: Self) -> Self {
-                Self::sat(fx::pow(self.raw(), e.raw()))
-            }
             fn sigmoid(self) -> Self {
                 Self::sat(fx::sigmoid(self.raw()))
-            }
-            fn softplus(self) -> Self {
-                Self::sat(fx::softplus(self.raw()))
-            }
-            fn sin_cos(self) -> (Self, Self) {
-                let (s, c) = fx::sin_cos(self.raw());
-                (Self::sat(s), Self::sat(c))
-            }
-            impl_fixed!(@logistic $logistic);
-            #[inline]
-            fn floor_int(self) -> i64 {
-                i64::try_from(self.raw() >> 16).unwrap_or(i64::MAX)
-            }
-            #[inline]
-            fn from_int(i: i64) -> Self {
-                Self::sat(i128::from(i) << 16)
             }
             #[inline]
             fn div_count(self, n: usize) -> Self {
@@ -256,6 +262,33 @@ macro_rules! impl_fixed {
                 } else {
                     Self::sat(fx::div_round(self.raw(), n as i128))
                 }
+            }
+        }
+
+        impl private::Kernels for $t {
+            fn exp_m1(self) -> Self {
+                Self::sat(fx::exp_m1(self.raw()))
+            }
+            fn ln(self) -> Self {
+                Self::sat(fx::ln(self.raw()))
+            }
+            fn powf(self, e: Self) -> Self {
+                Self::sat(fx::pow(self.raw(), e.raw()))
+            }
+            fn softplus(self) -> Self {
+                Self::sat(fx::softplus(self.raw()))
+            }
+            fn sin_cos(self) -> (Self, Self) {
+                let (s, c) = fx::sin_cos(self.raw());
+                (Self::sat(s), Self::sat(c))
+            }
+            #[inline]
+            fn floor_int(self) -> i64 {
+                i64::try_from(self.raw() >> 16).unwrap_or(i64::MAX)
+            }
+            #[inline]
+            fn from_int(i: i64) -> Self {
+                Self::sat(i128::from(i) << 16)
             }
             #[inline]
             fn floor_count(self) -> u64 {
@@ -266,6 +299,7 @@ macro_rules! impl_fixed {
                 let b = (self.raw().max(0).saturating_mul(bins as i128)) >> 16;
                 usize::try_from(b).unwrap_or(usize::MAX).min(bins.saturating_sub(1))
             }
+            impl_fixed!(@logistic $logistic);
         }
     };
 }
@@ -289,6 +323,7 @@ impl private::Unit for Q48 {}
 #[cfg(test)]
 mod tests {
     use super::{Q16, Q48};
+    use crate::num::private::Kernels;
     use crate::Real;
 
     fn q(x: f64) -> Q16 {

@@ -199,10 +199,17 @@ macro_rules! impl_float {
             $exp(self.abs())
         }
         #[inline(always)]
-        fn logistic_stage_ln(self) -> Self {
-            $ln1p(self)
+        fn logistic_stage(self) -> Self {
+            $exp(self.abs())
         }
-
+        #[inline(always)]
+        fn logistic_stage_ln(e: Self) -> Self {
+            $ln1p(e)
+        }
+        #[inline(always)]
+        fn logistic_finish(self, e: Self, lp: Self) -> (Self, Self, Self) {
+            private::float_finish(self, e, lp)
+        }
     };
     (
         $t:ty, exp_ln1p = ($fexp:ident, $fln1p:ident), fma = $fma:ident, acc = $acc:ty,
@@ -262,24 +269,12 @@ macro_rules! impl_float {
                 $exp(self)
             }
             #[inline]
-            fn exp_m1(self) -> Self {
-                $expm1(self)
-            }
-            #[inline]
-            fn ln(self) -> Self {
-                $ln(self)
-            }
-            #[inline]
             fn ln_1p(self) -> Self {
                 $ln1p(self)
             }
             #[inline]
             fn sqrt(self) -> Self {
                 $sqrt(self)
-            }
-            #[inline]
-            fn powf(self, e: Self) -> Self {
-                $pow(self, e)
             }
             #[inline]
             fn sigmoid(self) -> Self {
@@ -291,10 +286,6 @@ macro_rules! impl_float {
                 }
             }
             #[inline]
-            fn softplus(self) -> Self {
-                Real::max(self, 0.0) + $ln1p($exp(-<$t>::abs(self)))
-            }
-            #[inline]
             fn div_count(self, n: usize) -> Self {
                 if n == 0 {
                     self
@@ -302,7 +293,27 @@ macro_rules! impl_float {
                     self / n as $t
                 }
             }
-            impl_float!(@exp_ln1p fast $fexp $fln1p);
+        }
+
+        impl private::Kernels for $t {
+            type Stage = Self;
+
+            #[inline]
+            fn exp_m1(self) -> Self {
+                $expm1(self)
+            }
+            #[inline]
+            fn ln(self) -> Self {
+                $ln(self)
+            }
+            #[inline]
+            fn powf(self, e: Self) -> Self {
+                $pow(self, e)
+            }
+            #[inline]
+            fn softplus(self) -> Self {
+                Real::max(self, 0.0) + $ln1p($exp(-<$t>::abs(self)))
+            }
             #[inline]
             fn sin_cos(self) -> (Self, Self) {
                 ($sin(self), $cos(self))
@@ -344,6 +355,7 @@ macro_rules! impl_float {
                 let floor = if nearest > y { nearest - 1.0 } else { nearest };
                 ((floor + SHIFT).to_bits() - SHIFT.to_bits()) as u32
             }
+            impl_float!(@exp_ln1p fast $fexp $fln1p);
         }
     };
 }
@@ -381,14 +393,15 @@ impl_float!(
 
 #[cfg(test)]
 mod tests {
+    use crate::num::private::Kernels;
     use crate::Real;
 
     #[test]
     fn sigmoid_and_softplus_at_the_extremes() {
         assert_eq!(Real::sigmoid(1e4f32), 1.0);
         assert_eq!(Real::sigmoid(-1e4f32), 0.0);
-        assert_eq!(Real::softplus(1e4f32), 1e4);
-        assert_eq!(Real::softplus(-1e4f64), 0.0);
+        assert_eq!(Kernels::softplus(1e4f32), 1e4);
+        assert_eq!(Kernels::softplus(-1e4f64), 0.0);
         let s = Real::sigmoid(-30.0f64);
         assert!(
             (s - 9.357622968839299e-14).abs() < 1e-27,
