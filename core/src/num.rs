@@ -107,7 +107,8 @@ pub trait Real:
     /// `sqrt(x)`, correctly rounded for f32/f64.
     fn sqrt(self) -> Self;
     /// The logistic function `1 / (1 + e^-x)`, evaluated without cancellation on both sides
-    /// (`e^x / (1 + e^x)` for `x < 0`). f32: max error 3 ULP (`SIGMOID_F32_ULP`).
+    /// (`e^x / (1 + e^x)` for `x < 0`). f32: max error 3 ULP (`KERNEL_F32_ULP`) over every input;
+    /// Q15.16: 0.5 LSB (`FIXED_KERNEL_LSB`), correctly rounded.
     fn sigmoid(self) -> Self;
 }
 
@@ -148,7 +149,7 @@ pub(crate) mod private {
         /// `x^e` for `x >= 0` (`0^0 = 1`). f32/f64: libm, < 1 ULP.
         fn powf(self, e: Self) -> Self;
         /// `ln(1 + e^x)`, as `max(x, 0) + ln_1p(e^-|x|)`: finite and relative-accurate for
-        /// every finite `x`. f32: max error 3 ULP (`SOFTPLUS_F32_ULP`).
+        /// every finite `x`. f32: max error 3 ULP (`KERNEL_F32_ULP`).
         fn softplus(self) -> Self;
         /// `(sin x, cos x)`. f32/f64: libm, < 1 ULP. Q15.16: correctly rounded on [-pi, pi].
         fn sin_cos(self) -> (Self, Self);
@@ -172,15 +173,15 @@ pub(crate) mod private {
         }
 
         /// `e^-|x|`: the first half of [`exp_ln1p_neg_abs`](Self::exp_ln1p_neg_abs) (f32:
-        /// the fast kernel, 1 ULP, vectorises; Q15.16: the 64-bit kernel, within
-        /// `LOGISTIC_Q16_LSB` of the exact value; f64: the fast f64 kernel).
+        /// the fast kernel, 1 ULP (`EXP_NEG_ABS_F32_ULP`), vectorises; Q15.16: the 64-bit
+        /// kernel, 0.50004 LSB (`FIXED_EXP_NEG_ABS_LSB`); f64: the fast f64 kernel).
         fn exp_neg_abs(self) -> Self;
         /// `(e^-|x|, ln(1 + e^-|x|))`: the two transcendental values every logistic quantity
         /// is built from. f32: branch-free polynomials the compiler inlines and vectorises
-        /// (`EXP_NEG_ABS_F32_ULP`, `LN1P_EXP_F32_ULP` over all f32 inputs; results below
-        /// 2^-126 flush to 0); f64: the same construction in double precision (within
-        /// `EXP_NEG_ABS_F64_ULP` and `LN1P_EXP_F64_ULP` of libm; below 2^-1022 flushed to 0);
-        /// Q15.16: its `exp` and `ln_1p`.
+        /// (1 ULP (`EXP_NEG_ABS_F32_ULP`) and 4 ULP (`LN1P_EXP_F32_ULP`) over all f32 inputs;
+        /// results below 2^-126 flush to 0); f64: the same construction in double precision
+        /// (2 ULP (`EXP_NEG_ABS_F64_ULP`) and 1 ULP (`LN1P_EXP_F64_ULP`) from libm; below
+        /// 2^-1022 flushed to 0); Q15.16: its `e^-|x|` kernel and `ln_1p`.
         fn exp_ln1p_neg_abs(self) -> (Self, Self);
         /// The first stage of [`logistic_parts`](Self::logistic_parts) in staged form (see
         /// `kernel::staged`): `e^-|x|` as a [`Stage`](Self::Stage).
@@ -194,8 +195,9 @@ pub(crate) mod private {
         fn logistic_finish(self, e: Self::Stage, lp: Self) -> (Self, Self, Self);
         /// `(sigma(x), sigma(-x), ln(1 + e^-|x|))`, the logistic quantities every binary
         /// loss is built from, without branches on the value (the sign picks by a select),
-        /// so a loop of it vectorises for floats. Q15.16: 64-bit integer kernel, each value
-        /// within `LOGISTIC_Q16_LSB` of the exact value (host-tests `fixed_kernels.rs`).
+        /// so a loop of it vectorises for floats. f32: the pair within 3 ULP
+        /// (`LOGISTIC_F32_ULP`); Q15.16: 64-bit integer kernel, each value within 0.50008 LSB
+        /// (`FIXED_LOGISTIC_LSB`) of the exact value (host-tests `fixed_kernels.rs`).
         #[inline(always)]
         fn logistic_parts(self) -> (Self, Self, Self) {
             let e = self.logistic_stage();

@@ -4,42 +4,63 @@
 /// Golden parity tolerance of a path: `(rtol, afrac, floor)` (golden/README.md).
 pub use hardmine_cli::parity::Path;
 
-/// Relative error allowed for an f32 loss or gradient against the exact (f64) value, as the
-/// loss docs state ("1e-5 relative (f32)"), with `ABS_FRAC` of the array's scale besides.
-pub const F32_REL: f64 = 1e-5;
-/// Relative error allowed for an f64 loss or gradient ("1e-10 (f64)").
-pub const F64_REL: f64 = 1e-10;
-/// Absolute slack as a fraction of the largest value compared (gradient entries near 0).
-pub const F32_ABS_FRAC: f64 = 1e-6;
-/// Absolute slack for f64, as a fraction of the largest value compared.
-pub const F64_ABS_FRAC: f64 = 1e-12;
+/// Declares each bound as a named constant and lists them all in [`TABLE`], so that a test can
+/// check every bound a doc comment quotes against the constant it names.
+macro_rules! bounds {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty = $value:expr;)*) => {
+        $($(#[$doc])* pub const $name: $ty = $value;)*
+        /// Every bound above by name, as an `f64`: what a doc comment quotes as
+        /// ``VALUE [UNIT] (`NAME`)`` must equal it (`tests/accuracy_docs.rs`).
+        pub const TABLE: &[(&str, f64)] = &[$((stringify!($name), $value as f64)),*];
+    };
+}
 
-/// Max error of the f32 `sigmoid` and `softplus` kernels in ULP over all f32 inputs
-/// (`Real::sigmoid`, `Real::softplus` docs).
-pub const KERNEL_F32_ULP: u32 = 3;
-
-/// Max error of every Q15.16 kernel (exp, exp_m1, ln, ln_1p, sqrt, sigmoid, softplus, pow) in
-/// LSB (2^-16) against the exact value, over every input of the domain it serves: correctly
-/// rounded (`fixed_kernels.rs`; the `fx.rs` docs quote it). The 1e-9 is f64 slop at ties.
-pub const FIXED_KERNEL_LSB: f64 = 0.5 + 1e-9;
-
-/// Max error of the fused Q15.16 logistic kernel (`Real::logistic_parts`: sigma(x), sigma(-x),
-/// ln(1 + e^-|x|)), in LSB, over every input in [-64, 64]: correctly rounded except within a
-/// small fraction of an LSB of a tie (its integer arithmetic keeps about 2^-30).
-pub const FIXED_LOGISTIC_LSB: f64 = 0.5 + 1.0 / 1024.0;
+bounds! {
+    /// Relative error of an f32 loss or gradient against the exact value (with
+    /// [`F32_ABS_FRAC`] of the array's scale besides), every f32 loss.
+    F32_REL: f64 = 1e-5;
+    /// Relative error of an f64 loss or gradient against the exact value.
+    F64_REL: f64 = 1e-10;
+    /// Absolute slack of an f32 comparison, as a fraction of the largest value compared
+    /// (gradient entries near 0).
+    F32_ABS_FRAC: f64 = 1e-6;
+    /// Absolute slack of an f64 comparison, as a fraction of the largest value compared.
+    F64_ABS_FRAC: f64 = 1e-12;
+    /// Max error in ULP of the f32 `sigmoid` and `softplus` kernels over every f32 input.
+    KERNEL_F32_ULP: u32 = 3;
+    /// Max error in ULP of the fast f32 `e^-|x|` over every f32 input whose result is at or
+    /// above 2^-126 (smaller ones flush to 0).
+    EXP_NEG_ABS_F32_ULP: u32 = 1;
+    /// Max error in ULP of the fast f32 `ln(1 + e^-|x|)`, on the same inputs.
+    LN1P_EXP_F32_ULP: u32 = 4;
+    /// Max error in ULP of the f32 logistic pair `sigma(x)`, `sigma(-x)` of the hard-target
+    /// kernel (`logistic_parts`), on the same inputs.
+    LOGISTIC_F32_ULP: u32 = 3;
+    /// Max distance in ULP of the fast f64 `e^-|x|` from libm's, at 4 million arguments.
+    EXP_NEG_ABS_F64_ULP: u32 = 2;
+    /// Max distance in ULP of the fast f64 `ln(1 + e^-|x|)` from libm's `log1p` of the same
+    /// `e^-|x|`, at the same arguments.
+    LN1P_EXP_F64_ULP: u32 = 1;
+    /// Max error in LSB (2^-16) of every correctly rounded Q15.16 kernel (exp, exp_m1, ln,
+    /// ln_1p, sqrt, sigmoid, softplus, pow, sin, cos) against the exact value, over every input
+    /// of the domain it serves: 0.5 (the 1e-9 is f64 slop at ties).
+    FIXED_KERNEL_LSB: f64 = 0.5 + 1e-9;
+    /// Max error in LSB of the Q15.16 logistic kernel (`logistic_parts`: sigma(x), sigma(-x),
+    /// ln(1 + e^-|x|)) over every input of [-64, 64], as measured: correctly rounded except
+    /// within 8e-5 LSB of a tie (its Q31 arithmetic keeps a few 2^-31).
+    FIXED_LOGISTIC_LSB: f64 = 0.50008;
+    /// Max error in LSB of the Q15.16 `e^-|x|` (the logistic kernel's first stage, rounded
+    /// once) over every input of [-64, 64], as measured.
+    FIXED_EXP_NEG_ABS_LSB: f64 = 0.50004;
+    /// Central-difference step of the f64 gradient checks.
+    FD_STEP: f64 = 1e-6;
+    /// Relative tolerance of a central difference against the analytic gradient.
+    FD_REL: f64 = 1e-6;
+}
 
 /// Fixed-point loss tolerance against the exact value (the golden fixed row): relative, a
 /// fraction of the array's scale, and an absolute floor of 2 LSB.
 pub const FIXED: (f64, f64, f64) = (2e-3, 2e-3, 3.1e-5);
-
-/// Max error of the f32 `exp_ln1p_neg_abs` kernel (both `e^-|x|` and `ln(1 + e^-|x|)`) in ULP
-/// over all f32 inputs, results at or above 2^-126 (smaller ones flush to 0).
-pub const FAST_KERNEL_F32_ULP: u32 = 4;
-
-/// Central-difference gradient checks in f64: step and relative tolerance.
-pub const FD_STEP: f64 = 1e-6;
-/// Relative tolerance of a central difference against the analytic gradient.
-pub const FD_REL: f64 = 1e-6;
 
 /// `Err` describing the first element of `got` outside `rel * |exp| + abs_frac * scale`.
 pub fn check_close(got: &[f64], exp: &[f64], rel: f64, abs_frac: f64) -> Result<(), String> {

@@ -68,11 +68,7 @@ impl<T: Real> Logistic<T> {
 /// pipelines far better than the fused form, whose registers spill: focal's hard pass ran
 /// 1.7x faster staged over blocks of 128 (AVX2; 1.7x on SSE2 too).
 #[inline(always)]
-pub(crate) fn staged<T: Real, const N: usize>(
-    x: &[T; N],
-    e: &mut [T::Stage; N],
-    lp: &mut [T; N],
-) {
+pub(crate) fn staged<T: Real, const N: usize>(x: &[T; N], e: &mut [T::Stage; N], lp: &mut [T; N]) {
     for (e, &x) in e.iter_mut().zip(x) {
         *e = x.logistic_stage();
     }

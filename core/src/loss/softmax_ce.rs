@@ -10,7 +10,8 @@
 //!
 //! Stability: max-shifted log-sum-exp; `ln p_y` from `ln_1p(-(1 - p_y))` when `p_y > 1/2`, so
 //! near-certain rows keep full relative accuracy. Finite for all finite logits (`+-1e4` too).
-//! Accuracy: 1e-5 relative (f32), 1e-10 (f64) (host-tests `tolerance.rs`, row `softmax`).
+//! Accuracy: 1e-5 relative (`F32_REL`) in f32, 1e-10 relative (`F64_REL`) in f64,
+//! against the exact value (host-tests `tolerance.rs`).
 //!
 //! # Errors
 //! `new`: `InvalidParameter("classes")` for 0 classes. Calls: `LengthMismatch` (logits must be
