@@ -1,6 +1,6 @@
 //! Input validation shared by every entry point (DESIGN §4).
 
-use crate::{Error, Real};
+use crate::{ClassLabel, Error, Real};
 
 /// `Err(LengthMismatch)` unless `got == expected`.
 #[inline]
@@ -212,4 +212,53 @@ pub fn ghm_inputs<T: Real>(
         ghm_element((x, t, w), targets, index)?;
     }
     Ok(())
+}
+
+/// Validates a softmax call as the row-wise losses do: `classes > 0`, logits `rows * classes`
+/// for one label per row, the gradient (if any) the logits' length, the per-row output (if
+/// any) one per row, finite logits, then every label below `classes` (a negative label
+/// ignores its row).
+#[doc(hidden)]
+pub fn softmax_inputs<T: Real, L: ClassLabel>(
+    classes: usize,
+    logits: &[T],
+    labels: &[L],
+    grad_len: Option<usize>,
+    per_row_len: Option<usize>,
+) -> Result<(), Error> {
+    if classes == 0 {
+        return Err(Error::InvalidParameter("classes"));
+    }
+    let rows = labels.len();
+    length(product(rows, classes, "classes")?, logits.len())?;
+    grad_len.map_or(Ok(()), |len| length(logits.len(), len))?;
+    per_row_len.map_or(Ok(()), |len| length(rows, len))?;
+    all_finite(logits)?;
+    match labels
+        .iter()
+        .position(|l| l.index().is_some_and(|c| c >= classes))
+    {
+        Some(index) => Err(Error::InvalidTarget { index }),
+        None => Ok(()),
+    }
+}
+
+/// Validates a label-form call (`N x C` logits, one label per row) as
+/// [`SigmoidFocalLabels`](crate::SigmoidFocalLabels) does: logits `N * C`, label weights (if
+/// any) one per row, the output (if any) the logits' length, finite logits, then finite
+/// weights. Labels outside `0..C` are background, never an error.
+#[doc(hidden)]
+pub fn label_inputs<T: Real>(
+    classes: usize,
+    logits: &[T],
+    rows: usize,
+    label_weights: Option<&[T]>,
+    out_len: Option<usize>,
+) -> Result<(), Error> {
+    let n = product(rows, classes, "classes")?;
+    length(n, logits.len())?;
+    optional_length(rows, label_weights)?;
+    out_len.map_or(Ok(()), |len| length(n, len))?;
+    all_finite(logits)?;
+    label_weights.map_or(Ok(()), all_finite)
 }

@@ -2,6 +2,7 @@
 //! behind every softmax loss. Both are written so no result is formed by cancelling
 //! subtraction (DESIGN §5).
 
+pub(crate) mod blocks;
 mod logistic;
 mod softmax;
 

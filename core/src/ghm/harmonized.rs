@@ -2,6 +2,7 @@
 
 use super::histogram::{BinWeights, GradientDensity, GradientHistogram};
 use crate::check::{self, Targets};
+use crate::kernel::blocks::{self, whole, whole_mut};
 use crate::kernel::padded;
 use crate::{Error, Real};
 
@@ -125,15 +126,15 @@ fn fast_chunks<T: Real, K: GhmKind<T>>(
     visitor: &mut impl Visit<T>,
 ) {
     let mut fast = Fast::<T, CHUNK>::new();
-    for (x, t, w, g) in chunks::<T, CHUNK>(xb, tb, wb, gb) {
-        match (<&[T; CHUNK]>::try_from(x), <&[T; CHUNK]>::try_from(t)) {
-            (Ok(x), Ok(t)) => {
+    for (_, (x, t, w, g)) in blocks::chunks((xb, tb, wb, gb), CHUNK) {
+        match (whole::<T, CHUNK>(x), whole::<T, CHUNK>(t)) {
+            (Some(x), Some(t)) => {
                 fast.fill(kind, bins, (x, t), w, CHUNK);
                 visitor.visit(&fast, g);
             }
             _ => {
                 let mut lanes = Fast::<T, LANES>::new();
-                for (x, t, w, g) in chunks::<T, LANES>(x, t, w, g) {
+                for (_, (x, t, w, g)) in blocks::chunks((x, t, w, g), LANES) {
                     let xt = (&padded(x, T::ZERO), &padded(t, T::ZERO));
                     lanes.fill(kind, bins, xt, w, x.len());
                     visitor.visit(&lanes, g);
@@ -232,16 +233,15 @@ fn weigh_gradients<T: Real, const BINS: usize>(
     factor: &[T::Acc; BINS],
     bins: usize,
 ) {
-    for g in grad.chunks_mut(CHUNK) {
-        match <&mut [T; CHUNK]>::try_from(&mut *g) {
-            Ok(g) => weigh_chunk(g, factor, bins),
-            Err(_) => {
-                for g in g.chunks_mut(LANES) {
-                    let mut lanes: [T; LANES] = padded(g, T::ZERO);
-                    weigh_chunk(&mut lanes, factor, bins);
-                    g.iter_mut().zip(&lanes).for_each(|(d, &v)| *d = v);
-                }
-            }
+    for (_, g) in blocks::chunks(grad, CHUNK) {
+        if let Some(g) = whole_mut::<T, CHUNK>(g) {
+            weigh_chunk(g, factor, bins);
+            continue;
+        }
+        for (_, g) in blocks::chunks(g, LANES) {
+            let mut lanes: [T; LANES] = padded(g, T::ZERO);
+            weigh_chunk(&mut lanes, factor, bins);
+            g.iter_mut().zip(&lanes).for_each(|(d, &v)| *d = v);
         }
     }
 }
@@ -275,26 +275,6 @@ fn weigh_chunk<T: Real, const BINS: usize, const N: usize>(
 
 /// One chunk: inputs, targets, label weights and gradient.
 type Chunk<'a, T> = (&'a [T], &'a [T], Option<&'a [T]>, Option<&'a mut [T]>);
-
-/// The chunks of `N` elements of a block (the last one may be shorter), with the matching
-/// chunks of the optional label weights and gradient.
-fn chunks<'a, T, const N: usize>(
-    xs: &'a [T],
-    ts: &'a [T],
-    ws: Option<&'a [T]>,
-    gs: Option<&'a mut [T]>,
-) -> impl Iterator<Item = Chunk<'a, T>> {
-    let mut t_chunks = ts.chunks(N);
-    let mut w_chunks = ws.map(|w| w.chunks(N));
-    let mut g_chunks = gs.map(|g| g.chunks_mut(N));
-    // Walked with `next()`, not `zip`: see `rowwise::run`.
-    xs.chunks(N).map_while(move |x| {
-        let t = t_chunks.next()?;
-        let w = w_chunks.as_mut().and_then(Iterator::next);
-        let g = g_chunks.as_mut().and_then(Iterator::next);
-        Some((x, t, w, g))
-    })
-}
 
 /// A gradient-harmonized loss of kind `K` ([`GhmC`](crate::GhmC) or [`GhmR`](crate::GhmR))
 /// with a histogram of at most `BINS` bins. See those aliases for the maths.
@@ -383,14 +363,8 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
         if let Some(g) = &grad {
             check::length(xs.len(), g.len())?;
         }
-        let mut t_blocks = ts.chunks(BLOCK);
-        let mut w_blocks = label_weights.map(|w| w.chunks(BLOCK));
-        let mut g_blocks = grad.map(|g| g.chunks_mut(BLOCK));
-        for (b, xb) in xs.chunks(BLOCK).enumerate() {
-            let Some(tb) = t_blocks.next() else { break };
-            let wb = w_blocks.as_mut().and_then(Iterator::next);
-            let gb = g_blocks.as_mut().and_then(Iterator::next);
-            f(b * BLOCK, xb, tb, wb, gb)?;
+        for (base, (xb, tb, wb, gb)) in blocks::chunks((xs, ts, label_weights, grad), BLOCK) {
+            f(base, xb, tb, wb, gb)?;
         }
         Ok(())
     }

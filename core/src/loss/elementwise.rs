@@ -1,6 +1,8 @@
 //! The shared loop of every element-wise loss: validation, weights, reduction, outputs.
 
 use crate::check::{self, Targets};
+use crate::kernel::blocks::reduced;
+use crate::kernel::blocks::{self, whole, Emit, LANES};
 use crate::kernel::{padded, staged, Hard};
 use crate::{Error, Real, Reduction};
 
@@ -35,34 +37,12 @@ impl<'a, T> Output<'a, T> {
     }
 }
 
-/// `x / divisor` through the accumulator, or `x` when there is no divisor.
-#[inline]
-pub(crate) fn scaled<T: Real>(x: T, divisor: Option<T::Acc>) -> T {
-    match divisor {
-        Some(d) => T::narrow(x.widen() / d),
-        None => x,
-    }
-}
-
-/// The reduced scalar of a sum `acc` of `count` weighted terms.
-#[inline]
-pub(crate) fn reduced<T: Real>(acc: T::Acc, divisor: Option<T::Acc>) -> T {
-    match divisor {
-        Some(d) => T::narrow(acc / d),
-        None => T::narrow(acc),
-    }
-}
-
 /// Elements per block of the single pass: validated, then computed while in L1, one loop per
 /// stage over the block (see [`HardLogit`]). 128: measured against 64, 256, 512 and 1,024 for
 /// focal (fixed-size blocks), 128 was fastest (the block's inputs and stage arrays, 3 KB in
 /// f32, leave L1 to the streaming data), and a block's scratch stays small on a
 /// microcontroller's stack.
 pub(crate) const BLOCK: usize = 128;
-
-/// Lanes of the partial sums, and the chunk of the last, partial block (padded, so that the
-/// kernels only ever see whole arrays).
-pub(crate) const LANES: usize = 16;
 
 /// A loss's computation over a block of `N` elements: per element `(loss, grad)` into `l` and
 /// `g`. `hard`: every target of the block is exactly 0 or 1 (and targets are `Unit`).
@@ -144,12 +124,10 @@ impl<T: Real, H: Kernel<T>, S: Kernel<T>> Kernel<T> for Split<H, S> {
     }
 }
 
-/// What every block computes with: the kernel, the mean's divisor and whether the output
-/// slice (if any) receives the gradient or the per-element losses.
+/// What every block computes with: the kernel and where its results go.
 struct Pass<'k, K, T: Real> {
     kernel: &'k K,
-    divisor: Option<T::Acc>,
-    wants_grad: bool,
+    emit: Emit<T>,
 }
 
 impl<K: Kernel<T>, T: Real> Pass<'_, K, T> {
@@ -174,61 +152,24 @@ impl<K: Kernel<T>, T: Real> Pass<'_, K, T> {
             }
         }
         if m == N {
-            self.emit(&l, &g, dst, acc);
+            self.emit.emit(&l, &g, dst, acc);
         } else {
             let (l, g) = (l.get(..m).unwrap_or(&[]), g.get(..m).unwrap_or(&[]));
-            self.emit(l, g, dst, acc);
+            self.emit.emit(l, g, dst, acc);
         }
     }
 
     /// The last, partial block: chunks of `LANES`, the last one padded.
-    fn tail(
-        &self,
-        hard: bool,
-        (xs, ts): (&[T], &[T]),
-        ws: Option<&[T]>,
-        dst: Option<&mut [T]>,
-        acc: &mut [T::Acc; LANES],
-    ) {
-        let mut t_chunks = ts.chunks(LANES);
-        let mut w_chunks = ws.map(|w| w.chunks(LANES));
-        let mut d_chunks = dst.map(|d| d.chunks_mut(LANES));
-        for x in xs.chunks(LANES) {
-            let Some(t) = t_chunks.next() else { break };
+    fn tail(&self, hard: bool, part: Part<'_, T>, acc: &mut [T::Acc; LANES]) {
+        for (_, (x, t, w, d)) in blocks::chunks(part, LANES) {
             let lanes = (&padded(x, T::ZERO), &padded(t, T::ZERO));
-            let w = w_chunks.as_mut().and_then(Iterator::next);
-            let d = d_chunks.as_mut().and_then(Iterator::next);
             self.block::<LANES>(hard, lanes, w, d, acc, x.len());
         }
     }
-
-    /// Adds `l` to the lane sums and writes the gradient (scaled by the mean's divisor) or
-    /// the per-element losses to `dst`.
-    #[inline(always)]
-    fn emit(&self, l: &[T], g: &[T], dst: Option<&mut [T]>, acc: &mut [T::Acc; LANES]) {
-        let (chunks, rest) = l.as_chunks::<LANES>();
-        for c in chunks {
-            for (a, &l) in acc.iter_mut().zip(c) {
-                *a = *a + l.widen();
-            }
-        }
-        for (a, &l) in acc.iter_mut().zip(rest) {
-            *a = *a + l.widen();
-        }
-        // Three loops, not one with a choice per element: the compiler would compute the
-        // division for every element and then select.
-        match (dst, self.wants_grad, self.divisor) {
-            (Some(dst), true, Some(divisor)) => {
-                for (d, &v) in dst.iter_mut().zip(g) {
-                    *d = scaled(v, Some(divisor));
-                }
-            }
-            (Some(dst), true, None) => dst.iter_mut().zip(g).for_each(|(d, &v)| *d = v),
-            (Some(dst), false, _) => dst.iter_mut().zip(l).for_each(|(d, &v)| *d = v),
-            (None, _, _) => {}
-        }
-    }
 }
+
+/// A block of a call: inputs, targets, optional weights and optional output.
+type Part<'a, T> = (&'a [T], &'a [T], Option<&'a [T]>, Option<&'a mut [T]>);
 
 /// Runs `kernel` over `xs` and `ts` (and the optional per-element weights) in one pass: after
 /// the lengths, each block of [`BLOCK`] elements is validated (an `Err` names the first bad
@@ -253,30 +194,26 @@ where
     if n == 0 {
         return Ok(T::ZERO);
     }
-    let pass = Pass {
-        kernel: &kernel,
+    let emit = Emit {
         divisor: reduction.divisor(n).map(|n| T::Acc::from_count(n as u64)),
         wants_grad: out.wants_grad(),
     };
+    let pass = Pass {
+        kernel: &kernel,
+        emit,
+    };
     let mut acc = [T::ZERO.widen(); LANES];
-    let mut t_blocks = ts.chunks(BLOCK);
-    let mut w_blocks = weights.map(|w| w.chunks(BLOCK));
-    let mut d_blocks = out.slice().map(|d| d.chunks_mut(BLOCK));
-    for (b, xb) in xs.chunks(BLOCK).enumerate() {
-        let Some(tb) = t_blocks.next() else { break };
-        let wb = w_blocks.as_mut().and_then(Iterator::next);
-        let db = d_blocks.as_mut().and_then(Iterator::next);
-        let full = (<&[T; BLOCK]>::try_from(xb), <&[T; BLOCK]>::try_from(tb));
+    for (base, (xb, tb, wb, db)) in blocks::chunks((xs, ts, weights, out.slice()), BLOCK) {
+        let full = (whole::<T, BLOCK>(xb), whole::<T, BLOCK>(tb));
         let (valid, hard) = match full {
-            (Ok(x), Ok(t)) => check::screen(x, t, wb, targets),
+            (Some(x), Some(t)) => check::screen(x, t, wb, targets),
             _ => check::screen(xb, tb, wb, targets),
         };
-        check::block((xb, tb, wb), targets, b * BLOCK, valid)?;
+        check::block((xb, tb, wb), targets, base, valid)?;
         match full {
-            (Ok(x), Ok(t)) => pass.block(hard, (x, t), wb, db, &mut acc, BLOCK),
-            _ => pass.tail(hard, (xb, tb), wb, db, &mut acc),
+            (Some(x), Some(t)) => pass.block(hard, (x, t), wb, db, &mut acc, BLOCK),
+            _ => pass.tail(hard, (xb, tb, wb, db), &mut acc),
         }
     }
-    let total = acc.iter().fold(T::ZERO.widen(), |a, &b| a + b);
-    Ok(reduced(total, pass.divisor))
+    Ok(reduced(blocks::total::<T>(&acc), emit.divisor))
 }

@@ -1,6 +1,7 @@
 //! The shared loop of every softmax loss: `rows x classes` logits with one label per row.
 
-use super::elementwise::{reduced, scaled, Output};
+use super::elementwise::Output;
+use crate::kernel::blocks::{chunks, reduced, scaled, Rows};
 use crate::{check, ClassLabel, Error, Real, Reduction};
 
 /// What a row loss needs to know about its row.
@@ -30,53 +31,68 @@ where
     W: Fn(usize) -> T,
     F: Fn(Row<'_, T>, Option<&mut [T]>) -> T,
 {
-    if classes == 0 {
-        return Err(Error::InvalidParameter("classes"));
-    }
+    let (grad_len, per_row_len) = match &out {
+        Output::Grad(g) => (Some(g.len()), None),
+        Output::PerElement(e) => (None, Some(e.len())),
+        Output::Nothing => (None, None),
+    };
+    check::softmax_inputs(classes, logits, labels, grad_len, per_row_len)?;
     let rows = labels.len();
-    check::length(check::product(rows, classes, "classes")?, logits.len())?;
-    match &out {
-        Output::Grad(g) => check::length(logits.len(), g.len())?,
-        Output::PerElement(e) => check::length(rows, e.len())?,
-        Output::Nothing => {}
-    }
-    check::all_finite(logits)?;
-    let mut total_weight = T::ZERO.widen();
-    for (index, label) in labels.iter().enumerate() {
-        match label.index() {
-            Some(c) if c < classes => total_weight = total_weight + weight(c).widen(),
-            Some(_) => return Err(Error::InvalidTarget { index }),
-            None => {}
-        }
-    }
+    let total_weight = labels
+        .iter()
+        .filter_map(|l| l.index())
+        .fold(T::ZERO.widen(), |acc, c| acc + weight(c).widen());
     let divisor = reduction.divisor(rows).map(|_| total_weight);
     let divisor = divisor.filter(|&d| d != T::ZERO.widen());
     let mut acc = T::ZERO.widen();
+    let matrix = Rows {
+        rows: logits,
+        width: classes,
+    };
     match out {
         Output::Grad(grad) => {
-            // Chunk iterators are walked with `next()`, never `zip`: zip's length computation
-            // divides by the chunk size, a panic path the optimiser cannot always remove.
-            let mut grads = grad.chunks_exact_mut(classes);
-            for (row, label) in logits.chunks_exact(classes).zip(labels) {
-                let Some(g) = grads.next() else { break };
+            for (_, (row, label, g)) in chunks(
+                (
+                    matrix,
+                    labels,
+                    Rows {
+                        rows: grad,
+                        width: classes,
+                    },
+                ),
+                1,
+            ) {
+                let (Some(label), g) = (label.first(), g.rows) else {
+                    break;
+                };
                 let Some(class) = label.index() else {
                     g.iter_mut().for_each(|v| *v = T::ZERO);
                     continue;
                 };
                 let w = weight(class);
-                acc = acc + (w * row_loss(Row { logits: row, class }, Some(&mut *g))).widen();
+                let row = Row {
+                    logits: row.rows,
+                    class,
+                };
+                acc = acc + (w * row_loss(row, Some(&mut *g))).widen();
                 g.iter_mut().for_each(|v| *v = scaled(w * *v, divisor));
             }
         }
         out => {
-            let mut sink = out.slice().map(|s| s.iter_mut());
-            for (row, label) in logits.chunks_exact(classes).zip(labels) {
+            for (_, (row, label, slot)) in chunks((matrix, labels, out.slice()), 1) {
+                let Some(label) = label.first() else { break };
                 let loss = match label.index() {
-                    Some(class) => weight(class) * row_loss(Row { logits: row, class }, None),
+                    Some(class) => {
+                        let row = Row {
+                            logits: row.rows,
+                            class,
+                        };
+                        weight(class) * row_loss(row, None)
+                    }
                     None => T::ZERO,
                 };
                 acc = acc + loss.widen();
-                if let Some(slot) = sink.as_mut().and_then(Iterator::next) {
+                if let Some(slot) = slot.and_then(<[T]>::first_mut) {
                     *slot = loss;
                 }
             }

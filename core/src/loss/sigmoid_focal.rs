@@ -91,12 +91,29 @@ pub(crate) fn focal_hard<T: Real>(
     (ce.mul_unit(am), T::flip(t, v))
 }
 
-/// A pass that takes the focal power `q -> q^gamma` as a closure (see
-/// [`SigmoidFocal::with_pow`]).
-pub(crate) trait PowPass<T> {
-    type Out;
-    fn run<P: Fn(T) -> T + Copy>(self, pow: P) -> Self::Out;
+/// Evaluates `$body` with `$pow` bound to the focal power `q -> q^gamma` of `$focal`, chosen
+/// once per call: the default gamma = 2 gets its own closure, one multiplication (a choice
+/// per element would stop vectorisation); other gammas share one (each arm is a copy of the
+/// whole pass, which firmware pays for in flash).
+macro_rules! with_pow {
+    ($focal:expr, $pow:ident => $body:expr) => {{
+        let (gamma, gamma_int) = ($focal.gamma(), $focal.gamma_int());
+        match gamma_int {
+            Some(2) => {
+                let $pow = |q: T| q.mul_unit(q);
+                $body
+            }
+            _ => {
+                let $pow = move |q: T| match gamma_int {
+                    Some(k) => q.powi(k),
+                    None => q.powf(gamma),
+                };
+                $body
+            }
+        }
+    }};
 }
+pub(crate) use with_pow;
 
 /// `Some(alpha)` for alpha in `[0, 1]`, `None` for exactly -1 (off).
 pub(crate) fn checked_alpha<T: Real>(alpha: T) -> Result<Option<T>, Error> {
@@ -165,41 +182,13 @@ impl<T: Real> SigmoidFocal<T> {
         (T::narrow(loss), T::narrow(grad))
     }
 
-    /// Runs `pass` with `q -> q^gamma` as a closure chosen once: the default gamma = 2 gets
-    /// its own, one multiplication (a choice per element would stop vectorisation); other
-    /// gammas share one (each variant is a copy of the whole pass, which firmware pays for
-    /// in flash).
-    pub(crate) fn with_pow<P: PowPass<T>>(&self, pass: P) -> P::Out {
-        let (gamma, gamma_int) = (self.gamma, self.gamma_int);
-        match gamma_int {
-            Some(2) => pass.run(|q| q.mul_unit(q)),
-            _ => pass.run(move |q| match gamma_int {
-                Some(k) => q.powi(k),
-                None => q.powf(gamma),
-            }),
-        }
+    /// `gamma` when it is a whole number up to 8.
+    pub(crate) fn gamma_int(&self) -> Option<u32> {
+        self.gamma_int
     }
 
     fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {
-        struct Dense<'s, 'o, T> {
-            focal: &'s SigmoidFocal<T>,
-            logits: &'s [T],
-            targets: &'s [T],
-            out: Output<'o, T>,
-        }
-        impl<T: Real> PowPass<T> for Dense<'_, '_, T> {
-            type Out = Result<T, Error>;
-            fn run<P: Fn(T) -> T + Copy>(self, pow: P) -> Self::Out {
-                self.focal
-                    .run_with(self.logits, self.targets, self.out, pow)
-            }
-        }
-        self.with_pow(Dense {
-            focal: self,
-            logits,
-            targets,
-            out,
-        })
+        with_pow!(self, pow => self.run_with(logits, targets, out, pow))
     }
 
     #[inline(always)]

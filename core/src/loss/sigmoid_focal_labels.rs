@@ -18,8 +18,9 @@
 //! Calls: `LengthMismatch` (logits must be `N * C`, weights `N`), `NonFinite` (logit or
 //! weight; the index is into the slice that holds it).
 
-use super::elementwise::{reduced, scaled, Output, LANES};
-use super::sigmoid_focal::{focal_hard, PowPass};
+use super::elementwise::Output;
+use super::sigmoid_focal::{focal_hard, with_pow};
+use crate::kernel::blocks::{self, reduced, Emit, Rows, LANES};
 use crate::kernel::{padded, staged, Hard};
 use crate::label::class_of;
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
@@ -97,24 +98,8 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         weights: Option<&[T]>,
         out: Output<'_, T>,
     ) -> Result<T, Error> {
-        let c = self.classes;
-        let n = check::product(labels.len(), c, "classes")?;
-        check::length(n, logits.len())?;
-        check::optional_length(labels.len(), weights)?;
-        if let Some(len) = out.len() {
-            check::length(n, len)?;
-        }
-        check::all_finite(logits)?;
-        if let Some(w) = weights {
-            check::all_finite(w)?;
-        }
-        self.focal.with_pow(Rows {
-            head: self,
-            logits,
-            labels,
-            weights,
-            out,
-        })
+        check::label_inputs(self.classes, logits, labels.len(), weights, out.len())?;
+        with_pow!(self.focal, pow => self.rows(logits, labels, weights, out, pow))
     }
 
     /// The reduced loss.
@@ -160,53 +145,46 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
     }
 }
 
-/// The rows of one call, run with the focal power chosen once.
-struct Rows<'s, 'o, 'a, T, L> {
-    head: &'s SigmoidFocalLabels<'a, T>,
-    logits: &'s [T],
-    labels: &'s [L],
-    weights: Option<&'s [T]>,
-    out: Output<'o, T>,
-}
-
-impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
-    type Out = Result<T, Error>;
-
+impl<T: Real> SigmoidFocalLabels<'_, T> {
     /// Each row in chunks of `LANES` classes: the one-hot targets are hard, so the focal
     /// kernel of the dense form's hard path evaluates them, a chunk at a time.
-    fn run<P: Fn(T) -> T + Copy>(self, pow: P) -> Self::Out {
-        let head = self.head;
-        let (c, focal) = (head.classes, &head.focal);
+    fn rows<L: ClassLabel>(
+        &self,
+        logits: &[T],
+        labels: &[L],
+        weights: Option<&[T]>,
+        out: Output<'_, T>,
+        pow: impl Fn(T) -> T + Copy,
+    ) -> Result<T, Error> {
+        let (c, focal) = (self.classes, &self.focal);
         let gamma = focal.gamma();
-        let n = self.logits.len();
+        let n = logits.len();
         let zero = T::ZERO.widen();
         let divisor = focal
             .reduction()
             .divisor(n)
             .map(|n| T::Acc::from_count(n as u64));
-        let wants_grad = self.out.wants_grad();
-        let mut sink = self.out.slice().map(|s| s.chunks_mut(c));
-        let mut weights = self.weights.map(|w| w.iter());
+        let emit = Emit {
+            divisor,
+            wants_grad: out.wants_grad(),
+        };
         // a_t = t a + (1 - t)(1 - a) per class column; 1 when alpha is off.
         let balance = |a: Option<T>| match a {
             Some(a) => (a, T::ONE - a),
             None => (T::ONE, T::ONE),
         };
         let mut acc = [zero; LANES];
-        for (row, &label) in self.logits.chunks_exact(c).zip(self.labels) {
-            let w = weights
-                .as_mut()
-                .and_then(Iterator::next)
-                .copied()
-                .unwrap_or(T::ONE);
+        let out = out.slice().map(|rows| Rows { rows, width: c });
+        let matrix = Rows {
+            rows: logits,
+            width: c,
+        };
+        for (_, (row, label, w, dst)) in blocks::chunks((matrix, labels, weights, out), 1) {
+            let Some(&label) = label.first() else { break };
+            let w = w.and_then(<[T]>::first).copied().unwrap_or(T::ONE);
             let class = class_of(label, c);
-            let mut dst = sink
-                .as_mut()
-                .and_then(|s| s.next())
-                .map(|d| d.chunks_mut(LANES));
             // Chunks of `LANES` classes; the last one padded (its extra lanes are dropped).
-            for (k, x) in row.chunks(LANES).enumerate() {
-                let start = k * LANES;
+            for (start, (x, dst)) in blocks::chunks((row.rows, dst.map(|d| d.rows)), LANES) {
                 let xl: [T; LANES] = padded(x, T::ZERO);
                 let mut t = [T::ZERO; LANES];
                 if let Some(slot) = class
@@ -216,7 +194,7 @@ impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
                     *slot = T::ONE;
                 }
                 let mut a = [balance(focal.alpha()); LANES];
-                if let Some(alphas) = head.class_alpha {
+                if let Some(alphas) = self.class_alpha {
                     let chunk = alphas.get(start..).unwrap_or(&[]);
                     a.iter_mut()
                         .zip(chunk)
@@ -232,22 +210,12 @@ impl<T: Real, L: ClassLabel> PowPass<T> for Rows<'_, '_, '_, T, L> {
                     let (lv, gv) = focal_hard(a, gamma, pow, t, Hard::new(x, t, e, lp));
                     (*l, *g) = (w * lv, w * gv);
                 }
-                for (acc, &l) in acc.iter_mut().zip(&l).take(x.len()) {
-                    *acc = *acc + l.widen();
-                }
-                if let Some(d) = dst.as_mut().and_then(Iterator::next) {
-                    match (wants_grad, divisor) {
-                        (true, Some(div)) => d
-                            .iter_mut()
-                            .zip(&g)
-                            .for_each(|(d, &v)| *d = scaled(v, Some(div))),
-                        (true, None) => d.iter_mut().zip(&g).for_each(|(d, &v)| *d = v),
-                        (false, _) => d.iter_mut().zip(&l).for_each(|(d, &v)| *d = v),
-                    }
-                }
+                let m = x.len();
+                let (l, g) = (l.get(..m).unwrap_or(&[]), g.get(..m).unwrap_or(&[]));
+                emit.emit(l, g, dst, &mut acc);
             }
         }
-        let total = acc.iter().fold(zero, |a, &b| a + b);
+        let total = blocks::total::<T>(&acc);
         Ok(if n == 0 {
             T::ZERO
         } else {
