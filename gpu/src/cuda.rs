@@ -490,15 +490,12 @@ impl Gpu {
         target: &[f32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        let param = f64::from(loss.beta());
-        self.box_loss(
+        let kernel = (
             BoxKernel::SmoothL1,
-            param,
+            f64::from(loss.beta()),
             loss.reduction(),
-            pred,
-            target,
-            grad,
-        )
+        );
+        self.box_loss(kernel, pred, target, grad)
     }
 
     /// ASL1 (as the core's [`Asl1`], whose mu and reduction it takes) and its gradient.
@@ -512,16 +509,14 @@ impl Gpu {
         target: &[f32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        let param = f64::from(loss.mu());
-        self.box_loss(BoxKernel::Asl1, param, loss.reduction(), pred, target, grad)
+        let kernel = (BoxKernel::Asl1, f64::from(loss.mu()), loss.reduction());
+        self.box_loss(kernel, pred, target, grad)
     }
 
-    /// A box loss of `kind` with its parameter.
+    /// A box loss of `kind` with its parameter and reduction.
     fn box_loss(
         &self,
-        kind: BoxKernel,
-        param: f64,
-        reduction: Reduction,
+        (kind, param, reduction): (BoxKernel, f64, Reduction),
         pred: &[f32],
         target: &[f32],
         grad: &mut [f32],
