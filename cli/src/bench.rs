@@ -343,16 +343,20 @@ fn measure_gpu(op: &str, n: usize, repeats: usize) -> Result<(f64, usize), Strin
     let mut g = gpu.zeros(n).map_err(e)?;
     let secs = match op {
         "focal" => {
-            gpu.sigmoid_focal_on_device(&x, &t, 0.25, 2.0, sum, &mut g)
+            let focal = SigmoidFocal::new(0.25, 2.0)
+                .map_err(err)?
+                .with_reduction(sum);
+            gpu.sigmoid_focal_on_device(&focal, &x, &t, &mut g)
                 .map_err(e)?;
             time(repeats, || {
-                let _ = black_box(gpu.sigmoid_focal_on_device(&x, &t, 0.25, 2.0, sum, &mut g));
+                let _ = black_box(gpu.sigmoid_focal_on_device(&focal, &x, &t, &mut g));
             })
         }
         "bce" => {
-            gpu.bce_on_device(&x, &t, None, sum, &mut g).map_err(e)?;
+            let bce = BceWithLogits::new().with_reduction(sum);
+            gpu.bce_on_device(&bce, &x, &t, None, &mut g).map_err(e)?;
             time(repeats, || {
-                let _ = black_box(gpu.bce_on_device(&x, &t, None, sum, &mut g));
+                let _ = black_box(gpu.bce_on_device(&bce, &x, &t, None, &mut g));
             })
         }
         "ghm_c" => {

@@ -113,10 +113,12 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
     match op {
         "sigmoid_focal" => {
             let (x, t) = (i.reals::<f32>("logits")?, i.reals::<f32>("targets")?);
-            let (alpha, gamma) = (p.real::<f32>("alpha")?, p.real::<f32>("gamma")?);
+            let focal = SigmoidFocal::new(p.real::<f32>("alpha")?, p.real::<f32>("gamma")?)
+                .map_err(err)?
+                .with_reduction(reduction);
             let mut g = vec![0.0f32; x.len()];
             let loss = gpu
-                .sigmoid_focal(&x, &t, alpha, gamma, reduction, &mut g)
+                .sigmoid_focal(&focal, &x, &t, &mut g)
                 .map_err(|e| e.to_string())?;
             gpu_batch(reduction, loss, g)
         }
@@ -126,9 +128,10 @@ fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
                 i.reals::<f32>("targets")?,
                 i.optional_reals::<f32>("weights")?,
             );
+            let bce = BceWithLogits::new().with_reduction(reduction);
             let mut g = vec![0.0f32; x.len()];
             let loss = gpu
-                .bce(&x, &t, w.as_deref(), reduction, &mut g)
+                .bce(&bce, &x, &t, w.as_deref(), &mut g)
                 .map_err(|e| e.to_string())?;
             gpu_batch(reduction, loss, g)
         }

@@ -30,43 +30,50 @@ use hardmine::{Classification, Error, GhmKind, Regression};
 
 #[cfg(feature = "cuda")]
 mod cuda;
+#[cfg(feature = "cuda")]
+mod kernels;
 #[cfg(not(feature = "cuda"))]
 mod stub;
 
 #[cfg(feature = "cuda")]
-pub use cuda::{ptx, DeviceBuffer, Gpu, MAX_GHM_BINS};
+pub use cuda::{ptx, DeviceBuffer, Gpu};
 #[cfg(not(feature = "cuda"))]
-pub use stub::{ptx, DeviceBuffer, Gpu, MAX_GHM_BINS};
+pub use stub::{ptx, DeviceBuffer, Gpu};
+
+/// The most GHM bins the kernels' shared-memory histogram holds.
+pub const MAX_GHM_BINS: usize = 64;
 
 /// A GHM kind the kernels know ([`Classification`]: GHM-C, [`Regression`]: GHM-R), for
-/// [`Gpu::ghm`]. Sealed: implemented here only.
-pub trait DeviceKind: GhmKind<f32> + sealed::Sealed {
-    /// Whether targets must lie in `[0, 1]` (GHM-C).
-    const UNIT_TARGETS: bool;
-    /// How the kernels name it: `(0, 0)` for GHM-C, `(1, mu)` for GHM-R.
-    #[doc(hidden)]
-    fn device_kind(&self) -> (i32, f64);
-}
+/// [`Gpu::ghm`]; what it accepts as targets is the core's rule for the kind. Sealed:
+/// implemented here only.
+pub trait DeviceKind: GhmKind<f32> + sealed::Sealed {}
 
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for hardmine::Classification {}
-    impl Sealed for hardmine::Regression<f32> {}
-}
+    /// The kernels' name for a GHM kind.
+    pub trait Sealed {
+        /// The kind the GHM kernels switch on, and its parameter (GHM-R's mu; 0 for GHM-C).
+        #[cfg(feature = "cuda")]
+        fn kernel(&self) -> (crate::kernels::GhmKernel, f64);
+    }
 
-impl DeviceKind for Classification {
-    const UNIT_TARGETS: bool = true;
-    fn device_kind(&self) -> (i32, f64) {
-        (0, 0.0)
+    impl Sealed for hardmine::Classification {
+        #[cfg(feature = "cuda")]
+        fn kernel(&self) -> (crate::kernels::GhmKernel, f64) {
+            (crate::kernels::GhmKernel::Classification, 0.0)
+        }
+    }
+
+    impl Sealed for hardmine::Regression<f32> {
+        #[cfg(feature = "cuda")]
+        fn kernel(&self) -> (crate::kernels::GhmKernel, f64) {
+            (crate::kernels::GhmKernel::Regression, f64::from(self.mu()))
+        }
     }
 }
 
-impl DeviceKind for Regression<f32> {
-    const UNIT_TARGETS: bool = false;
-    fn device_kind(&self) -> (i32, f64) {
-        (1, f64::from(self.mu()))
-    }
-}
+impl DeviceKind for Classification {}
+
+impl DeviceKind for Regression<f32> {}
 
 /// Why a GPU call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +125,7 @@ pub(crate) fn lengths_agree(
     }
 }
 
-#[cfg(feature = "cuda")]
+#[cfg(any(feature = "cuda", test))]
 /// `Err(NonFinite)` at the first NaN or infinite value.
 pub(crate) fn first_non_finite(xs: &[f32]) -> Result<(), GpuError> {
     match xs.iter().position(|x| !x.is_finite()) {
@@ -127,60 +134,56 @@ pub(crate) fn first_non_finite(xs: &[f32]) -> Result<(), GpuError> {
     }
 }
 
-#[cfg(feature = "cuda")]
-/// Host-side validation of an element-wise binary loss, with the core's rules and precedence.
-pub(crate) fn validate(
+// The checks below are the core's for ops whose rule the core does not export (it keeps them
+// inside the losses' drivers); each follows the core's order, and the unit tests compare their
+// errors with the core's.
+
+#[cfg(any(feature = "cuda", test))]
+/// The inputs of a softmax loss over rows of `classes` logits, in the core's order: the
+/// logits' length (rows x classes), the gradient's, the logits' finiteness, then each label
+/// (negative: ignored; at or above `classes`: `InvalidTarget`). Returns the rows counted.
+pub(crate) fn softmax_inputs(
+    classes: usize,
     logits: &[f32],
-    targets: &[f32],
-    weights: Option<&[f32]>,
-    grad: &[f32],
-) -> Result<(), GpuError> {
-    let lens = [
-        Some(targets.len()),
-        weights.map(<[f32]>::len),
-        Some(grad.len()),
-    ];
-    lengths_agree(logits.len(), lens)?;
-    for (index, (&x, &t)) in logits.iter().zip(targets).enumerate() {
-        let w_ok = weights.is_none_or(|w| w.get(index).is_some_and(|w| w.is_finite()));
-        if !(w_ok && x.is_finite() && t.is_finite()) {
-            return Err(Error::NonFinite { index }.into());
-        }
-        if !(0.0..=1.0).contains(&t) {
-            return Err(Error::InvalidTarget { index }.into());
+    labels: &[i32],
+    grad_len: usize,
+) -> Result<usize, GpuError> {
+    let n = labels
+        .len()
+        .checked_mul(classes)
+        .ok_or(Error::InvalidParameter("classes"))?;
+    lengths_agree(n, [Some(logits.len()), Some(grad_len)])?;
+    first_non_finite(logits)?;
+    let mut counted = 0usize;
+    for (index, &y) in labels.iter().enumerate() {
+        match usize::try_from(y) {
+            Ok(y) if y < classes => counted += 1,
+            Ok(_) => return Err(Error::InvalidTarget { index }.into()),
+            Err(_) => {}
         }
     }
-    Ok(())
+    Ok(counted)
 }
 
-#[cfg(feature = "cuda")]
-/// Host-side validation of a GHM batch with the core's precedence per index: the input, the
-/// target (finite; in `[0, 1]` for GHM-C), then the label weight.
-pub(crate) fn validate_ghm(
-    xs: &[f32],
-    ts: &[f32],
+#[cfg(any(feature = "cuda", test))]
+/// The inputs of the label-form focal loss over `rows` rows of `classes` logits, in the core's
+/// order: the logits' length, the row weights', the gradient's, then the logits' and the
+/// weights' finiteness. Returns the number of logits.
+pub(crate) fn focal_labels_inputs(
+    (rows, classes): (usize, usize),
+    logits: &[f32],
     label_weights: Option<&[f32]>,
-    grad: &[f32],
-    unit_targets: bool,
-) -> Result<(), GpuError> {
-    let lens = [
-        Some(ts.len()),
-        label_weights.map(<[f32]>::len),
-        Some(grad.len()),
-    ];
-    lengths_agree(xs.len(), lens)?;
-    for (index, (&x, &t)) in xs.iter().zip(ts).enumerate() {
-        if !(x.is_finite() && t.is_finite()) {
-            return Err(Error::NonFinite { index }.into());
-        }
-        if unit_targets && !(0.0..=1.0).contains(&t) {
-            return Err(Error::InvalidTarget { index }.into());
-        }
-        if label_weights.is_some_and(|w| w.get(index).is_none_or(|w| !w.is_finite())) {
-            return Err(Error::NonFinite { index }.into());
-        }
-    }
-    Ok(())
+    grad_len: usize,
+) -> Result<usize, GpuError> {
+    let n = rows
+        .checked_mul(classes)
+        .ok_or(Error::InvalidParameter("classes"))?;
+    lengths_agree(n, [Some(logits.len())])?;
+    lengths_agree(rows, [label_weights.map(<[f32]>::len)])?;
+    lengths_agree(n, [Some(grad_len)])?;
+    first_non_finite(logits)?;
+    label_weights.map_or(Ok(()), first_non_finite)?;
+    Ok(n)
 }
 
 #[cfg(feature = "cuda")]
@@ -318,8 +321,10 @@ pub(crate) fn ohem_select<L: hardmine::ClassLabel, const K: usize>(
 
 #[cfg(test)]
 mod tests {
-    use super::{ohem_select, radix_select, rank_key, GpuError};
-    use hardmine::{Ohem, SplitMix64};
+    use super::{
+        focal_labels_inputs, ohem_select, radix_select, rank_key, softmax_inputs, GpuError,
+    };
+    use hardmine::{Ohem, SigmoidFocal, SigmoidFocalLabels, SoftmaxCrossEntropy, SplitMix64};
 
     include!("ohem_cases.rs");
 
@@ -375,25 +380,81 @@ mod tests {
             (4000, 512),
         ] {
             let (losses, boxes) = ohem_case(&mut r, n, 20);
-            let plain = Ohem::<f32, 512>::new(k).unwrap();
-            let host = |m| top_ranked_on_host(&losses, m);
-            let got = ohem_select::<u8, 512>(&plain, &losses, None, None, host).unwrap();
-            let exp = plain.select(&losses, None).unwrap();
-            assert_eq!(got, exp.indices(), "n {n}, k {k}");
-            for iou in [0.1f32, 0.3, 0.7] {
-                let nms = plain.with_nms(iou).unwrap();
-                let host = |m| top_ranked_on_host(&losses, m);
-                let got = ohem_select::<u8, 512>(&nms, &losses, Some(&boxes), None, host).unwrap();
-                let exp = nms.select(&losses, Some(&boxes)).unwrap();
-                assert_eq!(got, exp.indices(), "n {n}, k {k}, nms {iou}");
-                // Per label: three classes and the ignored -1.
-                let labels: Vec<i32> = (0..n).map(|i| (i % 4) as i32 - 1).collect();
-                let host = |m| top_ranked_on_host(&losses, m);
-                let got = ohem_select(&nms, &losses, Some(&boxes), Some(&labels), host).unwrap();
-                let exp = nms
-                    .select_per_label(&losses, Some(&boxes), &labels)
-                    .unwrap();
-                assert_eq!(got, exp.indices(), "per label: n {n}, k {k}, nms {iou}");
+            ohem_matches_core(
+                k,
+                (&losses, &boxes),
+                &[0.1, 0.3, 0.7],
+                |ohem, boxes, labels| {
+                    let host = |m| top_ranked_on_host(&losses, m);
+                    ohem_select(ohem, &losses, boxes, labels, host).unwrap()
+                },
+            );
+        }
+    }
+
+    /// The label-form focal loss's checks answer bad inputs as the core does, in its order.
+    #[test]
+    fn focal_labels_errors_are_the_cores() {
+        let focal = SigmoidFocal::new(0.25f32, 2.0).unwrap();
+        let head = SigmoidFocalLabels::new(focal, 3).unwrap();
+        let (good, labels) = ([0.5f32; 6], [0i32, 3]);
+        let mut nan = good;
+        nan[4] = f32::NAN;
+        let w_nan = [1.0, f32::INFINITY];
+        // Logits, row weights and the gradient's length.
+        type Case<'a> = (&'a [f32], Option<&'a [f32]>, usize);
+        let cases: [Case<'_>; 8] = [
+            (&good[..5], None, 6),
+            (&good[..5], Some(&[1.0]), 5),
+            // Weights of another length before a gradient of another length.
+            (&good, Some(&[1.0]), 5),
+            (&good, None, 7),
+            (&nan, Some(&w_nan), 6),
+            (&good, Some(&w_nan), 6),
+            (&good, Some(&[1.0, 2.0]), 6),
+            (&good, None, 6),
+        ];
+        for (logits, weights, grad_len) in cases {
+            let mut grad = vec![0.0; grad_len];
+            let exp = head
+                .value_and_grad(logits, &labels, weights, &mut grad)
+                .map(|_| logits.len());
+            let got = focal_labels_inputs((labels.len(), 3), logits, weights, grad_len);
+            assert_eq!(
+                got,
+                exp.map_err(GpuError::from),
+                "{logits:?} {weights:?} {grad_len}"
+            );
+        }
+    }
+
+    /// The softmax losses' checks answer bad inputs as the core does, in its order, and count
+    /// the rows a mean divides by.
+    #[test]
+    fn softmax_errors_are_the_cores() {
+        let ce = SoftmaxCrossEntropy::new(2).unwrap();
+        let good = [0.5f32, -1.0, 2.0, 0.0, 1.0, 1.0];
+        let mut nan = good;
+        nan[5] = f32::NAN;
+        let cases: [(&[f32], &[i32], usize); 7] = [
+            (&good[..5], &[0, 1, 1], 6),
+            (&good, &[0, 1, 1], 5),
+            (&nan, &[0, 2, 1], 6),
+            (&good, &[0, 2, 7], 6),
+            (&good, &[-1, 1, 0], 6),
+            (&good, &[-1, -3, -1], 6),
+            (&good[..0], &[], 0),
+        ];
+        for (logits, labels, grad_len) in cases {
+            let mut grad = vec![0.0; grad_len];
+            let got = softmax_inputs(2, logits, labels, grad_len);
+            let exp = ce.value_and_grad(logits, labels, &mut grad);
+            match (got, exp) {
+                (Ok(counted), Ok(_)) => {
+                    let rows = labels.iter().filter(|&&y| y >= 0).count();
+                    assert_eq!(counted, rows, "{labels:?}");
+                }
+                (got, exp) => assert_eq!(got.map(|_| ()), exp.map(|_| ()).map_err(GpuError::from)),
             }
         }
     }

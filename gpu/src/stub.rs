@@ -2,12 +2,9 @@
 
 use crate::{DeviceKind, GpuError};
 use hardmine::{
-    Asl1, ClassLabel, Ghm, Ohem, Reduction, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy,
-    SoftmaxFocal,
+    Asl1, BceWithLogits, ClassLabel, Ghm, Ohem, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    SoftmaxCrossEntropy, SoftmaxFocal,
 };
-
-/// The most GHM bins the kernels' shared-memory histogram holds.
-pub const MAX_GHM_BINS: usize = 64;
 
 /// The kernels compiled to PTX (unavailable in this build).
 ///
@@ -49,219 +46,92 @@ impl Gpu {
     pub fn new() -> Result<Self, GpuError> {
         Err(GpuError::Unavailable)
     }
+}
 
-    /// Sigmoid focal loss and gradient (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn sigmoid_focal(
-        &self,
-        _: &[f32],
-        _: &[f32],
-        _: f32,
-        _: f32,
-        _: Reduction,
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
+/// The methods of [`Gpu`], each with the CUDA build's signature (given as `name[generics](the
+/// arguments after self) -> what it returns`), each `Err(GpuError::Unavailable)`.
+macro_rules! unavailable {
+    ($($(#[$doc:meta])* fn $name:ident[$($generics:tt)*]($($arg:ty),* $(,)?) -> $ret:ty;)+) => {
+        impl Gpu {
+            $(
+                $(#[$doc])*
+                /// (Unavailable in this build.)
+                ///
+                /// # Errors
+                /// `GpuError::Unavailable`.
+                pub fn $name<$($generics)*>(&self, $(_: $arg),*) -> Result<$ret, GpuError> {
+                    Err(GpuError::Unavailable)
+                }
+            )+
+        }
+    };
+}
 
-    /// BCE with logits and its gradient (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn bce(
-        &self,
-        _: &[f32],
-        _: &[f32],
-        _: Option<&[f32]>,
-        _: Reduction,
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// GHM-C or GHM-R on one batch (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn ghm<K: DeviceKind, const BINS: usize>(
-        &self,
-        _: &mut Ghm<f32, K, BINS>,
-        _: &[f32],
-        _: &[f32],
-        _: Option<&[f32]>,
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// Copies values to the device (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn upload(&self, _: &[f32]) -> Result<DeviceBuffer, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// A device buffer of zeros (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn zeros(&self, _: usize) -> Result<DeviceBuffer, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// Copies a device buffer back (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn download(&self, _: &DeviceBuffer, _: &mut [f32]) -> Result<(), GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// Sigmoid focal loss on device buffers (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn sigmoid_focal_on_device(
-        &self,
-        _: &DeviceBuffer,
-        _: &DeviceBuffer,
-        _: f32,
-        _: f32,
-        _: Reduction,
-        _: &mut DeviceBuffer,
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// BCE on device buffers (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn bce_on_device(
-        &self,
-        _: &DeviceBuffer,
-        _: &DeviceBuffer,
-        _: Option<&DeviceBuffer>,
-        _: Reduction,
-        _: &mut DeviceBuffer,
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// GHM on device buffers (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn ghm_on_device<K: DeviceKind, const BINS: usize>(
-        &self,
-        _: &mut Ghm<f32, K, BINS>,
-        _: &DeviceBuffer,
-        _: &DeviceBuffer,
-        _: Option<&DeviceBuffer>,
-        _: &mut DeviceBuffer,
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// Sigmoid focal loss in label form (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn sigmoid_focal_labels(
-        &self,
-        _: &SigmoidFocalLabels<'_, f32>,
-        _: &[f32],
-        _: &[i32],
-        _: Option<&[f32]>,
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// Smooth L1 (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn smooth_l1(
-        &self,
-        _: &SmoothL1<f32>,
-        _: &[f32],
-        _: &[f32],
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// ASL1 (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn asl1(
-        &self,
-        _: &Asl1<f32>,
-        _: &[f32],
-        _: &[f32],
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// Softmax cross-entropy (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn softmax_cross_entropy(
-        &self,
-        _: &SoftmaxCrossEntropy,
-        _: &[f32],
-        _: &[i32],
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// Softmax focal loss (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn softmax_focal(
-        &self,
-        _: &SoftmaxFocal<f32>,
-        _: &[f32],
-        _: &[i32],
-        _: &mut [f32],
-    ) -> Result<f32, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// OHEM (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn ohem<const K: usize>(
-        &self,
-        _: &Ohem<f32, K>,
-        _: &[f32],
-        _: Option<&[f32]>,
-    ) -> Result<Vec<usize>, GpuError> {
-        Err(GpuError::Unavailable)
-    }
-
-    /// OHEM with per-label NMS (unavailable in this build).
-    ///
-    /// # Errors
-    /// `GpuError::Unavailable`.
-    pub fn ohem_per_label<L: ClassLabel, const K: usize>(
-        &self,
-        _: &Ohem<f32, K>,
-        _: &[f32],
-        _: Option<&[f32]>,
-        _: &[L],
-    ) -> Result<Vec<usize>, GpuError> {
-        Err(GpuError::Unavailable)
-    }
+unavailable! {
+    /// Copies values to a new device buffer.
+    fn upload[](&[f32]) -> DeviceBuffer;
+    /// A device buffer of zeros.
+    fn zeros[](usize) -> DeviceBuffer;
+    /// Copies a device buffer back.
+    fn download[](&DeviceBuffer, &mut [f32]) -> ();
+    /// Sigmoid focal loss and its gradient.
+    fn sigmoid_focal[](&SigmoidFocal<f32>, &[f32], &[f32], &mut [f32]) -> f32;
+    /// Sigmoid focal loss on device buffers.
+    fn sigmoid_focal_on_device[](
+        &SigmoidFocal<f32>,
+        &DeviceBuffer,
+        &DeviceBuffer,
+        &mut DeviceBuffer,
+    ) -> f32;
+    /// BCE with logits and its gradient.
+    fn bce[](&BceWithLogits, &[f32], &[f32], Option<&[f32]>, &mut [f32]) -> f32;
+    /// BCE on device buffers.
+    fn bce_on_device[](
+        &BceWithLogits,
+        &DeviceBuffer,
+        &DeviceBuffer,
+        Option<&DeviceBuffer>,
+        &mut DeviceBuffer,
+    ) -> f32;
+    /// Sigmoid focal loss in label form.
+    fn sigmoid_focal_labels[](
+        &SigmoidFocalLabels<'_, f32>,
+        &[f32],
+        &[i32],
+        Option<&[f32]>,
+        &mut [f32],
+    ) -> f32;
+    /// Smooth L1.
+    fn smooth_l1[](&SmoothL1<f32>, &[f32], &[f32], &mut [f32]) -> f32;
+    /// ASL1.
+    fn asl1[](&Asl1<f32>, &[f32], &[f32], &mut [f32]) -> f32;
+    /// Softmax cross-entropy.
+    fn softmax_cross_entropy[](&SoftmaxCrossEntropy, &[f32], &[i32], &mut [f32]) -> f32;
+    /// Softmax focal loss.
+    fn softmax_focal[](&SoftmaxFocal<f32>, &[f32], &[i32], &mut [f32]) -> f32;
+    /// GHM-C or GHM-R on one batch.
+    fn ghm[K: DeviceKind, const BINS: usize](
+        &mut Ghm<f32, K, BINS>,
+        &[f32],
+        &[f32],
+        Option<&[f32]>,
+        &mut [f32],
+    ) -> f32;
+    /// GHM on device buffers.
+    fn ghm_on_device[K: DeviceKind, const BINS: usize](
+        &mut Ghm<f32, K, BINS>,
+        &DeviceBuffer,
+        &DeviceBuffer,
+        Option<&DeviceBuffer>,
+        &mut DeviceBuffer,
+    ) -> f32;
+    /// OHEM.
+    fn ohem[const K: usize](&Ohem<f32, K>, &[f32], Option<&[f32]>) -> Vec<usize>;
+    /// OHEM with NMS per label.
+    fn ohem_per_label[L: ClassLabel, const K: usize](
+        &Ohem<f32, K>,
+        &[f32],
+        Option<&[f32]>,
+        &[L],
+    ) -> Vec<usize>;
 }

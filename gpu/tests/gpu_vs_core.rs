@@ -24,6 +24,11 @@ fn no_device_is_an_error_not_a_panic() {
     }
 }
 
+/// torchvision's default focal loss (alpha 0.25, gamma 2).
+fn focal_loss() -> SigmoidFocal<f32> {
+    SigmoidFocal::new(0.25, 2.0).unwrap()
+}
+
 fn inputs(n: usize, soft: bool, seed: u64) -> (Vec<f32>, Vec<f32>) {
     let mut r = SplitMix64::new(seed);
     let x = (0..n)
@@ -48,6 +53,16 @@ fn close(got: &[f32], exp: &[f32]) -> bool {
         .all(|(g, e)| (g - e).abs() <= 1e-5 * e.abs() + 1e-6 * scale)
 }
 
+/// The GPU's loss within 1e-5 relative of the core's (relative to at least `floor`), and its
+/// gradient [`close`] to the core's.
+fn agree(what: &str, floor: f32, (l_gpu, g_gpu): (f32, &[f32]), (l_cpu, g_cpu): (f32, &[f32])) {
+    assert!(
+        (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(floor),
+        "{what}: {l_gpu} vs {l_cpu}"
+    );
+    assert!(close(g_gpu, g_cpu), "{what}: gradient");
+}
+
 #[test]
 #[ignore = "needs a CUDA device: run by gpu/check-on-device.sh"]
 fn focal_and_bce_match_the_core() {
@@ -62,37 +77,25 @@ fn focal_and_bce_match_the_core() {
         let (x, t) = inputs(n, soft, n as u64);
         for reduction in [Reduction::Sum, Reduction::Mean] {
             let (mut g_gpu, mut g_cpu) = (vec![0.0f32; n], vec![0.0f32; n]);
-            let l_gpu = gpu
-                .sigmoid_focal(&x, &t, 0.25, 2.0, reduction, &mut g_gpu)
-                .unwrap();
-            let focal = SigmoidFocal::new(0.25f32, 2.0)
-                .unwrap()
-                .with_reduction(reduction);
+            let focal = focal_loss().with_reduction(reduction);
+            let l_gpu = gpu.sigmoid_focal(&focal, &x, &t, &mut g_gpu).unwrap();
             let l_cpu = focal.value_and_grad(&x, &t, &mut g_cpu).unwrap();
-            assert!(
-                (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0),
-                "focal n={n}: {l_gpu} vs {l_cpu}"
+            agree(
+                &format!("focal n={n}"),
+                1.0,
+                (l_gpu, &g_gpu),
+                (l_cpu, &g_cpu),
             );
-            assert!(close(&g_gpu, &g_cpu), "focal grad n={n}");
-            let l_gpu = gpu.bce(&x, &t, None, reduction, &mut g_gpu).unwrap();
-            let l_cpu = BceWithLogits::new()
-                .with_reduction(reduction)
-                .value_and_grad(&x, &t, None, &mut g_cpu)
-                .unwrap();
-            assert!(
-                (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0),
-                "bce n={n}: {l_gpu} vs {l_cpu}"
-            );
-            assert!(close(&g_gpu, &g_cpu), "bce grad n={n}");
+            let bce = BceWithLogits::new().with_reduction(reduction);
+            let l_gpu = gpu.bce(&bce, &x, &t, None, &mut g_gpu).unwrap();
+            let l_cpu = bce.value_and_grad(&x, &t, None, &mut g_cpu).unwrap();
+            agree(&format!("bce n={n}"), 1.0, (l_gpu, &g_gpu), (l_cpu, &g_cpu));
         }
         // Deterministic: the same input gives the same bits.
         let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; n]);
-        let la = gpu
-            .sigmoid_focal(&x, &t, 0.25, 2.0, Reduction::Sum, &mut a)
-            .unwrap();
-        let lb = gpu
-            .sigmoid_focal(&x, &t, 0.25, 2.0, Reduction::Sum, &mut b)
-            .unwrap();
+        let focal = focal_loss().with_reduction(Reduction::Sum);
+        let la = gpu.sigmoid_focal(&focal, &x, &t, &mut a).unwrap();
+        let lb = gpu.sigmoid_focal(&focal, &x, &t, &mut b).unwrap();
         assert_eq!((la.to_bits(), a), (lb.to_bits(), b));
     }
 }
@@ -102,19 +105,14 @@ fn focal_and_bce_match_the_core() {
 fn bad_inputs_are_errors_on_the_device_path() {
     let gpu = Gpu::new().expect("a CUDA device");
     let mut g = [0.0f32; 2];
-    let r = gpu.sigmoid_focal(
-        &[0.0, f32::NAN],
-        &[0.0, 1.0],
-        0.25,
-        2.0,
-        Reduction::Sum,
-        &mut g,
-    );
+    let focal = focal_loss().with_reduction(Reduction::Sum);
+    let r = gpu.sigmoid_focal(&focal, &[0.0, f32::NAN], &[0.0, 1.0], &mut g);
     assert_eq!(
         r,
         Err(GpuError::Input(hardmine::Error::NonFinite { index: 1 }))
     );
-    let r = gpu.bce(&[0.0, 1.0], &[0.0, 2.0], None, Reduction::Sum, &mut g);
+    let bce = BceWithLogits::new().with_reduction(Reduction::Sum);
+    let r = gpu.bce(&bce, &[0.0, 1.0], &[0.0, 2.0], None, &mut g);
     assert_eq!(
         r,
         Err(GpuError::Input(hardmine::Error::InvalidTarget { index: 1 }))
@@ -157,11 +155,8 @@ fn ghm_sequences_match_the_core() {
         let (mut g_gpu, mut g_cpu) = (vec![0.0f32; n], vec![0.0f32; n]);
         let l_gpu = gpu.ghm(&mut on_gpu, &x, &t, Some(&w), &mut g_gpu).unwrap();
         let l_cpu = on_cpu.value_and_grad(&x, &t, Some(&w), &mut g_cpu).unwrap();
-        assert!(
-            (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1e-3),
-            "ghm-c round {round}: {l_gpu} vs {l_cpu}"
-        );
-        assert!(close(&g_gpu, &g_cpu), "ghm-c grad round {round}");
+        let what = format!("ghm-c round {round}");
+        agree(&what, 1e-3, (l_gpu, &g_gpu), (l_cpu, &g_cpu));
         assert_eq!(
             on_gpu.density(),
             on_cpu.density(),
@@ -172,11 +167,8 @@ fn ghm_sequences_match_the_core() {
         let q: Vec<f32> = t.iter().map(|v| v * 0.25).collect();
         let l_gpu = gpu.ghm(&mut r_gpu, &p, &q, Some(&w), &mut g_gpu).unwrap();
         let l_cpu = r_cpu.value_and_grad(&p, &q, Some(&w), &mut g_cpu).unwrap();
-        assert!(
-            (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1e-3),
-            "ghm-r round {round}: {l_gpu} vs {l_cpu}"
-        );
-        assert!(close(&g_gpu, &g_cpu), "ghm-r grad round {round}");
+        let what = format!("ghm-r round {round}");
+        agree(&what, 1e-3, (l_gpu, &g_gpu), (l_cpu, &g_cpu));
     }
     // Deterministic, and the state is untouched by a bad batch.
     let (x, t, w) = ghm_inputs(4096, 5, 30);
@@ -229,18 +221,16 @@ fn device_buffers_match_host_slices() {
     let mut g_host = vec![0.0f32; n];
     let mut g_dev = vec![0.0f32; n];
     for reduction in [Reduction::Sum, Reduction::Mean] {
-        let l_host = gpu
-            .sigmoid_focal(&x, &t, 0.25, 2.0, reduction, &mut g_host)
-            .unwrap();
+        let focal = focal_loss().with_reduction(reduction);
+        let l_host = gpu.sigmoid_focal(&focal, &x, &t, &mut g_host).unwrap();
         let l_dev = gpu
-            .sigmoid_focal_on_device(&xd, &td, 0.25, 2.0, reduction, &mut gd)
+            .sigmoid_focal_on_device(&focal, &xd, &td, &mut gd)
             .unwrap();
         gpu.download(&gd, &mut g_dev).unwrap();
         assert_eq!((l_host.to_bits(), &g_host), (l_dev.to_bits(), &g_dev));
-        let l_host = gpu.bce(&x, &t, None, reduction, &mut g_host).unwrap();
-        let l_dev = gpu
-            .bce_on_device(&xd, &td, None, reduction, &mut gd)
-            .unwrap();
+        let bce = BceWithLogits::new().with_reduction(reduction);
+        let l_host = gpu.bce(&bce, &x, &t, None, &mut g_host).unwrap();
+        let l_dev = gpu.bce_on_device(&bce, &xd, &td, None, &mut gd).unwrap();
         gpu.download(&gd, &mut g_dev).unwrap();
         assert_eq!((l_host.to_bits(), &g_host), (l_dev.to_bits(), &g_dev));
     }
@@ -250,7 +240,8 @@ fn device_buffers_match_host_slices() {
     bad_t[500] = 1.5;
     bad_t[70_000] = f32::NAN;
     let bd = gpu.upload(&bad_t).unwrap();
-    let r = gpu.sigmoid_focal_on_device(&xd, &bd, 0.25, 2.0, Reduction::Sum, &mut gd);
+    let focal = focal_loss().with_reduction(Reduction::Sum);
+    let r = gpu.sigmoid_focal_on_device(&focal, &xd, &bd, &mut gd);
     assert_eq!(
         r,
         Err(GpuError::Input(hardmine::Error::InvalidTarget {
@@ -260,7 +251,8 @@ fn device_buffers_match_host_slices() {
     let mut bad_x = x.clone();
     bad_x[500] = f32::INFINITY;
     let bx = gpu.upload(&bad_x).unwrap();
-    let r = gpu.bce_on_device(&bx, &bd, None, Reduction::Sum, &mut gd);
+    let bce = BceWithLogits::new().with_reduction(Reduction::Sum);
+    let r = gpu.bce_on_device(&bce, &bx, &bd, None, &mut gd);
     assert_eq!(
         r,
         Err(GpuError::Input(hardmine::Error::NonFinite { index: 500 }))
@@ -292,9 +284,7 @@ fn label_focal_and_box_losses_match_the_core() {
     let w: Vec<f32> = (0..rows).map(|_| r.unit_f64() as f32).collect();
     let alphas: Vec<f32> = (0..c).map(|j| j as f32 / c as f32).collect();
     for reduction in [Reduction::Sum, Reduction::Mean] {
-        let focal = SigmoidFocal::new(0.25f32, 2.0)
-            .unwrap()
-            .with_reduction(reduction);
+        let focal = focal_loss().with_reduction(reduction);
         for head in [
             SigmoidFocalLabels::new(focal, c).unwrap(),
             SigmoidFocalLabels::new(focal, c)
@@ -309,11 +299,7 @@ fn label_focal_and_box_losses_match_the_core() {
             let l_cpu = head
                 .value_and_grad(&x, &labels, Some(&w), &mut g_cpu)
                 .unwrap();
-            assert!(
-                (l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0),
-                "labels: {l_gpu} vs {l_cpu}"
-            );
-            assert!(close(&g_gpu, &g_cpu), "labels grad");
+            agree("labels", 1.0, (l_gpu, &g_gpu), (l_cpu, &g_cpu));
         }
         let (p, t) = (&x[..100_000], &x[100_000..200_000]);
         let (mut g_gpu, mut g_cpu) = (vec![0.0f32; p.len()], vec![0.0f32; p.len()]);
@@ -321,14 +307,13 @@ fn label_focal_and_box_losses_match_the_core() {
             let l = SmoothL1::new(beta).unwrap().with_reduction(reduction);
             let l_gpu = gpu.smooth_l1(&l, p, t, &mut g_gpu).unwrap();
             let l_cpu = l.value_and_grad(p, t, &mut g_cpu).unwrap();
-            assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
-            assert!(close(&g_gpu, &g_cpu), "smooth l1 grad, beta {beta}");
+            let what = format!("smooth l1, beta {beta}");
+            agree(&what, 1.0, (l_gpu, &g_gpu), (l_cpu, &g_cpu));
         }
         let l = Asl1::new(0.02f32).unwrap().with_reduction(reduction);
         let l_gpu = gpu.asl1(&l, p, t, &mut g_gpu).unwrap();
         let l_cpu = l.value_and_grad(p, t, &mut g_cpu).unwrap();
-        assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
-        assert!(close(&g_gpu, &g_cpu), "asl1 grad");
+        agree("asl1", 1.0, (l_gpu, &g_gpu), (l_cpu, &g_cpu));
     }
 }
 
@@ -357,15 +342,13 @@ fn softmax_losses_match_the_core() {
             .softmax_cross_entropy(&ce, &x, &labels, &mut g_gpu)
             .unwrap();
         let l_cpu = ce.value_and_grad(&x, &labels, &mut g_cpu).unwrap();
-        assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
-        assert!(close(&g_gpu, &g_cpu), "softmax ce grad");
+        agree("softmax ce", 1.0, (l_gpu, &g_gpu), (l_cpu, &g_cpu));
         let focal = SoftmaxFocal::new(0.25f32, 2.0, c)
             .unwrap()
             .with_reduction(reduction);
         let l_gpu = gpu.softmax_focal(&focal, &x, &labels, &mut g_gpu).unwrap();
         let l_cpu = focal.value_and_grad(&x, &labels, &mut g_cpu).unwrap();
-        assert!((l_gpu - l_cpu).abs() <= 1e-5 * l_cpu.abs().max(1.0));
-        assert!(close(&g_gpu, &g_cpu), "softmax focal grad");
+        agree("softmax focal", 1.0, (l_gpu, &g_gpu), (l_cpu, &g_cpu));
     }
     let mut bad = labels.clone();
     bad[3] = c as i32;
@@ -389,27 +372,13 @@ fn ohem_selects_what_the_core_selects() {
         (300_000, 512),
     ] {
         let (losses, boxes) = ohem_case(&mut r, n, 40);
-        let plain = Ohem::<f32, 512>::new(k).unwrap();
-        let cpu = plain.select(&losses, None).unwrap();
-        assert_eq!(
-            gpu.ohem(&plain, &losses, None).unwrap(),
-            cpu.indices(),
-            "n {n}, k {k}"
-        );
-        for iou in [0.3f32, 0.7] {
-            let nms = plain.with_nms(iou).unwrap();
-            let cpu = nms.select(&losses, Some(&boxes)).unwrap();
-            let got = gpu.ohem(&nms, &losses, Some(&boxes)).unwrap();
-            assert_eq!(got, cpu.indices(), "n {n}, k {k}, nms {iou}");
-            let labels: Vec<i32> = (0..n).map(|i| (i % 4) as i32 - 1).collect();
-            let cpu = nms
-                .select_per_label(&losses, Some(&boxes), &labels)
-                .unwrap();
-            let got = gpu
-                .ohem_per_label(&nms, &losses, Some(&boxes), &labels)
-                .unwrap();
-            assert_eq!(got, cpu.indices(), "per label: n {n}, k {k}, nms {iou}");
-        }
+        ohem_matches_core(k, (&losses, &boxes), &[0.3, 0.7], |ohem, boxes, labels| {
+            match labels {
+                Some(labels) => gpu.ohem_per_label(ohem, &losses, boxes, labels),
+                None => gpu.ohem(ohem, &losses, boxes),
+            }
+            .unwrap()
+        });
     }
     // The core's errors, in its order.
     let plain = Ohem::<f32, 512>::new(4).unwrap();

@@ -23,6 +23,8 @@ fn kernels_compile_with_nvrtc() {
                     "check_inputs",
                     "ghm_hist",
                     "ghm_apply",
+                    "rank_hist",
+                    "rank_collect",
                 ] {
                     assert!(
                         ptx.contains(&format!(".entry {kernel}(")),
