@@ -219,63 +219,42 @@ fn with_edges_rejects_bad_edges_and_changes_nothing() {
 
 #[test]
 fn preset_quotas_roll_over_from_empty_and_short_strata() {
-    // c = cls at progress 0 (beta = 0.5, loc = 0). Four segments at 1, 2 and 8.
+    // c = cls at progress 0 (beta = 0.5, loc = 0).
     let cls = [
         0.125f64, 0.25, 0.375, 0.625, 0.875, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 9.0, 10.0, 11.0,
     ];
-    let loc = [0.0; 14];
-    let m = SOhem::<f64, 16>::new(8, 4)
-        .unwrap()
-        .with_edges(&[1.0, 2.0, 8.0])
-        .unwrap();
-    // [1, 2) is empty: its 2 carry to [2, 8), which takes 4.
+    // `k` from preset segments at `edges` with `quotas` (or equal ones): the picks from the
+    // first `n` losses.
+    let pick = |k: usize, quotas: &[usize], edges: &[f64], n: usize| -> Vec<usize> {
+        let mut m = SOhem::<f64, 16>::new(k, edges.len() + 1).unwrap();
+        if !quotas.is_empty() {
+            m = m.with_quotas(quotas).unwrap();
+        }
+        let m = m.with_edges(edges).unwrap();
+        m.select(&cls[..n], &[0.0; 14][..n], 0.0)
+            .unwrap()
+            .indices()
+            .to_vec()
+    };
+    // Four segments at 1, 2 and 8; [1, 2) is empty: its 2 carry to [2, 8), which takes 4.
     assert_eq!(
-        m.select(&cls, &loc, 0.0).unwrap().indices(),
-        &[3, 4, 7, 8, 9, 10, 12, 13]
+        pick(8, &[], &[1.0, 2.0, 8.0], 14),
+        [3, 4, 7, 8, 9, 10, 12, 13]
     );
     // Every example in the top segment: all quotas carry up, and there is room for them.
-    let top = SOhem::<f64, 16>::new(8, 4)
-        .unwrap()
-        .with_edges(&[-3.0, -2.0, -1.0])
-        .unwrap();
-    assert_eq!(
-        top.select(&cls, &loc, 0.0).unwrap().indices(),
-        &[6, 7, 8, 9, 10, 11, 12, 13]
-    );
+    let top = [6, 7, 8, 9, 10, 11, 12, 13];
+    assert_eq!(pick(8, &[], &[-3.0, -2.0, -1.0], 14), top);
     // Every example below the first edge: the quotas carried to the (empty) top come back
     // down to the bottom segment.
-    let bottom = SOhem::<f64, 16>::new(3, 3)
-        .unwrap()
-        .with_edges(&[20.0, 30.0])
-        .unwrap();
-    assert_eq!(
-        bottom.select(&cls, &loc, 0.0).unwrap().indices(),
-        &[11, 12, 13]
-    );
+    assert_eq!(pick(3, &[], &[20.0, 30.0], 14), [11, 12, 13]);
     // A short hardest segment (3 of a quota of 5) gives 2 back to the next one down.
-    let short = SOhem::<f64, 16>::new(8, 2)
-        .unwrap()
-        .with_quotas(&[3, 5])
-        .unwrap()
-        .with_edges(&[8.0])
-        .unwrap();
-    assert_eq!(
-        short.select(&cls, &loc, 0.0).unwrap().indices(),
-        &[6, 7, 8, 9, 10, 11, 12, 13]
-    );
+    assert_eq!(pick(8, &[3, 5], &[8.0], 14), top);
     // A loss on an edge belongs to the upper segment: 2.5 is in [2.5, ..), so the lower
     // segment's one pick is 0.875.
-    let on_edge = SOhem::<f64, 16>::new(2, 2)
-        .unwrap()
-        .with_edges(&[2.5])
-        .unwrap();
-    assert_eq!(
-        on_edge.select(&cls[..7], &loc[..7], 0.0).unwrap().indices(),
-        &[4, 6]
-    );
-    // k > N: all of them.
-    assert_eq!(m.select(&cls[..5], &loc[..5], 0.0).unwrap().len(), 5);
-    assert!(m.select(&[], &[], 0.5).unwrap().is_empty());
+    assert_eq!(pick(2, &[], &[2.5], 7), [4, 6]);
+    // k > N: all of them; no examples, none.
+    assert_eq!(pick(8, &[], &[1.0, 2.0, 8.0], 5), [0, 1, 2, 3, 4]);
+    assert!(pick(8, &[], &[1.0, 2.0, 8.0], 0).is_empty());
 }
 
 #[test]
