@@ -48,7 +48,7 @@ pub use loss::{
 };
 pub use mining::{
     check_boxes, iou, nms, BalancedSampler, Budget, Census, CensusReport, Group, Ohem, OhemSampler,
-    SOhem, Selection, TopK, MAX_STRATA,
+    SOhem, SOhemSchedule, Selection, TopK, MAX_STRATA,
 };
 pub use num::{Real, FUSED_MULTIPLY_ADD, Q16, Q48};
 // The crate-private kernels as functions, for the host tests that sweep them.

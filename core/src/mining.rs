@@ -20,5 +20,5 @@ pub use nms::nms;
 pub use ohem::Ohem;
 pub use ohem_sampler::OhemSampler;
 pub use selection::Selection;
-pub use sohem::{SOhem, MAX_STRATA};
+pub use sohem::{SOhem, SOhemSchedule, MAX_STRATA};
 pub use top_k::TopK;

@@ -5,9 +5,10 @@
 use hardmine_cli::{compare, parity};
 use hardmine_host_tests::golden;
 
-/// Ops whose implementation belongs to open issues (none at present; an op listed here must
-/// answer with an error line until it lands).
-const NOT_YET: &[&str] = &[];
+/// Ops whose implementation belongs to open issues (an op listed here must answer with an
+/// error line until it lands). `sohem`: the parity runner's case is being rewritten (issue 16);
+/// `tests/sohem.rs` checks its golden cases against the core meanwhile.
+const NOT_YET: &[&str] = &["sohem"];
 
 fn run_path(path: parity::Path) {
     let cases = golden::cases();
