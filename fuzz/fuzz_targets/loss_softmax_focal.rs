@@ -21,7 +21,7 @@ fuzz_target!(|inp: Input| {
     let mut x = inp.logits.clone();
     x.resize(labels.len() * c, 0.0);
     let Ok(focal) = SoftmaxFocal::new(inp.alpha, inp.gamma, c) else {
-        assert!(!(0.0..=1.0).contains(&inp.alpha) || !(inp.gamma.is_finite() && inp.gamma >= 0.0));
+        assert!(!((0.0..=1.0).contains(&inp.alpha) && inp.gamma.is_finite() && inp.gamma >= 0.0));
         return;
     };
     let focal = focal.with_reduction(Reduction::Sum);
