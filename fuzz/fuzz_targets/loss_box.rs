@@ -21,22 +21,32 @@ fuzz_target!(|inp: Input| {
     let bounded = in_range(&inp.pred) && in_range(&inp.target);
     if let Ok(l) = SmoothL1::new(inp.beta) {
         let mut g = vec![0.0f32; n];
-        let r = l.with_reduction(red).value_and_grad(&inp.pred, &inp.target, &mut g);
+        let r = l
+            .with_reduction(red)
+            .value_and_grad(&inp.pred, &inp.target, &mut g);
         assert_outcome(&r, expected, "smooth l1");
         if let (Ok(v), true) = (r, bounded) {
             assert!(v.is_finite() && v >= 0.0, "loss {v}");
-            assert!(g.iter().all(|g| g.is_finite() && g.abs() <= 1.0 + 1e-6), "grad");
+            assert!(
+                g.iter().all(|g| g.is_finite() && g.abs() <= 1.0 + 1e-6),
+                "grad"
+            );
         }
     } else {
         assert!(!(inp.beta.is_finite() && inp.beta >= 0.0));
     }
     if let Ok(l) = Asl1::new(inp.mu) {
         let mut g = vec![0.0f32; n];
-        let r = l.with_reduction(red).value_and_grad(&inp.pred, &inp.target, &mut g);
+        let r = l
+            .with_reduction(red)
+            .value_and_grad(&inp.pred, &inp.target, &mut g);
         assert_outcome(&r, expected, "asl1");
         if let (Ok(v), true) = (r, bounded) {
             assert!(v.is_finite() && v >= 0.0, "loss {v}");
-            assert!(g.iter().all(|g| g.is_finite() && g.abs() <= 1.0 + 1e-6), "grad");
+            assert!(
+                g.iter().all(|g| g.is_finite() && g.abs() <= 1.0 + 1e-6),
+                "grad"
+            );
         }
     } else {
         assert!(!(inp.mu.is_finite() && inp.mu > 0.0));
