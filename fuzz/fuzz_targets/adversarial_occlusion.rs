@@ -3,13 +3,12 @@
 //! the search; masks drop exactly `pick` cells, all among the top.
 #![no_main]
 use hardmine::{DropoutMask, OcclusionSearch, SplitMix64};
+use hardmine_fuzz::{padded, MapShape};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(arbitrary::Arbitrary, Debug)]
 struct Input {
-    c: u8,
-    h: u8,
-    w: u8,
+    shape: MapShape,
     window: u8,
     stride: u8,
     values: Vec<i8>,
@@ -19,11 +18,7 @@ struct Input {
 }
 
 fuzz_target!(|inp: Input| {
-    let (c, h, w) = (
-        1 + usize::from(inp.c % 4),
-        1 + usize::from(inp.h % 12),
-        1 + usize::from(inp.w % 12),
-    );
+    let (c, h, w) = inp.shape.dims(4, 12);
     let Ok(search) = OcclusionSearch::new(
         c,
         h,
@@ -33,9 +28,7 @@ fuzz_target!(|inp: Input| {
     ) else {
         return;
     };
-    let x: Vec<f32> = (0..c * h * w)
-        .map(|i| f32::from(inp.values.get(i).copied().unwrap_or(1)))
-        .collect();
+    let x: Vec<f32> = padded(&inp.values, c * h * w, 1);
     let mut scratch = vec![0.0f32; x.len()];
     let mut scores = vec![0.0f32; search.window_count()];
     let best = search
@@ -64,9 +57,7 @@ fuzz_target!(|inp: Input| {
     ) else {
         return;
     };
-    let scores: Vec<f32> = (0..cells)
-        .map(|i| f32::from(inp.values.get(i).copied().unwrap_or(0)))
-        .collect();
+    let scores: Vec<f32> = padded(&inp.values, cells, 0);
     let mut mask = vec![0.0f32; cells];
     masks
         .sample(&scores, &mut SplitMix64::new(inp.seed), &mut mask)

@@ -3,6 +3,7 @@
 //! a seed; the OHEM sampler picks the highest losses of each class.
 #![no_main]
 use hardmine::{BalancedSampler, Budget, OhemSampler, SplitMix64};
+use hardmine_fuzz::padded;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(arbitrary::Arbitrary, Debug)]
@@ -45,9 +46,7 @@ fuzz_target!(|inp: Input| {
     );
 
     let n = inp.positive.len();
-    let losses: Vec<f32> = (0..n)
-        .map(|i| f32::from(inp.losses.get(i).copied().unwrap_or(0)))
-        .collect();
+    let losses: Vec<f32> = padded(&inp.losses, n, 0);
     let o = OhemSampler::<f32, 64>::new(budget)
         .unwrap()
         .sample(&losses, &inp.positive)

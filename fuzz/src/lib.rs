@@ -117,3 +117,29 @@ pub fn bounded(raw: &[i16], scale: f32) -> Vec<f32> {
         .map(|&v| f32::from(v) / 32768.0 * scale)
         .collect()
 }
+
+/// A feature map's shape from three fuzz bytes (targets over `c x h x w` maps).
+#[derive(arbitrary::Arbitrary, Debug)]
+pub struct MapShape {
+    c: u8,
+    h: u8,
+    w: u8,
+}
+
+impl MapShape {
+    /// `(channels, height, width)`: `1 + c % max_c`, `1 + h % max_side`, `1 + w % max_side`.
+    pub fn dims(&self, max_c: u8, max_side: u8) -> (usize, usize, usize) {
+        (
+            1 + usize::from(self.c % max_c),
+            1 + usize::from(self.h % max_side),
+            1 + usize::from(self.w % max_side),
+        )
+    }
+}
+
+/// `n` values from raw fuzz values, `fill` past the end of `raw`.
+pub fn padded<S: Copy, T: From<S>>(raw: &[S], n: usize, fill: S) -> Vec<T> {
+    (0..n)
+        .map(|i| T::from(raw.get(i).copied().unwrap_or(fill)))
+        .collect()
+}
