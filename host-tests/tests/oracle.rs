@@ -46,6 +46,14 @@ where
         .unwrap_or_else(|e| panic!("{name} f32: {e}"));
 }
 
+/// A scalar loss (a GHM batch) of the f64 and f32 paths against the oracle's `exp`.
+fn both_scalar(name: &str, exp: f64, got64: f64, got32: f32) {
+    check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15)
+        .unwrap_or_else(|e| panic!("{name} f64: {e}"));
+    check_close(&[f64::from(got32)], &[exp], F32_REL, 1e-12)
+        .unwrap_or_else(|e| panic!("{name} f32: {e}"));
+}
+
 /// Weighted BCE at the inputs the fixed path sees (rounded to 2^-16).
 fn exp_bce_at(x: &[f64], t: &[f64], w: &[f64]) -> Vec<f64> {
     let r = |v: &[f64]| from_q(&q(v));
@@ -412,15 +420,13 @@ fn ghm_sequences_match_mmdetection() {
                 break;
             }
             let exp = oc.batch(&g, &l, &w, tot);
-            let got64 = c64.value(&x, &t, Some(&w)).unwrap();
-            let got32 = f64::from(
+            both_scalar(
+                &format!("ghm-c {round}/{batch}"),
+                exp,
+                c64.value(&x, &t, Some(&w)).unwrap(),
                 c32.value(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w)))
                     .unwrap(),
             );
-            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15)
-                .unwrap_or_else(|e| panic!("ghm-c f64 {round}/{batch}: {e}"));
-            check_close(&[got32], &[exp], F32_REL, 1e-12)
-                .unwrap_or_else(|e| panic!("ghm-c f32 {round}/{batch}: {e}"));
             // The fixed path, at the exact loss of the inputs it sees (rounded to 2^-16).
             let gotq = cq.value(&q(&x), &q(&t), Some(&q(&w))).unwrap().to_f64();
             fixed(&format!("ghm-c fixed {round}/{batch}"), &[exp], vec![gotq]);
@@ -438,15 +444,13 @@ fn ghm_sequences_match_mmdetection() {
             let l: Vec<f64> = d.iter().map(|&d| oracle::asl1(d, 0.02)).collect();
             let w2: Vec<f64> = w.iter().map(|&v| v * 2.0).collect();
             let exp = orr.batch(&g, &l, &w2, w2.iter().sum::<f64>().max(1.0));
-            let got64 = r64.value(&p, &q, Some(&w2)).unwrap();
-            let got32 = f64::from(
+            both_scalar(
+                &format!("ghm-r {round}/{batch}"),
+                exp,
+                r64.value(&p, &q, Some(&w2)).unwrap(),
                 r32.value(&to_f32(&p), &to_f32(&q), Some(&to_f32(&w2)))
                     .unwrap(),
             );
-            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15)
-                .unwrap_or_else(|e| panic!("ghm-r f64 {round}/{batch}: {e}"));
-            check_close(&[got32], &[exp], F32_REL, 1e-12)
-                .unwrap_or_else(|e| panic!("ghm-r f32 {round}/{batch}: {e}"));
             checked += 1;
         }
     }
