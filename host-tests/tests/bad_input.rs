@@ -179,52 +179,42 @@ fn bad_hyper_parameters() {
     assert_eq!(SmoothL1::new(f32::NAN).map(|_| ()), p("beta"));
     assert_eq!(Asl1::new(0.0f32).map(|_| ()), p("mu"));
     assert_eq!(Asl1::new(-0.02f32).map(|_| ()), p("mu"));
-    assert_eq!(GhmC::<f32, 10>::new(0, 0.0, 1.0).map(|_| ()), p("bins"));
-    assert_eq!(GhmC::<f32, 10>::new(11, 0.0, 1.0).map(|_| ()), p("bins"));
-    assert_eq!(
-        GhmC::<f32, 10>::new(10, 1.0, 1.0).map(|_| ()),
-        p("momentum")
-    );
-    assert_eq!(
-        GhmC::<f32, 10>::new(10, -0.1, 1.0).map(|_| ()),
-        p("momentum")
-    );
-    assert_eq!(
-        GhmC::<f32, 10>::new(10, 0.5, -1.0).map(|_| ()),
-        p("loss_weight")
-    );
+    // Rows: one bad setting each, and the parameter the error names.
+    let ghm_c_rows = [
+        ((0, 0.0, 1.0), "bins"),
+        ((11, 0.0, 1.0), "bins"),
+        ((10, 1.0, 1.0), "momentum"),
+        ((10, -0.1, 1.0), "momentum"),
+        ((10, 0.5, -1.0), "loss_weight"),
+    ];
+    for ((bins, momentum, loss_weight), name) in ghm_c_rows {
+        assert_eq!(
+            GhmC::<f32, 10>::new(bins, momentum, loss_weight).map(|_| ()),
+            p(name),
+            "GhmC::new({bins}, {momentum}, {loss_weight})"
+        );
+    }
     assert_eq!(GhmR::<f32, 10>::new(0.0, 10, 0.5, 1.0).map(|_| ()), p("mu"));
     assert_eq!(GradientHistogram::<10>::new(0).map(|_| ()), p("bins"));
     type D = DistributionCe<f32, 4>;
-    assert_eq!(
-        D::new(0, Weighting::InverseFrequency { power: 1.0 }).map(|_| ()),
-        p("classes")
-    );
-    assert_eq!(
-        D::new(5, Weighting::InverseFrequency { power: 1.0 }).map(|_| ()),
-        p("classes")
-    );
-    assert_eq!(
-        D::new(3, Weighting::InverseFrequency { power: -1.0 }).map(|_| ()),
-        p("power")
-    );
-    assert_eq!(
-        D::new(3, Weighting::EffectiveNumber { beta: 1.0 }).map(|_| ()),
-        p("beta")
-    );
-    assert_eq!(
-        D::new(3, Weighting::LogitAdjustment { tau: f32::NAN }).map(|_| ()),
-        p("tau")
-    );
-    // Fuzzing finding (loss_distribution_ce): tau = -2e38 made the f32 logit offsets infinite.
-    assert_eq!(
-        D::new(3, Weighting::LogitAdjustment { tau: -2e38 }).map(|_| ()),
-        p("tau")
-    );
-    assert_eq!(
-        D::new(3, Weighting::LogitAdjustment { tau: 1000.5 }).map(|_| ()),
-        p("tau")
-    );
+    let inverse = Weighting::InverseFrequency { power: 1.0 };
+    let distribution_rows = [
+        (0, inverse, "classes"),
+        (5, inverse, "classes"),
+        (3, Weighting::InverseFrequency { power: -1.0 }, "power"),
+        (3, Weighting::EffectiveNumber { beta: 1.0 }, "beta"),
+        (3, Weighting::LogitAdjustment { tau: f32::NAN }, "tau"),
+        // Fuzzing finding (loss_distribution_ce): tau = -2e38 made the f32 logit offsets infinite.
+        (3, Weighting::LogitAdjustment { tau: -2e38 }, "tau"),
+        (3, Weighting::LogitAdjustment { tau: 1000.5 }, "tau"),
+    ];
+    for (classes, weighting, name) in distribution_rows {
+        assert_eq!(
+            D::new(classes, weighting).map(|_| ()),
+            p(name),
+            "{classes} classes, {weighting:?}"
+        );
+    }
     let mut d = D::new(3, Weighting::LogitAdjustment { tau: -1000.0 }).unwrap();
     d.observe(&[0u8; 500]).unwrap();
     let mut offsets = [0.0f32; 3];
