@@ -54,17 +54,31 @@ fn main() -> ! {
     let ok = workload::run::<Q16>(&mut |name, i, b| hprintln!("q16 {} {} {:x}", name, i, b))
         && workload::run::<f32>(&mut |name, i, b| hprintln!("f32 {} {} {:x}", name, i, b));
     hprintln!("stack {}", stack);
-    hprintln!("state ghm_c_q16_30 {}", core::mem::size_of::<GhmC<Q16, 30>>());
-    hprintln!("state ohem_q16_64 {}", core::mem::size_of::<Ohem<Q16, 64>>() + core::mem::size_of::<TopK<Q16, 64>>());
+    hprintln!(
+        "state ghm_c_q16_30 {}",
+        core::mem::size_of::<GhmC<Q16, 30>>()
+    );
+    hprintln!(
+        "state ohem_q16_64 {}",
+        core::mem::size_of::<Ohem<Q16, 64>>() + core::mem::size_of::<TopK<Q16, 64>>()
+    );
     hprintln!("checksum {:x}", fold);
     hprintln!("done {}", ok && ok_quiet);
-    debug::exit(if ok && ok_quiet { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
-    loop {}
+    debug::exit(if ok && ok_quiet {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     hprintln!("panic");
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }

@@ -19,7 +19,9 @@ fn main() -> ! {
         & workload::run::<f32>(&mut |_, i, b| fold = fold.rotate_left(5) ^ b ^ i as u64);
     // SAFETY: a single-threaded write to a static nothing else touches.
     unsafe { write_volatile(addr_of_mut!(SINK), fold ^ u64::from(ok)) };
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 extern "C" {

@@ -3,13 +3,12 @@
 //! adjoint of the forward one (<R x, u> = <x, R^T u>).
 #![no_main]
 use hardmine::{ChannelBlockRotation, Error};
+use hardmine_fuzz::{padded, MapShape};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(arbitrary::Arbitrary, Debug)]
 struct Input {
-    c: u8,
-    h: u8,
-    w: u8,
+    shape: MapShape,
     blocks: u8,
     angles: Vec<f32>,
     values: Vec<i8>,
@@ -17,20 +16,26 @@ struct Input {
 }
 
 fuzz_target!(|inp: Input| {
-    let (c, h, w) = (1 + usize::from(inp.c % 6), 1 + usize::from(inp.h % 9), 1 + usize::from(inp.w % 9));
+    let (c, h, w) = inp.shape.dims(6, 9);
     let b = usize::from(inp.blocks % 6);
     let rot = match ChannelBlockRotation::<f64>::new(c, h, w, b) {
         Err(e) => return assert!(e == Error::InvalidParameter("blocks") && (b == 0 || b > c)),
         Ok(r) => r.with_max_angle(3.0).unwrap(),
     };
     let n = c * h * w;
-    let x: Vec<f64> = (0..n).map(|i| f64::from(inp.values.get(i).copied().unwrap_or(3))).collect();
-    let u: Vec<f64> = (0..n).map(|i| f64::from(inp.up.get(i).copied().unwrap_or(-2))).collect();
+    let x: Vec<f64> = padded(&inp.values, n, 3);
+    let u: Vec<f64> = padded(&inp.up, n, -2);
     let angles: Vec<f64> = inp.angles.iter().map(|&a| f64::from(a)).collect();
     let mut out = vec![0.0; n];
     let r = rot.forward(&x, &angles, &mut out);
     if angles.len() != b {
-        return assert_eq!(r, Err(Error::LengthMismatch { expected: b, got: angles.len() }));
+        return assert_eq!(
+            r,
+            Err(Error::LengthMismatch {
+                expected: b,
+                got: angles.len()
+            })
+        );
     }
     if let Some(i) = angles.iter().position(|a| !a.is_finite()) {
         return assert_eq!(r, Err(Error::NonFinite { index: i }));
@@ -45,7 +50,10 @@ fuzz_target!(|inp: Input| {
     assert!(gx.iter().chain(&ga).all(|v| v.is_finite()));
     let lhs: f64 = out.iter().zip(&u).map(|(a, b)| a * b).sum();
     let rhs: f64 = x.iter().zip(&gx).map(|(a, b)| a * b).sum();
-    assert!((lhs - rhs).abs() <= 1e-9 * (1.0 + lhs.abs()), "adjoint: {lhs} vs {rhs}");
+    assert!(
+        (lhs - rhs).abs() <= 1e-9 * (1.0 + lhs.abs()),
+        "adjoint: {lhs} vs {rhs}"
+    );
     rot.forward(&x, &vec![0.0; b], &mut out).unwrap();
     assert_eq!(out, x, "angle 0 is the identity");
 });

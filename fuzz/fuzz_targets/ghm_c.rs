@@ -22,8 +22,12 @@ fuzz_target!(|inp: Input| {
     for (raw, t, w) in inp.batches.iter().take(4) {
         let x: Vec<f64> = bounded(raw, 12.0).into_iter().map(f64::from).collect();
         let n = x.len();
-        let t: Vec<f64> = (0..n).map(|i| f64::from(t.get(i).copied().unwrap_or(0) % 2)).collect();
-        let w: Vec<f64> = (0..n).map(|i| f64::from(w.get(i).copied().unwrap_or(1) % 3)).collect();
+        let t: Vec<f64> = (0..n)
+            .map(|i| f64::from(t.get(i).copied().unwrap_or(0) % 2))
+            .collect();
+        let w: Vec<f64> = (0..n)
+            .map(|i| f64::from(w.get(i).copied().unwrap_or(1) % 3))
+            .collect();
         if let Some(p) = inp.poison.filter(|_| n > 0) {
             let mut bad = x.clone();
             bad[usize::from(p) % n] = f64::NAN;
@@ -41,7 +45,14 @@ fuzz_target!(|inp: Input| {
         let (mut a, mut b) = (streamed.histogram(), streamed.histogram());
         for (k, win) in cuts.windows(2).enumerate() {
             let h = if k % 2 == 0 { &mut a } else { &mut b };
-            streamed.observe(h, &x[win[0]..win[1]], &t[win[0]..win[1]], Some(&w[win[0]..win[1]])).unwrap();
+            streamed
+                .observe(
+                    h,
+                    &x[win[0]..win[1]],
+                    &t[win[0]..win[1]],
+                    Some(&w[win[0]..win[1]]),
+                )
+                .unwrap();
         }
         b.merge(&a).unwrap();
         let weights = streamed.finish(&b).unwrap();
@@ -49,10 +60,21 @@ fuzz_target!(|inp: Input| {
         let mut l2 = 0.0;
         for win in cuts.windows(2) {
             let (s, e) = (win[0], win[1]);
-            l2 += streamed.apply(&weights, &x[s..e], &t[s..e], Some(&w[s..e]), Some(&mut g2[s..e])).unwrap();
+            l2 += streamed
+                .apply(
+                    &weights,
+                    &x[s..e],
+                    &t[s..e],
+                    Some(&w[s..e]),
+                    Some(&mut g2[s..e]),
+                )
+                .unwrap();
         }
         assert_eq!(g1, g2, "gradients");
-        assert!((l1 - l2).abs() <= 1e-12 * l1.abs().max(1e-300), "loss {l1} vs {l2}");
+        assert!(
+            (l1 - l2).abs() <= 1e-12 * l1.abs().max(1e-300),
+            "loss {l1} vs {l2}"
+        );
         assert_eq!(one, streamed, "moving averages");
         assert!(l1.is_finite() && g1.iter().all(|v| v.is_finite()));
     }

@@ -16,8 +16,12 @@ struct Input {
 }
 
 fuzz_target!(|inp: Input| {
-    let Ok(mut ghm) = GhmR::<f32, 16>::new(inp.mu, 1 + usize::from(inp.bins % 16), f32::from(inp.momentum % 100) / 100.0, 1.0)
-    else {
+    let Ok(mut ghm) = GhmR::<f32, 16>::new(
+        inp.mu,
+        1 + usize::from(inp.bins % 16),
+        f32::from(inp.momentum % 100) / 100.0,
+        1.0,
+    ) else {
         assert!(!(inp.mu.is_finite() && inp.mu > 0.0));
         return;
     };
@@ -39,12 +43,32 @@ fuzz_target!(|inp: Input| {
     let mut hist = streamed.histogram();
     let half = inp.pred.len() / 2;
     let (wa, wb) = (w.map(|w| &w[..half]), w.map(|w| &w[half..]));
-    streamed.observe(&mut hist, &inp.pred[half..], &inp.target[half..], wb).unwrap();
-    streamed.observe(&mut hist, &inp.pred[..half], &inp.target[..half], wa).unwrap();
+    streamed
+        .observe(&mut hist, &inp.pred[half..], &inp.target[half..], wb)
+        .unwrap();
+    streamed
+        .observe(&mut hist, &inp.pred[..half], &inp.target[..half], wa)
+        .unwrap();
     let weights = streamed.finish(&hist).unwrap();
     let mut g2 = vec![0.0f32; inp.pred.len()];
-    streamed.apply(&weights, &inp.pred[..half], &inp.target[..half], wa, Some(&mut g2[..half])).unwrap();
-    streamed.apply(&weights, &inp.pred[half..], &inp.target[half..], wb, Some(&mut g2[half..])).unwrap();
+    streamed
+        .apply(
+            &weights,
+            &inp.pred[..half],
+            &inp.target[..half],
+            wa,
+            Some(&mut g2[..half]),
+        )
+        .unwrap();
+    streamed
+        .apply(
+            &weights,
+            &inp.pred[half..],
+            &inp.target[half..],
+            wb,
+            Some(&mut g2[half..]),
+        )
+        .unwrap();
     assert_eq!(streamed, ghm, "moving averages");
     assert_eq!(g, g2, "gradients");
 });

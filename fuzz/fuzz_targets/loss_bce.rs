@@ -23,7 +23,11 @@ fuzz_target!(|inp: Input| {
     let vg = bce.value_and_grad(&inp.logits, &inp.targets, w, &mut grad);
     assert_outcome(&vg, expected, "value_and_grad");
     let mut per = vec![0.0f32; inp.logits.len()];
-    assert_outcome(&bce.per_element(&inp.logits, &inp.targets, w, &mut per), expected, "per_element");
+    assert_outcome(
+        &bce.per_element(&inp.logits, &inp.targets, w, &mut per),
+        expected,
+        "per_element",
+    );
     if let (Ok(v), Ok(vg)) = (value, vg) {
         assert_eq!(v.to_bits(), vg.to_bits(), "value and value_and_grad agree");
         if in_range(&inp.logits) && w.is_none_or(in_range) {

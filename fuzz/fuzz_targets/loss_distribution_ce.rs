@@ -22,7 +22,9 @@ fuzz_target!(|inp: Input| {
         1 => Weighting::EffectiveNumber { beta: inp.param },
         _ => Weighting::LogitAdjustment { tau: inp.param },
     };
-    let Ok(mut loss) = DistributionCe::<f32, 8>::new(c, weighting) else { return };
+    let Ok(mut loss) = DistributionCe::<f32, 8>::new(c, weighting) else {
+        return;
+    };
     let before = loss;
     let bad = inp.history.iter().position(|&l| l >= 0 && l as usize >= c);
     match loss.observe(&inp.history) {
@@ -38,7 +40,10 @@ fuzz_target!(|inp: Input| {
     assert!(w.iter().all(|v| v.is_finite()), "{w:?}");
     if !matches!(weighting, Weighting::LogitAdjustment { .. }) && inp.param.abs() <= 8.0 {
         let s: f32 = w.iter().sum();
-        assert!((s - c as f32).abs() <= 1e-3 * c as f32, "weights sum to {s}");
+        assert!(
+            (s - c as f32).abs() <= 1e-3 * c as f32,
+            "weights sum to {s}"
+        );
     }
     let labels: Vec<u8> = inp.labels.iter().map(|l| l % c as u8).collect();
     let mut x = bounded(&inp.logits, 30.0);

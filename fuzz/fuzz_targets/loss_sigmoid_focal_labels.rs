@@ -17,7 +17,9 @@ struct Input {
 
 fuzz_target!(|inp: Input| {
     let c = usize::from(inp.classes % 8);
-    let focal = SigmoidFocal::new(0.25f32, f32::from(inp.gamma % 6) * 0.5).unwrap().with_reduction(Reduction::Sum);
+    let focal = SigmoidFocal::new(0.25f32, f32::from(inp.gamma % 6) * 0.5)
+        .unwrap()
+        .with_reduction(Reduction::Sum);
     let head = match SigmoidFocalLabels::new(focal, c) {
         Err(e) => return assert_eq!((e, c), (Error::InvalidParameter("classes"), 0)),
         Ok(h) => h,
@@ -25,17 +27,24 @@ fuzz_target!(|inp: Input| {
     let rows = inp.labels.len();
     let mut x = bounded(&inp.logits, 20.0);
     x.resize(rows * c, 0.5);
-    let w: Vec<f32> = (0..rows).map(|i| f32::from(inp.weights.get(i).copied().unwrap_or(1) % 3) * 0.5).collect();
+    let w: Vec<f32> = (0..rows)
+        .map(|i| f32::from(inp.weights.get(i).copied().unwrap_or(1) % 3) * 0.5)
+        .collect();
     if let Some(at) = inp.nan_at {
         if !x.is_empty() {
             let i = usize::from(at) % x.len();
             x[i] = f32::NAN;
-            assert_eq!(head.value(&x, &inp.labels, Some(&w)), Err(Error::NonFinite { index: i }));
+            assert_eq!(
+                head.value(&x, &inp.labels, Some(&w)),
+                Err(Error::NonFinite { index: i })
+            );
             return;
         }
     }
     let mut g = vec![0.0f32; rows * c];
-    let loss = head.value_and_grad(&x, &inp.labels, Some(&w), &mut g).unwrap();
+    let loss = head
+        .value_and_grad(&x, &inp.labels, Some(&w), &mut g)
+        .unwrap();
     // The dense form on the expanded one-hot, row weights applied by hand.
     let mut t = vec![0.0f32; rows * c];
     for (i, &l) in inp.labels.iter().enumerate() {
@@ -44,8 +53,15 @@ fuzz_target!(|inp: Input| {
         }
     }
     let mut per = vec![0.0f32; rows * c];
-    focal.with_reduction(Reduction::None).per_element(&x, &t, &mut per).unwrap();
-    let dense: f64 = per.iter().enumerate().map(|(k, &v)| f64::from(w[k / c.max(1)] * v)).sum();
+    focal
+        .with_reduction(Reduction::None)
+        .per_element(&x, &t, &mut per)
+        .unwrap();
+    let dense: f64 = per
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| f64::from(w[k / c.max(1)] * v))
+        .sum();
     assert_close(&[f64::from(loss)], &[dense], F32_TOL, "labels vs dense");
     for (k, &gv) in g.iter().enumerate() {
         assert!(gv.is_finite());

@@ -23,11 +23,17 @@ fuzz_target!(|inp: Input| {
     let mut g = vec![0.0f32; inp.logits.len()];
     let r = ce.value_and_grad(&inp.logits, &inp.labels, &mut g);
     let expected = if inp.logits.len() != n {
-        Some(Error::LengthMismatch { expected: n, got: inp.logits.len() })
+        Some(Error::LengthMismatch {
+            expected: n,
+            got: inp.logits.len(),
+        })
     } else if let Some(i) = inp.logits.iter().position(|x| !x.is_finite()) {
         Some(Error::NonFinite { index: i })
     } else {
-        inp.labels.iter().position(|&l| l >= 0 && l as usize >= c).map(|i| Error::InvalidTarget { index: i })
+        inp.labels
+            .iter()
+            .position(|&l| l >= 0 && l as usize >= c)
+            .map(|i| Error::InvalidTarget { index: i })
     };
     match (r, expected) {
         (Err(e), Some(x)) => assert_eq!(e, x),
@@ -38,7 +44,10 @@ fuzz_target!(|inp: Input| {
                     assert!(row.iter().all(|v| v.is_finite()));
                     let s: f32 = row.iter().sum();
                     let scale: f32 = row.iter().map(|v| v.abs()).sum();
-                    assert!(s.abs() <= 1e-5 * scale.max(1e-30) + 1e-6, "row sum {s} (label {l})");
+                    assert!(
+                        s.abs() <= 1e-5 * scale.max(1e-30) + 1e-6,
+                        "row sum {s} (label {l})"
+                    );
                 }
             }
         }

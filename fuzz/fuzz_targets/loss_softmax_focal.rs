@@ -21,7 +21,7 @@ fuzz_target!(|inp: Input| {
     let mut x = inp.logits.clone();
     x.resize(labels.len() * c, 0.0);
     let Ok(focal) = SoftmaxFocal::new(inp.alpha, inp.gamma, c) else {
-        assert!(!(0.0..=1.0).contains(&inp.alpha) || !(inp.gamma.is_finite() && inp.gamma >= 0.0));
+        assert!(!((0.0..=1.0).contains(&inp.alpha) && inp.gamma.is_finite() && inp.gamma >= 0.0));
         return;
     };
     let focal = focal.with_reduction(Reduction::Sum);
@@ -36,9 +36,22 @@ fuzz_target!(|inp: Input| {
         assert!(v.is_finite(), "loss {v}");
         assert!(g.iter().all(|v| v.is_finite()), "grad");
     }
-    let plain = SoftmaxFocal::new(1.0f32, 0.0, c).unwrap().with_reduction(Reduction::Sum).value(&x, &labels).unwrap();
-    let ce = SoftmaxCrossEntropy::new(c).unwrap().with_reduction(Reduction::Sum).value(&x, &labels).unwrap();
+    let plain = SoftmaxFocal::new(1.0f32, 0.0, c)
+        .unwrap()
+        .with_reduction(Reduction::Sum)
+        .value(&x, &labels)
+        .unwrap();
+    let ce = SoftmaxCrossEntropy::new(c)
+        .unwrap()
+        .with_reduction(Reduction::Sum)
+        .value(&x, &labels)
+        .unwrap();
     if in_range(&x) {
-        assert_close(&[f64::from(plain)], &[f64::from(ce)], F32_TOL, "gamma 0 is CE");
+        assert_close(
+            &[f64::from(plain)],
+            &[f64::from(ce)],
+            F32_TOL,
+            "gamma 0 is CE",
+        );
     }
 });

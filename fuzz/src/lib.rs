@@ -16,13 +16,24 @@ pub fn in_range(xs: &[f32]) -> bool {
 
 /// The expected error of element-wise inputs: lengths, then per index: weight, value and target
 /// finiteness, then the target's range when `unit` (binary targets).
-pub fn expected_elementwise(xs: &[f32], ts: &[f32], ws: Option<&[f32]>, unit: bool) -> Option<Error> {
+pub fn expected_elementwise(
+    xs: &[f32],
+    ts: &[f32],
+    ws: Option<&[f32]>,
+    unit: bool,
+) -> Option<Error> {
     if ts.len() != xs.len() {
-        return Some(Error::LengthMismatch { expected: xs.len(), got: ts.len() });
+        return Some(Error::LengthMismatch {
+            expected: xs.len(),
+            got: ts.len(),
+        });
     }
     if let Some(w) = ws {
         if w.len() != xs.len() {
-            return Some(Error::LengthMismatch { expected: xs.len(), got: w.len() });
+            return Some(Error::LengthMismatch {
+                expected: xs.len(),
+                got: w.len(),
+            });
         }
     }
     for (i, (&x, &t)) in xs.iter().zip(ts).enumerate() {
@@ -38,7 +49,11 @@ pub fn expected_elementwise(xs: &[f32], ts: &[f32], ws: Option<&[f32]>, unit: bo
 }
 
 /// Asserts `result` is the expected error, or `Ok` when none is expected.
-pub fn assert_outcome<T: core::fmt::Debug>(result: &Result<T, Error>, expected: Option<Error>, what: &str) {
+pub fn assert_outcome<T: core::fmt::Debug>(
+    result: &Result<T, Error>,
+    expected: Option<Error>,
+    what: &str,
+) {
     match (result, expected) {
         (Err(e), Some(x)) => assert_eq!(*e, x, "{what}: wrong error"),
         (Ok(_), None) => {}
@@ -60,7 +75,10 @@ pub fn assert_close(got: &[f64], exp: &[f64], (rel, frac, floor): (f64, f64, f64
     let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
         let bound = rel * e.abs() + frac * scale + floor;
-        assert!((g - e).abs() <= bound, "{what}[{i}]: {g} vs {e} (bound {bound:e})");
+        assert!(
+            (g - e).abs() <= bound,
+            "{what}[{i}]: {g} vs {e} (bound {bound:e})"
+        );
     }
 }
 
@@ -68,7 +86,10 @@ pub fn assert_close(got: &[f64], exp: &[f64], (rel, frac, floor): (f64, f64, f64
 /// `max(1, |exp|)`.
 pub fn assert_close_scalar(got: f64, exp: f64, (rel, frac, floor): (f64, f64, f64), what: &str) {
     let bound = rel * exp.abs() + frac * exp.abs().max(1.0) + floor;
-    assert!((got - exp).abs() <= bound, "{what}: {got} vs {exp} (bound {bound:e})");
+    assert!(
+        (got - exp).abs() <= bound,
+        "{what}: {got} vs {exp} (bound {bound:e})"
+    );
 }
 
 /// The f32 differential domain's floor: f32 cannot represent values below about 1e-38 (and
@@ -92,5 +113,33 @@ pub fn reduction(b: u8) -> hardmine::Reduction {
 /// Values from raw bytes mapped into a bounded, mostly well-behaved range (for targets that
 /// test numerics rather than validation): `(-scale, scale)`.
 pub fn bounded(raw: &[i16], scale: f32) -> Vec<f32> {
-    raw.iter().map(|&v| f32::from(v) / 32768.0 * scale).collect()
+    raw.iter()
+        .map(|&v| f32::from(v) / 32768.0 * scale)
+        .collect()
+}
+
+/// A feature map's shape from three fuzz bytes (targets over `c x h x w` maps).
+#[derive(arbitrary::Arbitrary, Debug)]
+pub struct MapShape {
+    c: u8,
+    h: u8,
+    w: u8,
+}
+
+impl MapShape {
+    /// `(channels, height, width)`: `1 + c % max_c`, `1 + h % max_side`, `1 + w % max_side`.
+    pub fn dims(&self, max_c: u8, max_side: u8) -> (usize, usize, usize) {
+        (
+            1 + usize::from(self.c % max_c),
+            1 + usize::from(self.h % max_side),
+            1 + usize::from(self.w % max_side),
+        )
+    }
+}
+
+/// `n` values from raw fuzz values, `fill` past the end of `raw`.
+pub fn padded<S: Copy, T: From<S>>(raw: &[S], n: usize, fill: S) -> Vec<T> {
+    (0..n)
+        .map(|i| T::from(raw.get(i).copied().unwrap_or(fill)))
+        .collect()
 }

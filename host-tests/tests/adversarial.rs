@@ -15,16 +15,37 @@ fn blocks_of(c: usize, b: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+/// A random rotation geometry `(c, h, w, blocks)`: each of `c`, `h`, `w` is `lo + below(span)`
+/// (drawn in that order), then 1 to `min(c, 4)` blocks.
+fn random_geometry(r: &mut SplitMix64, lo: usize, spans: [u64; 3]) -> (usize, usize, usize, usize) {
+    let (c, h, w) = (
+        lo + r.below(spans[0]) as usize,
+        lo + r.below(spans[1]) as usize,
+        lo + r.below(spans[2]) as usize,
+    );
+    let b = 1 + r.below(c.min(4) as u64) as usize;
+    (c, h, w, b)
+}
+
+/// A `c x h x w` rotation in `b` blocks with the angle limit raised to `max_angle`.
+fn rotation<T: Real>(
+    c: usize,
+    h: usize,
+    w: usize,
+    b: usize,
+    max_angle: T,
+) -> ChannelBlockRotation<T> {
+    ChannelBlockRotation::<T>::new(c, h, w, b)
+        .unwrap()
+        .with_max_angle(max_angle)
+        .unwrap()
+}
+
 #[test]
 fn rotation_matches_the_pytorch_transcription_on_every_path() {
     for round in 0..30u64 {
         let mut r = random::rng(2000 + round);
-        let (c, h, w) = (
-            1 + r.below(9) as usize,
-            1 + r.below(9) as usize,
-            1 + r.below(9) as usize,
-        );
-        let b = 1 + r.below(c.min(4) as u64) as usize;
+        let (c, h, w, b) = random_geometry(&mut r, 1, [9, 9, 9]);
         let x = random::to_f64(&random::to_f32(&random::uniform(
             &mut r,
             c * h * w,
@@ -43,27 +64,18 @@ fn rotation_matches_the_pytorch_transcription_on_every_path() {
         }
         let name = format!("round {round}: {c}x{h}x{w}, {b} blocks");
         let pi = std::f64::consts::PI;
-        let rot = ChannelBlockRotation::<f64>::new(c, h, w, b)
-            .unwrap()
-            .with_max_angle(pi)
-            .unwrap();
+        let rot = rotation::<f64>(c, h, w, b, pi);
         let mut out = vec![0.0; c * h * w];
         rot.forward(&x, &angles, &mut out).unwrap();
         check_close(&out, &exp, 1e-10, 1e-12).unwrap_or_else(|e| panic!("{name} f64: {e}"));
-        let rot = ChannelBlockRotation::<f32>::new(c, h, w, b)
-            .unwrap()
-            .with_max_angle(pi as f32)
-            .unwrap();
+        let rot = rotation::<f32>(c, h, w, b, pi as f32);
         let mut out = vec![0.0f32; c * h * w];
         rot.forward(&random::to_f32(&x), &random::to_f32(&angles), &mut out)
             .unwrap();
         check_close(&random::to_f64(&out), &exp, F32_REL, F32_ABS_FRAC)
             .unwrap_or_else(|e| panic!("{name} f32: {e}"));
         let q = |v: &[f64]| v.iter().map(|&x| Q16::from_f64(x)).collect::<Vec<_>>();
-        let rot = ChannelBlockRotation::<Q16>::new(c, h, w, b)
-            .unwrap()
-            .with_max_angle(Q16::from_f64(pi))
-            .unwrap();
+        let rot = rotation::<Q16>(c, h, w, b, Q16::from_f64(pi));
         let mut out = vec![Q16::ZERO; c * h * w];
         rot.forward(&q(&x), &q(&angles), &mut out).unwrap();
         let got: Vec<f64> = out.iter().map(|v| v.to_f64()).collect();
@@ -82,19 +94,11 @@ fn rotation_matches_the_pytorch_transcription_on_every_path() {
 fn rotation_gradients_match_central_differences() {
     for round in 0..8u64 {
         let mut r = random::rng(2100 + round);
-        let (c, h, w) = (
-            2 + r.below(4) as usize,
-            2 + r.below(6) as usize,
-            2 + r.below(6) as usize,
-        );
-        let b = 1 + r.below(c.min(4) as u64) as usize;
+        let (c, h, w, b) = random_geometry(&mut r, 2, [4, 6, 6]);
         let x = random::uniform(&mut r, c * h * w, -2.0, 2.0);
         let up = random::uniform(&mut r, c * h * w, -1.0, 1.0);
         let angles = random::uniform(&mut r, b, -1.2, 1.2);
-        let rot = ChannelBlockRotation::<f64>::new(c, h, w, b)
-            .unwrap()
-            .with_max_angle(1.5)
-            .unwrap();
+        let rot = rotation::<f64>(c, h, w, b, 1.5);
         let loss = |x: &[f64], a: &[f64]| {
             let mut out = vec![0.0; x.len()];
             rot.forward(x, a, &mut out).unwrap();
@@ -139,10 +143,7 @@ fn rotation_gradients_match_central_differences() {
 fn zero_is_the_identity_and_90_degrees_a_permutation() {
     let (c, n) = (3, 6);
     let x: Vec<f64> = (0..c * n * n).map(|v| (v as f64 * 0.37).sin()).collect();
-    let rot = ChannelBlockRotation::<f64>::new(c, n, n, 3)
-        .unwrap()
-        .with_max_angle(std::f64::consts::PI)
-        .unwrap();
+    let rot = rotation::<f64>(c, n, n, 3, std::f64::consts::PI);
     let mut out = vec![0.0; x.len()];
     rot.forward(&x, &[0.0; 3], &mut out).unwrap();
     assert_eq!(out, x, "angle 0 is exactly the identity");
@@ -160,10 +161,7 @@ fn zero_is_the_identity_and_90_degrees_a_permutation() {
         }
     }
     let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-    let rot32 = ChannelBlockRotation::<f32>::new(c, n, n, 3)
-        .unwrap()
-        .with_max_angle(3.1)
-        .unwrap();
+    let rot32 = rotation::<f32>(c, n, n, 3, 3.1);
     let mut out32 = vec![0.0f32; x.len()];
     rot32
         .forward(&x32, &[std::f32::consts::FRAC_PI_2, 0.0, 0.0], &mut out32)

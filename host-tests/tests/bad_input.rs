@@ -8,6 +8,29 @@ use hardmine::{
 const NAN: f32 = f32::NAN;
 const INF: f32 = f32::INFINITY;
 
+// The losses with valid settings; each test below breaks one input of them.
+fn focal() -> SigmoidFocal<f32> {
+    SigmoidFocal::new(0.25, 2.0).unwrap()
+}
+fn softmax_ce(classes: usize) -> SoftmaxCrossEntropy {
+    SoftmaxCrossEntropy::new(classes).unwrap()
+}
+fn softmax_focal(classes: usize) -> SoftmaxFocal<f32> {
+    SoftmaxFocal::new(0.25, 2.0, classes).unwrap()
+}
+fn smooth_l1() -> SmoothL1<f32> {
+    SmoothL1::new(1.0).unwrap()
+}
+fn asl1() -> Asl1<f32> {
+    Asl1::new(0.02).unwrap()
+}
+fn ghm_c(momentum: f32) -> GhmC<f32, 10> {
+    GhmC::new(10, momentum, 1.0).unwrap()
+}
+fn ghm_r(momentum: f32) -> GhmR<f32, 10> {
+    GhmR::new(0.02, 10, momentum, 1.0).unwrap()
+}
+
 #[test]
 fn lengths_that_disagree() {
     let x = [0.0f32; 4];
@@ -22,7 +45,7 @@ fn lengths_that_disagree() {
         BceWithLogits::new().value_and_grad(&x, &x, None, &mut g3),
         lm(4, 3)
     );
-    let focal = SigmoidFocal::new(0.25f32, 2.0).unwrap();
+    let focal = focal();
     assert_eq!(focal.value(&x, &[0.0; 2]), lm(4, 2));
     assert_eq!(
         focal.per_element(&x, &x, &mut g3),
@@ -41,7 +64,7 @@ fn lengths_that_disagree() {
             got: 1
         })
     );
-    let ce = SoftmaxCrossEntropy::new(2).unwrap();
+    let ce = softmax_ce(2);
     assert_eq!(ce.value(&x, &[0i32; 3]), lm(6, 4));
     assert_eq!(ce.value_and_grad(&x, &[0i32; 2], &mut g3), lm(4, 3));
     let mut rows = [0.0f32; 3];
@@ -52,21 +75,13 @@ fn lengths_that_disagree() {
             got: 3
         })
     );
-    assert_eq!(
-        SoftmaxFocal::new(0.25f32, 2.0, 2)
-            .unwrap()
-            .value(&x, &[0i32; 1]),
-        lm(2, 4)
-    );
-    assert_eq!(
-        SmoothL1::new(1.0f32).unwrap().value(&x, &[0.0; 1]),
-        lm(4, 1)
-    );
-    assert_eq!(Asl1::new(0.02f32).unwrap().value(&x, &[0.0; 1]), lm(4, 1));
-    let mut ghm = GhmC::<f32, 10>::new(10, 0.0, 1.0).unwrap();
+    assert_eq!(softmax_focal(2).value(&x, &[0i32; 1]), lm(2, 4));
+    assert_eq!(smooth_l1().value(&x, &[0.0; 1]), lm(4, 1));
+    assert_eq!(asl1().value(&x, &[0.0; 1]), lm(4, 1));
+    let mut ghm = ghm_c(0.0);
     assert_eq!(ghm.value(&x, &[0.0; 3], None), lm(4, 3));
     assert_eq!(ghm.value_and_grad(&x, &x, None, &mut g3), lm(4, 3));
-    let mut ghm = GhmR::<f32, 10>::new(0.02, 10, 0.0, 1.0).unwrap();
+    let mut ghm = ghm_r(0.0);
     assert_eq!(ghm.value(&x, &x, Some(&[1.0; 2])), lm(4, 2));
     let d = DistributionCe::<f32, 4>::new(2, Weighting::InverseFrequency { power: 1.0 }).unwrap();
     assert_eq!(d.value(&x, &[0u8; 1]), lm(2, 4));
@@ -88,42 +103,19 @@ fn non_finite_inputs_name_their_index() {
         assert_eq!(BceWithLogits::new().value(&x, &ok, None), nf(2));
         assert_eq!(BceWithLogits::new().value(&ok, &x, None), nf(2));
         assert_eq!(BceWithLogits::new().value(&ok, &ok, Some(&x)), nf(2));
-        let focal = SigmoidFocal::new(0.25f32, 2.0).unwrap();
+        let focal = focal();
         assert_eq!(focal.value(&x, &ok), nf(2));
         assert_eq!(focal.value(&ok, &x), nf(2));
         let head = SigmoidFocalLabels::new(focal, 2).unwrap();
         assert_eq!(head.value(&x, &[0u8, 1], None), nf(2));
         assert_eq!(head.value(&ok, &[0u8, 1], Some(&[1.0, bad])), nf(1));
-        assert_eq!(
-            SoftmaxCrossEntropy::new(2).unwrap().value(&x, &[0u8, 1]),
-            nf(2)
-        );
-        assert_eq!(
-            SoftmaxFocal::new(0.25f32, 2.0, 2)
-                .unwrap()
-                .value(&x, &[0u8, 1]),
-            nf(2)
-        );
-        assert_eq!(SmoothL1::new(1.0f32).unwrap().value(&x, &ok), nf(2));
-        assert_eq!(Asl1::new(0.02f32).unwrap().value(&ok, &x), nf(2));
-        assert_eq!(
-            GhmC::<f32, 10>::new(10, 0.5, 1.0)
-                .unwrap()
-                .value(&x, &ok, None),
-            nf(2)
-        );
-        assert_eq!(
-            GhmC::<f32, 10>::new(10, 0.5, 1.0)
-                .unwrap()
-                .value(&ok, &ok, Some(&x)),
-            nf(2)
-        );
-        assert_eq!(
-            GhmR::<f32, 10>::new(0.02, 10, 0.5, 1.0)
-                .unwrap()
-                .value(&x, &ok, None),
-            nf(2)
-        );
+        assert_eq!(softmax_ce(2).value(&x, &[0u8, 1]), nf(2));
+        assert_eq!(softmax_focal(2).value(&x, &[0u8, 1]), nf(2));
+        assert_eq!(smooth_l1().value(&x, &ok), nf(2));
+        assert_eq!(asl1().value(&ok, &x), nf(2));
+        assert_eq!(ghm_c(0.5).value(&x, &ok, None), nf(2));
+        assert_eq!(ghm_c(0.5).value(&ok, &ok, Some(&x)), nf(2));
+        assert_eq!(ghm_r(0.5).value(&x, &ok, None), nf(2));
         let d = DistributionCe::<f32, 4>::new(2, Weighting::LogitAdjustment { tau: 1.0 }).unwrap();
         assert_eq!(d.value(&x, &[0u8, 1]), nf(2));
     }
@@ -136,29 +128,13 @@ fn targets_outside_their_domain() {
     for bad in [-0.5f32, 1.5, -1e-7, 1.0 + 1e-6] {
         let t = [0.0, bad, 1.0];
         assert_eq!(BceWithLogits::new().value(&x, &t, None), it(1));
-        assert_eq!(
-            SigmoidFocal::new(0.25f32, 2.0).unwrap().value(&x, &t),
-            it(1)
-        );
-        assert_eq!(
-            GhmC::<f32, 10>::new(10, 0.0, 1.0)
-                .unwrap()
-                .value(&x, &t, None),
-            it(1)
-        );
+        assert_eq!(focal().value(&x, &t), it(1));
+        assert_eq!(ghm_c(0.0).value(&x, &t, None), it(1));
     }
     // Labels: at or above `classes` names no class for softmax losses (the index is the row).
     let x = [0.0f32; 6];
-    assert_eq!(
-        SoftmaxCrossEntropy::new(3).unwrap().value(&x, &[0u8, 3]),
-        it(1)
-    );
-    assert_eq!(
-        SoftmaxFocal::new(0.25f32, 2.0, 3)
-            .unwrap()
-            .value(&x, &[7i32, 0]),
-        it(0)
-    );
+    assert_eq!(softmax_ce(3).value(&x, &[0u8, 3]), it(1));
+    assert_eq!(softmax_focal(3).value(&x, &[7i32, 0]), it(0));
     let mut d =
         DistributionCe::<f32, 4>::new(3, Weighting::InverseFrequency { power: 1.0 }).unwrap();
     assert_eq!(d.value(&x, &[0u8, 3]), it(1));
@@ -168,7 +144,7 @@ fn targets_outside_their_domain() {
     );
     assert_eq!(d.counts(), &[0, 0, 0], "counts unchanged after an Err");
     // For sigmoid heads the same labels are background, not an error.
-    let head = SigmoidFocalLabels::new(SigmoidFocal::new(0.25f32, 2.0).unwrap(), 3).unwrap();
+    let head = SigmoidFocalLabels::new(focal(), 3).unwrap();
     assert!(head.value(&x, &[3u8, 200], None).is_ok());
 }
 
@@ -186,7 +162,7 @@ fn bad_hyper_parameters() {
         SigmoidFocal::new(-1.0f32, 2.0).is_ok(),
         "alpha = -1 is 'off'"
     );
-    let focal = SigmoidFocal::new(0.25f32, 2.0).unwrap();
+    let focal = focal();
     assert_eq!(SigmoidFocalLabels::new(focal, 0).map(|_| ()), p("classes"));
     assert_eq!(
         SigmoidFocalLabels::new(focal, 2)
@@ -203,52 +179,42 @@ fn bad_hyper_parameters() {
     assert_eq!(SmoothL1::new(f32::NAN).map(|_| ()), p("beta"));
     assert_eq!(Asl1::new(0.0f32).map(|_| ()), p("mu"));
     assert_eq!(Asl1::new(-0.02f32).map(|_| ()), p("mu"));
-    assert_eq!(GhmC::<f32, 10>::new(0, 0.0, 1.0).map(|_| ()), p("bins"));
-    assert_eq!(GhmC::<f32, 10>::new(11, 0.0, 1.0).map(|_| ()), p("bins"));
-    assert_eq!(
-        GhmC::<f32, 10>::new(10, 1.0, 1.0).map(|_| ()),
-        p("momentum")
-    );
-    assert_eq!(
-        GhmC::<f32, 10>::new(10, -0.1, 1.0).map(|_| ()),
-        p("momentum")
-    );
-    assert_eq!(
-        GhmC::<f32, 10>::new(10, 0.5, -1.0).map(|_| ()),
-        p("loss_weight")
-    );
+    // Rows: one bad setting each, and the parameter the error names.
+    let ghm_c_rows = [
+        ((0, 0.0, 1.0), "bins"),
+        ((11, 0.0, 1.0), "bins"),
+        ((10, 1.0, 1.0), "momentum"),
+        ((10, -0.1, 1.0), "momentum"),
+        ((10, 0.5, -1.0), "loss_weight"),
+    ];
+    for ((bins, momentum, loss_weight), name) in ghm_c_rows {
+        assert_eq!(
+            GhmC::<f32, 10>::new(bins, momentum, loss_weight).map(|_| ()),
+            p(name),
+            "GhmC::new({bins}, {momentum}, {loss_weight})"
+        );
+    }
     assert_eq!(GhmR::<f32, 10>::new(0.0, 10, 0.5, 1.0).map(|_| ()), p("mu"));
     assert_eq!(GradientHistogram::<10>::new(0).map(|_| ()), p("bins"));
     type D = DistributionCe<f32, 4>;
-    assert_eq!(
-        D::new(0, Weighting::InverseFrequency { power: 1.0 }).map(|_| ()),
-        p("classes")
-    );
-    assert_eq!(
-        D::new(5, Weighting::InverseFrequency { power: 1.0 }).map(|_| ()),
-        p("classes")
-    );
-    assert_eq!(
-        D::new(3, Weighting::InverseFrequency { power: -1.0 }).map(|_| ()),
-        p("power")
-    );
-    assert_eq!(
-        D::new(3, Weighting::EffectiveNumber { beta: 1.0 }).map(|_| ()),
-        p("beta")
-    );
-    assert_eq!(
-        D::new(3, Weighting::LogitAdjustment { tau: f32::NAN }).map(|_| ()),
-        p("tau")
-    );
-    // Fuzzing finding (loss_distribution_ce): tau = -2e38 made the f32 logit offsets infinite.
-    assert_eq!(
-        D::new(3, Weighting::LogitAdjustment { tau: -2e38 }).map(|_| ()),
-        p("tau")
-    );
-    assert_eq!(
-        D::new(3, Weighting::LogitAdjustment { tau: 1000.5 }).map(|_| ()),
-        p("tau")
-    );
+    let inverse = Weighting::InverseFrequency { power: 1.0 };
+    let distribution_rows = [
+        (0, inverse, "classes"),
+        (5, inverse, "classes"),
+        (3, Weighting::InverseFrequency { power: -1.0 }, "power"),
+        (3, Weighting::EffectiveNumber { beta: 1.0 }, "beta"),
+        (3, Weighting::LogitAdjustment { tau: f32::NAN }, "tau"),
+        // Fuzzing finding (loss_distribution_ce): tau = -2e38 made the f32 logit offsets infinite.
+        (3, Weighting::LogitAdjustment { tau: -2e38 }, "tau"),
+        (3, Weighting::LogitAdjustment { tau: 1000.5 }, "tau"),
+    ];
+    for (classes, weighting, name) in distribution_rows {
+        assert_eq!(
+            D::new(classes, weighting).map(|_| ()),
+            p(name),
+            "{classes} classes, {weighting:?}"
+        );
+    }
     let mut d = D::new(3, Weighting::LogitAdjustment { tau: -1000.0 }).unwrap();
     d.observe(&[0u8; 500]).unwrap();
     let mut offsets = [0.0f32; 3];
@@ -261,41 +227,23 @@ fn bad_hyper_parameters() {
 fn empty_input_is_zero_and_leaves_state_alone() {
     let e: [f32; 0] = [];
     assert_eq!(BceWithLogits::new().value(&e, &e, None), Ok(0.0));
-    assert_eq!(
-        SigmoidFocal::new(0.25f32, 2.0)
-            .unwrap()
-            .value_and_grad(&e, &e, &mut []),
-        Ok(0.0)
-    );
-    let head = SigmoidFocalLabels::new(SigmoidFocal::new(0.25f32, 2.0).unwrap(), 3).unwrap();
+    assert_eq!(focal().value_and_grad(&e, &e, &mut []), Ok(0.0));
+    let head = SigmoidFocalLabels::new(focal(), 3).unwrap();
     assert_eq!(head.value(&e, &[0u8; 0], None), Ok(0.0));
-    assert_eq!(
-        SoftmaxCrossEntropy::new(3).unwrap().value(&e, &[0u8; 0]),
-        Ok(0.0)
-    );
-    assert_eq!(
-        SoftmaxFocal::new(0.25f32, 2.0, 3)
-            .unwrap()
-            .value(&e, &[0u8; 0]),
-        Ok(0.0)
-    );
-    assert_eq!(SmoothL1::new(1.0f32).unwrap().value(&e, &e), Ok(0.0));
-    assert_eq!(Asl1::new(0.02f32).unwrap().value(&e, &e), Ok(0.0));
+    assert_eq!(softmax_ce(3).value(&e, &[0u8; 0]), Ok(0.0));
+    assert_eq!(softmax_focal(3).value(&e, &[0u8; 0]), Ok(0.0));
+    assert_eq!(smooth_l1().value(&e, &e), Ok(0.0));
+    assert_eq!(asl1().value(&e, &e), Ok(0.0));
     // All rows ignored is "empty" too: 0, not PyTorch's NaN.
-    assert_eq!(
-        SoftmaxCrossEntropy::new(2)
-            .unwrap()
-            .value(&[1.0f32, 2.0], &[-1i32]),
-        Ok(0.0)
-    );
-    let mut ghm = GhmC::<f32, 10>::new(10, 0.75, 1.0).unwrap();
+    assert_eq!(softmax_ce(2).value(&[1.0f32, 2.0], &[-1i32]), Ok(0.0));
+    let mut ghm = ghm_c(0.75);
     let before = ghm;
     assert_eq!(ghm.value(&e, &e, None), Ok(0.0));
     assert_eq!(
         ghm, before,
         "an empty batch leaves the moving average alone"
     );
-    let mut ghm = GhmR::<f32, 10>::new(0.02, 10, 0.75, 1.0).unwrap();
+    let mut ghm = ghm_r(0.75);
     let before = ghm;
     assert_eq!(ghm.value(&e, &e, None), Ok(0.0));
     assert_eq!(ghm, before);
@@ -340,7 +288,7 @@ fn ghm_state_is_unchanged_after_an_err() {
     );
     assert_eq!(ghm, before);
 
-    let mut ghm = GhmR::<f32, 10>::new(0.02, 10, 0.9, 1.0).unwrap();
+    let mut ghm = ghm_r(0.9);
     ghm.value(&[0.1, 0.2], &[0.0, 0.5], None).unwrap();
     let before = ghm;
     assert!(ghm.value(&[0.1, 0.2], &[0.0, NAN], None).is_err());

@@ -2,7 +2,7 @@
 //! `F64_REL`-class bounds of the oracle's own rounding, the f32 path within `F32_REL`.
 
 use hardmine::{
-    Asl1, BceWithLogits, DistributionCe, GhmC, GhmR, Real, Reduction, SigmoidFocal,
+    Asl1, BceWithLogits, DistributionCe, Error, GhmC, GhmR, Real, Reduction, SigmoidFocal,
     SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Weighting, Q16,
 };
 use hardmine_host_tests::random::{self, to_f32, to_f64};
@@ -35,14 +35,27 @@ fn fixed(name: &str, exp: &[f64], got: Vec<f64>) {
     assert_eq!(got.len(), exp.len());
 }
 
-fn both<F32, F64>(name: &str, exp: &[f64], f64_path: F64, f32_path: F32)
+/// The f64 and f32 paths against the oracle's per-element `exp`: each path writes its losses
+/// into a buffer as long as `exp`.
+fn both<F64, F32>(name: &str, exp: &[f64], f64_path: F64, f32_path: F32)
 where
-    F64: Fn() -> Vec<f64>,
-    F32: Fn() -> Vec<f64>,
+    F64: FnOnce(&mut [f64]) -> Result<(), Error>,
+    F32: FnOnce(&mut [f32]) -> Result<(), Error>,
 {
-    check_close(&f64_path(), exp, ORACLE_F64_REL, 1e-12)
+    let mut o64 = vec![0.0; exp.len()];
+    f64_path(&mut o64).unwrap_or_else(|e| panic!("{name} f64: {e:?}"));
+    check_close(&o64, exp, ORACLE_F64_REL, 1e-12).unwrap_or_else(|e| panic!("{name} f64: {e}"));
+    let mut o32 = vec![0.0f32; exp.len()];
+    f32_path(&mut o32).unwrap_or_else(|e| panic!("{name} f32: {e:?}"));
+    check_close(&to_f64(&o32), exp, F32_REL, F32_ABS_FRAC)
+        .unwrap_or_else(|e| panic!("{name} f32: {e}"));
+}
+
+/// A scalar loss (a GHM batch) of the f64 and f32 paths against the oracle's `exp`.
+fn both_scalar(name: &str, exp: f64, got64: f64, got32: f32) {
+    check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15)
         .unwrap_or_else(|e| panic!("{name} f64: {e}"));
-    check_close(&f32_path(), exp, F32_REL, F32_ABS_FRAC)
+    check_close(&[f64::from(got32)], &[exp], F32_REL, 1e-12)
         .unwrap_or_else(|e| panic!("{name} f32: {e}"));
 }
 
@@ -75,17 +88,8 @@ fn bce_and_focal_match_the_oracle() {
         both(
             "bce",
             &exp,
-            || {
-                let mut o = vec![0.0; n];
-                bce.per_element(&x, &t, Some(&w), &mut o).unwrap();
-                o
-            },
-            || {
-                let mut o = vec![0.0f32; n];
-                bce.per_element(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w)), &mut o)
-                    .unwrap();
-                to_f64(&o)
-            },
+            |o| bce.per_element(&x, &t, Some(&w), o),
+            |o| bce.per_element(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w)), o),
         );
         let x = to_f64(&to_f32(&x.iter().map(|v| v * 0.4).collect::<Vec<f64>>()));
         let mut o = vec![Q16::ZERO; n];
@@ -102,19 +106,14 @@ fn bce_and_focal_match_the_oracle() {
         both(
             &format!("focal a={alpha} g={gamma}"),
             &exp,
-            || {
-                let mut o = vec![0.0; n];
+            |o| {
                 SigmoidFocal::new(alpha, gamma)
                     .unwrap()
-                    .per_element(&x, &t, &mut o)
-                    .unwrap();
-                o
+                    .per_element(&x, &t, o)
             },
-            || {
-                let mut o = vec![0.0f32; n];
+            |o| {
                 let f = SigmoidFocal::new(alpha as f32, gamma as f32).unwrap();
-                f.per_element(&to_f32(&x), &to_f32(&t), &mut o).unwrap();
-                to_f64(&o)
+                f.per_element(&to_f32(&x), &to_f32(&t), o)
             },
         );
         let mut o = vec![Q16::ZERO; n];
@@ -153,27 +152,22 @@ fn focal_labels_match_the_dense_oracle() {
         both(
             "focal labels",
             &exp,
-            || {
+            |o| {
                 let f = SigmoidFocal::new(0.25, 2.0).unwrap();
                 let head = SigmoidFocalLabels::new(f, c)
                     .unwrap()
                     .with_class_alpha(&class_alpha)
                     .unwrap();
-                let mut o = vec![0.0; rows * c];
-                head.per_element(&x, &y, Some(&w), &mut o).unwrap();
-                o
+                head.per_element(&x, &y, Some(&w), o)
             },
-            || {
+            |o| {
                 let f = SigmoidFocal::new(0.25f32, 2.0).unwrap();
                 let a = to_f32(&class_alpha);
                 let head = SigmoidFocalLabels::new(f, c)
                     .unwrap()
                     .with_class_alpha(&a)
                     .unwrap();
-                let mut o = vec![0.0f32; rows * c];
-                head.per_element(&to_f32(&x), &y, Some(&to_f32(&w)), &mut o)
-                    .unwrap();
-                to_f64(&o)
+                head.per_element(&to_f32(&x), &y, Some(&to_f32(&w)), o)
             },
         );
     }
@@ -212,33 +206,20 @@ fn softmax_losses_match_the_oracle() {
         both(
             "softmax ce",
             &ce_exp,
-            || {
-                let mut o = vec![0.0; rows];
-                ce.per_element(&x, &y, &mut o).unwrap();
-                o
-            },
-            || {
-                let mut o = vec![0.0f32; rows];
-                ce.per_element(&to_f32(&x), &y, &mut o).unwrap();
-                to_f64(&o)
-            },
+            |o| ce.per_element(&x, &y, o),
+            |o| ce.per_element(&to_f32(&x), &y, o),
         );
         both(
             "softmax focal",
             &fo_exp,
-            || {
-                let mut o = vec![0.0; rows];
+            |o| {
                 SoftmaxFocal::new(alpha, gamma, c)
                     .unwrap()
-                    .per_element(&x, &y, &mut o)
-                    .unwrap();
-                o
+                    .per_element(&x, &y, o)
             },
-            || {
-                let mut o = vec![0.0f32; rows];
+            |o| {
                 let f = SoftmaxFocal::new(alpha as f32, gamma as f32, c).unwrap();
-                f.per_element(&to_f32(&x), &y, &mut o).unwrap();
-                to_f64(&o)
+                f.per_element(&to_f32(&x), &y, o)
             },
         );
         let xq = from_q(&q(&x));
@@ -301,38 +282,21 @@ fn box_losses_match_the_oracle() {
         both(
             "smooth l1",
             &sl,
-            || {
-                let mut o = vec![0.0; n];
-                SmoothL1::new(beta)
-                    .unwrap()
-                    .per_element(&p, &t, &mut o)
-                    .unwrap();
-                o
-            },
-            || {
-                let mut o = vec![0.0f32; n];
+            |o| SmoothL1::new(beta).unwrap().per_element(&p, &t, o),
+            |o| {
                 SmoothL1::new(beta as f32)
                     .unwrap()
-                    .per_element(&to_f32(&p), &to_f32(&t), &mut o)
-                    .unwrap();
-                to_f64(&o)
+                    .per_element(&to_f32(&p), &to_f32(&t), o)
             },
         );
         both(
             "asl1",
             &al,
-            || {
-                let mut o = vec![0.0; n];
-                Asl1::new(mu).unwrap().per_element(&p, &t, &mut o).unwrap();
-                o
-            },
-            || {
-                let mut o = vec![0.0f32; n];
+            |o| Asl1::new(mu).unwrap().per_element(&p, &t, o),
+            |o| {
                 Asl1::new(mu as f32)
                     .unwrap()
-                    .per_element(&to_f32(&p), &to_f32(&t), &mut o)
-                    .unwrap();
-                to_f64(&o)
+                    .per_element(&to_f32(&p), &to_f32(&t), o)
             },
         );
         let dq: Vec<f64> = from_q(&q(&p))
@@ -412,15 +376,13 @@ fn ghm_sequences_match_mmdetection() {
                 break;
             }
             let exp = oc.batch(&g, &l, &w, tot);
-            let got64 = c64.value(&x, &t, Some(&w)).unwrap();
-            let got32 = f64::from(
+            both_scalar(
+                &format!("ghm-c {round}/{batch}"),
+                exp,
+                c64.value(&x, &t, Some(&w)).unwrap(),
                 c32.value(&to_f32(&x), &to_f32(&t), Some(&to_f32(&w)))
                     .unwrap(),
             );
-            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15)
-                .unwrap_or_else(|e| panic!("ghm-c f64 {round}/{batch}: {e}"));
-            check_close(&[got32], &[exp], F32_REL, 1e-12)
-                .unwrap_or_else(|e| panic!("ghm-c f32 {round}/{batch}: {e}"));
             // The fixed path, at the exact loss of the inputs it sees (rounded to 2^-16).
             let gotq = cq.value(&q(&x), &q(&t), Some(&q(&w))).unwrap().to_f64();
             fixed(&format!("ghm-c fixed {round}/{batch}"), &[exp], vec![gotq]);
@@ -438,15 +400,13 @@ fn ghm_sequences_match_mmdetection() {
             let l: Vec<f64> = d.iter().map(|&d| oracle::asl1(d, 0.02)).collect();
             let w2: Vec<f64> = w.iter().map(|&v| v * 2.0).collect();
             let exp = orr.batch(&g, &l, &w2, w2.iter().sum::<f64>().max(1.0));
-            let got64 = r64.value(&p, &q, Some(&w2)).unwrap();
-            let got32 = f64::from(
+            both_scalar(
+                &format!("ghm-r {round}/{batch}"),
+                exp,
+                r64.value(&p, &q, Some(&w2)).unwrap(),
                 r32.value(&to_f32(&p), &to_f32(&q), Some(&to_f32(&w2)))
                     .unwrap(),
             );
-            check_close(&[got64], &[exp], ORACLE_F64_REL, 1e-15)
-                .unwrap_or_else(|e| panic!("ghm-r f64 {round}/{batch}: {e}"));
-            check_close(&[got32], &[exp], F32_REL, 1e-12)
-                .unwrap_or_else(|e| panic!("ghm-r f32 {round}/{batch}: {e}"));
             checked += 1;
         }
     }
