@@ -126,64 +126,32 @@ pub(crate) fn lengths_agree(
 }
 
 #[cfg(any(feature = "cuda", test))]
-/// `Err(NonFinite)` at the first NaN or infinite value.
-pub(crate) fn first_non_finite(xs: &[f32]) -> Result<(), GpuError> {
-    match xs.iter().position(|x| !x.is_finite()) {
-        Some(index) => Err(Error::NonFinite { index }.into()),
-        None => Ok(()),
-    }
-}
-
-// The checks below are the core's for ops whose rule the core does not export (it keeps them
-// inside the losses' drivers); each follows the core's order, and the unit tests compare their
-// errors with the core's.
-
-#[cfg(any(feature = "cuda", test))]
-/// The inputs of a softmax loss over rows of `classes` logits, in the core's order: the
-/// logits' length (rows x classes), the gradient's, the logits' finiteness, then each label
-/// (negative: ignored; at or above `classes`: `InvalidTarget`). Returns the rows counted.
+/// The inputs of a softmax loss over rows of `classes` logits, by the core's rule
+/// ([`hardmine::softmax_inputs`]); returns the rows counted (labels in `0..classes`).
 pub(crate) fn softmax_inputs(
     classes: usize,
     logits: &[f32],
     labels: &[i32],
     grad_len: usize,
 ) -> Result<usize, GpuError> {
-    let n = labels
-        .len()
-        .checked_mul(classes)
-        .ok_or(Error::InvalidParameter("classes"))?;
-    lengths_agree(n, [Some(logits.len()), Some(grad_len)])?;
-    first_non_finite(logits)?;
-    let mut counted = 0usize;
-    for (index, &y) in labels.iter().enumerate() {
-        match usize::try_from(y) {
-            Ok(y) if y < classes => counted += 1,
-            Ok(_) => return Err(Error::InvalidTarget { index }.into()),
-            Err(_) => {}
-        }
-    }
-    Ok(counted)
+    hardmine::softmax_inputs(classes, logits, labels, Some(grad_len), None)?;
+    Ok(labels
+        .iter()
+        .filter(|&&y| usize::try_from(y).is_ok_and(|y| y < classes))
+        .count())
 }
 
 #[cfg(any(feature = "cuda", test))]
-/// The inputs of the label-form focal loss over `rows` rows of `classes` logits, in the core's
-/// order: the logits' length, the row weights', the gradient's, then the logits' and the
-/// weights' finiteness. Returns the number of logits.
+/// The inputs of the label-form focal loss over `rows` rows of `classes` logits, by the core's
+/// rule ([`hardmine::label_inputs`]); returns the number of logits.
 pub(crate) fn focal_labels_inputs(
     (rows, classes): (usize, usize),
     logits: &[f32],
     label_weights: Option<&[f32]>,
     grad_len: usize,
 ) -> Result<usize, GpuError> {
-    let n = rows
-        .checked_mul(classes)
-        .ok_or(Error::InvalidParameter("classes"))?;
-    lengths_agree(n, [Some(logits.len())])?;
-    lengths_agree(rows, [label_weights.map(<[f32]>::len)])?;
-    lengths_agree(n, [Some(grad_len)])?;
-    first_non_finite(logits)?;
-    label_weights.map_or(Ok(()), first_non_finite)?;
-    Ok(n)
+    hardmine::label_inputs(classes, logits, rows, label_weights, Some(grad_len))?;
+    Ok(logits.len())
 }
 
 #[cfg(feature = "cuda")]
