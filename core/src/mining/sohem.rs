@@ -50,6 +50,7 @@
 
 use super::selection::Selection;
 use super::top_k::{Ranked, TopK};
+use crate::kernel::blocks::{self, whole};
 use crate::{check, Error, Real};
 use heapless::Vec;
 
@@ -431,11 +432,14 @@ impl<T: Real> Strata<T> {
             hi,
             floor: lo,
         };
-        let mut loc = losses.loc.chunks_exact(LANES);
-        let mut cls = losses.cls.chunks_exact(LANES);
-        let mut start = 0;
-        for x in cls.by_ref() {
-            let Some(y) = loc.next() else { break };
+        for (start, (x, y)) in blocks::chunks((losses.cls, losses.loc), LANES) {
+            let (Some(x), Some(y)) = (whole::<T, LANES>(x), whole::<T, LANES>(y)) else {
+                // The last, partial chunk: offered without the screen.
+                for (i, (&x, &y)) in x.iter().zip(y).enumerate() {
+                    hardest.offer(start + i, losses.of(x, y));
+                }
+                continue;
+            };
             let mut c = [T::ZERO; LANES];
             for ((c, &x), &y) in c.iter_mut().zip(x).zip(y) {
                 *c = losses.of(x, y);
@@ -445,10 +449,6 @@ impl<T: Real> Strata<T> {
                     hardest.offer(start + i, c);
                 }
             }
-            start += LANES;
-        }
-        for (i, (&x, &y)) in cls.remainder().iter().zip(loc.remainder()).enumerate() {
-            hardest.offer(start + i, losses.of(x, y));
         }
         for e in hardest.top.sorted() {
             let _ = out.push(e.index);

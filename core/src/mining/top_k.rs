@@ -13,6 +13,7 @@
 //! `Err`.
 
 use super::selection::Selection;
+use crate::kernel::blocks::{self, whole};
 use crate::{check, Error, Real};
 use core::cmp::Ordering;
 use heapless::binary_heap::{BinaryHeap, Min};
@@ -178,15 +179,15 @@ impl<T: Real, const K: usize> TopK<T, K> {
                 }
             }
         };
-        let mut chunks = rest.chunks_exact(LANES);
-        let mut start = fill;
-        for chunk in chunks.by_ref() {
-            if chunk.iter().fold(false, |any, &key| any | (key >= worst)) {
-                offer_chunk(self, start, chunk, &mut worst);
+        for (at, chunk) in blocks::chunks(rest, LANES) {
+            // A whole chunk is screened by one branch-free test; the last, partial one is
+            // offered as it is.
+            let screened = whole::<T, LANES>(chunk)
+                .is_none_or(|c| c.iter().fold(false, |any, &key| any | (key >= worst)));
+            if screened {
+                offer_chunk(self, fill + at, chunk, &mut worst);
             }
-            start += LANES;
         }
-        offer_chunk(self, start, chunks.remainder(), &mut worst);
     }
 
     /// The kept entries, best first.
