@@ -1,5 +1,50 @@
 //! Losses: binary, softmax and box regression, each generic over [`Real`](crate::Real).
 
+/// The three entry points every loss offers over its private `run(inputs.., Output)`:
+/// `value`, `value_and_grad` and `per_element` (DESIGN §3), each documented by the line the
+/// loss gives.
+macro_rules! entry_points {
+    (
+        <$($g:ident: $bound:path),*> ($($arg:ident: $ty:ty),*),
+        value: $value_doc:literal,
+        grad: $grad_doc:literal,
+        per_element: $per_doc:literal $(,)?
+    ) => {
+        #[doc = $value_doc]
+        ///
+        /// # Errors
+        /// See the module documentation.
+        pub fn value<$($g: $bound),*>(&self, $($arg: $ty),*) -> Result<T, Error> {
+            self.run($($arg,)* Output::Nothing)
+        }
+
+        #[doc = $grad_doc]
+        ///
+        /// # Errors
+        /// See the module documentation; `grad` must have the first input's length.
+        pub fn value_and_grad<$($g: $bound),*>(
+            &self,
+            $($arg: $ty,)*
+            grad: &mut [T],
+        ) -> Result<T, Error> {
+            self.run($($arg,)* Output::Grad(grad))
+        }
+
+        #[doc = $per_doc]
+        ///
+        /// # Errors
+        /// See the module documentation; `out` must have the length stated above.
+        pub fn per_element<$($g: $bound),*>(
+            &self,
+            $($arg: $ty,)*
+            out: &mut [T],
+        ) -> Result<(), Error> {
+            self.run($($arg,)* Output::PerElement(out)).map(|_| ())
+        }
+    };
+}
+pub(crate) use entry_points;
+
 mod asl1;
 mod bce;
 mod distribution_ce;

@@ -105,27 +105,10 @@ impl<T: Real> Asl1<T> {
         )
     }
 
-    /// The reduced loss.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value(&self, pred: &[T], target: &[T]) -> Result<T, Error> {
-        self.run(pred, target, Output::Nothing)
-    }
-
-    /// The reduced loss, with its gradient with respect to `pred` written to `grad`.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value_and_grad(&self, pred: &[T], target: &[T], grad: &mut [T]) -> Result<T, Error> {
-        self.run(pred, target, Output::Grad(grad))
-    }
-
-    /// The per-element losses written to `out`.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn per_element(&self, pred: &[T], target: &[T], out: &mut [T]) -> Result<(), Error> {
-        self.run(pred, target, Output::PerElement(out)).map(|_| ())
-    }
+    super::entry_points!(
+        <> (pred: &[T], target: &[T]),
+        value: "The reduced loss.",
+        grad: "The reduced loss, with its gradient with respect to `pred` written to `grad`.",
+        per_element: "The per-element losses written to `out`.",
+    );
 }

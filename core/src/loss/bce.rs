@@ -93,47 +93,12 @@ impl BceWithLogits {
         )
     }
 
-    /// The reduced loss.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value<T: Real>(
-        &self,
-        logits: &[T],
-        targets: &[T],
-        weights: Option<&[T]>,
-    ) -> Result<T, Error> {
-        self.run(logits, targets, weights, Output::Nothing)
-    }
-
-    /// The reduced loss, with its gradient with respect to the logits written to `grad`.
-    ///
-    /// # Errors
-    /// See the module documentation; `grad` must have the logits' length.
-    pub fn value_and_grad<T: Real>(
-        &self,
-        logits: &[T],
-        targets: &[T],
-        weights: Option<&[T]>,
-        grad: &mut [T],
-    ) -> Result<T, Error> {
-        self.run(logits, targets, weights, Output::Grad(grad))
-    }
-
-    /// The weighted per-element losses written to `out`.
-    ///
-    /// # Errors
-    /// See the module documentation; `out` must have the logits' length.
-    pub fn per_element<T: Real>(
-        &self,
-        logits: &[T],
-        targets: &[T],
-        weights: Option<&[T]>,
-        out: &mut [T],
-    ) -> Result<(), Error> {
-        self.run(logits, targets, weights, Output::PerElement(out))
-            .map(|_| ())
-    }
+    super::entry_points!(
+        <T: Real> (logits: &[T], targets: &[T], weights: Option<&[T]>),
+        value: "The reduced loss.",
+        grad: "The reduced loss, with its gradient with respect to the logits written to `grad`.",
+        per_element: "The weighted per-element losses written to `out`.",
+    );
 }
 
 #[cfg(test)]

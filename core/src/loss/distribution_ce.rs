@@ -220,40 +220,12 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
         )
     }
 
-    /// The reduced loss under the current counts.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value<L: ClassLabel>(&self, logits: &[T], labels: &[L]) -> Result<T, Error> {
-        self.run(logits, labels, Output::Nothing)
-    }
-
-    /// The reduced loss and its gradient with respect to the (unshifted) logits.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value_and_grad<L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        grad: &mut [T],
-    ) -> Result<T, Error> {
-        self.run(logits, labels, Output::Grad(grad))
-    }
-
-    /// The weighted per-row losses written to `out`, one per label.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn per_element<L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        out: &mut [T],
-    ) -> Result<(), Error> {
-        self.run(logits, labels, Output::PerElement(out))
-            .map(|_| ())
-    }
+    super::entry_points!(
+        <L: ClassLabel> (logits: &[T], labels: &[L]),
+        value: "The reduced loss under the current counts.",
+        grad: "The reduced loss and its gradient with respect to the (unshifted) logits.",
+        per_element: "The weighted per-row losses written to `out`, one per label.",
+    );
 }
 
 /// Writes `C * raw_c / sum raw` into the first `classes` slots of `weight`.

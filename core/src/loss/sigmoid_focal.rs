@@ -219,30 +219,12 @@ impl<T: Real> SigmoidFocal<T> {
         )
     }
 
-    /// The reduced loss (`Mean` divides by the number of elements).
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value(&self, logits: &[T], targets: &[T]) -> Result<T, Error> {
-        self.run(logits, targets, Output::Nothing)
-    }
-
-    /// The reduced loss, with its gradient with respect to the logits written to `grad`.
-    ///
-    /// # Errors
-    /// See the module documentation; `grad` must have the logits' length.
-    pub fn value_and_grad(&self, logits: &[T], targets: &[T], grad: &mut [T]) -> Result<T, Error> {
-        self.run(logits, targets, Output::Grad(grad))
-    }
-
-    /// The per-element losses written to `out`.
-    ///
-    /// # Errors
-    /// See the module documentation; `out` must have the logits' length.
-    pub fn per_element(&self, logits: &[T], targets: &[T], out: &mut [T]) -> Result<(), Error> {
-        self.run(logits, targets, Output::PerElement(out))
-            .map(|_| ())
-    }
+    super::entry_points!(
+        <> (logits: &[T], targets: &[T]),
+        value: "The reduced loss (`Mean` divides by the number of elements).",
+        grad: "The reduced loss, with its gradient with respect to the logits written to `grad`.",
+        per_element: "The per-element losses written to `out`.",
+    );
 }
 
 #[cfg(test)]

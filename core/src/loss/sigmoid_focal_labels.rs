@@ -102,47 +102,12 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         with_pow!(self.focal, pow => self.rows(logits, labels, weights, out, pow))
     }
 
-    /// The reduced loss.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value<L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        label_weights: Option<&[T]>,
-    ) -> Result<T, Error> {
-        self.run(logits, labels, label_weights, Output::Nothing)
-    }
-
-    /// The reduced loss, with its gradient with respect to the logits written to `grad`.
-    ///
-    /// # Errors
-    /// See the module documentation; `grad` must have the logits' length.
-    pub fn value_and_grad<L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        label_weights: Option<&[T]>,
-        grad: &mut [T],
-    ) -> Result<T, Error> {
-        self.run(logits, labels, label_weights, Output::Grad(grad))
-    }
-
-    /// The weighted per-element losses (`N * C`) written to `out`.
-    ///
-    /// # Errors
-    /// See the module documentation; `out` must have the logits' length.
-    pub fn per_element<L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        label_weights: Option<&[T]>,
-        out: &mut [T],
-    ) -> Result<(), Error> {
-        self.run(logits, labels, label_weights, Output::PerElement(out))
-            .map(|_| ())
-    }
+    super::entry_points!(
+        <L: ClassLabel> (logits: &[T], labels: &[L], label_weights: Option<&[T]>),
+        value: "The reduced loss.",
+        grad: "The reduced loss, with its gradient with respect to the logits written to `grad`.",
+        per_element: "The weighted per-element losses (`N * C`) written to `out`.",
+    );
 }
 
 impl<T: Real> SigmoidFocalLabels<'_, T> {

@@ -101,38 +101,10 @@ impl SoftmaxCrossEntropy {
         )
     }
 
-    /// The reduced loss.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value<T: Real, L: ClassLabel>(&self, logits: &[T], labels: &[L]) -> Result<T, Error> {
-        self.run(logits, labels, Output::Nothing)
-    }
-
-    /// The reduced loss, with its gradient with respect to the logits written to `grad`.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn value_and_grad<T: Real, L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        grad: &mut [T],
-    ) -> Result<T, Error> {
-        self.run(logits, labels, Output::Grad(grad))
-    }
-
-    /// The per-row losses (0 for ignored rows) written to `out`, one per label.
-    ///
-    /// # Errors
-    /// See the module documentation.
-    pub fn per_element<T: Real, L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        out: &mut [T],
-    ) -> Result<(), Error> {
-        self.run(logits, labels, Output::PerElement(out))
-            .map(|_| ())
-    }
+    super::entry_points!(
+        <T: Real, L: ClassLabel> (logits: &[T], labels: &[L]),
+        value: "The reduced loss.",
+        grad: "The reduced loss, with its gradient with respect to the logits written to `grad`.",
+        per_element: "The per-row losses (0 for ignored rows) written to `out`, one per label.",
+    );
 }

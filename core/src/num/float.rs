@@ -2,6 +2,7 @@
 //! kernels (`e^-|x|`, `ln(1 + e)`) the binary and softmax losses run on.
 
 use super::{private, Real};
+use libm::Libm;
 
 /// `a b + c` in one rounding: an FMA instruction, which LLVM vectorises. Only where the
 /// target has one and the `std` feature links `mul_add` (`core` has no fused multiply-add;
@@ -211,11 +212,7 @@ macro_rules! impl_float {
             private::float_finish(self, e, lp)
         }
     };
-    (
-        $t:ty, exp_ln1p = ($fexp:ident, $fln1p:ident), fma = $fma:ident, acc = $acc:ty,
-        exp = $exp:path, exp_m1 = $expm1:path, ln = $ln:path, ln_1p = $ln1p:path,
-        sqrt = $sqrt:path, pow = $pow:path, floor = $floor:path, sin = $sin:path, cos = $cos:path
-    ) => {
+    ($t:ident, exp_ln1p = ($fexp:ident, $fln1p:ident), fma = $fma:ident, acc = $acc:ty) => {
         impl private::Sealed for $t {}
         impl private::Unit for $t {
             #[inline(always)]
@@ -266,22 +263,22 @@ macro_rules! impl_float {
             }
             #[inline]
             fn exp(self) -> Self {
-                $exp(self)
+                Libm::<$t>::exp(self)
             }
             #[inline]
             fn ln_1p(self) -> Self {
-                $ln1p(self)
+                Libm::<$t>::log1p(self)
             }
             #[inline]
             fn sqrt(self) -> Self {
-                $sqrt(self)
+                Libm::<$t>::sqrt(self)
             }
             #[inline]
             fn sigmoid(self) -> Self {
                 if self >= 0.0 {
-                    1.0 / (1.0 + $exp(-self))
+                    1.0 / (1.0 + Libm::<$t>::exp(-self))
                 } else {
-                    let e = $exp(self);
+                    let e = Libm::<$t>::exp(self);
                     e / (1.0 + e)
                 }
             }
@@ -300,28 +297,28 @@ macro_rules! impl_float {
 
             #[inline]
             fn exp_m1(self) -> Self {
-                $expm1(self)
+                Libm::<$t>::expm1(self)
             }
             #[inline]
             fn ln(self) -> Self {
-                $ln(self)
+                Libm::<$t>::log(self)
             }
             #[inline]
             fn powf(self, e: Self) -> Self {
-                $pow(self, e)
+                Libm::<$t>::pow(self, e)
             }
             #[inline]
             fn softplus(self) -> Self {
-                Real::max(self, 0.0) + $ln1p($exp(-<$t>::abs(self)))
+                Real::max(self, 0.0) + Libm::<$t>::log1p(Libm::<$t>::exp(-<$t>::abs(self)))
             }
             #[inline]
             fn sin_cos(self) -> (Self, Self) {
-                ($sin(self), $cos(self))
+                (Libm::<$t>::sin(self), Libm::<$t>::cos(self))
             }
             #[inline]
             fn floor_int(self) -> i64 {
                 // `as i64` saturates (NaN -> 0).
-                $floor(self) as i64
+                Libm::<$t>::floor(self) as i64
             }
             #[inline]
             fn from_int(i: i64) -> Self {
@@ -330,13 +327,13 @@ macro_rules! impl_float {
             #[inline]
             fn floor_count(self) -> u64 {
                 // `as u64` saturates (negative and NaN -> 0).
-                $floor(self) as u64
+                Libm::<$t>::floor(self) as u64
             }
             #[inline]
             fn bin(self, bins: usize) -> usize {
                 if bins > Self::SMALL_BINS {
                     // `as usize` saturates (NaN -> 0), so this cannot panic or wrap.
-                    let b = $floor(self * bins as $t) as usize;
+                    let b = Libm::<$t>::floor(self * bins as $t) as usize;
                     return b.min(bins.saturating_sub(1));
                 }
                 self.bin_small(bins) as usize
@@ -360,35 +357,18 @@ macro_rules! impl_float {
     };
 }
 
+// libm's functions of each type through `libm::Libm<T>` (inline wrappers of `expf`, `exp`, ...).
 impl_float!(
     f32,
     exp_ln1p = (exp_neg_f32, ln1p_unit_f32),
     fma = fma32,
-    acc = f64,
-    exp = libm::expf,
-    exp_m1 = libm::expm1f,
-    ln = libm::logf,
-    ln_1p = libm::log1pf,
-    sqrt = libm::sqrtf,
-    pow = libm::powf,
-    floor = libm::floorf,
-    sin = libm::sinf,
-    cos = libm::cosf
+    acc = f64
 );
 impl_float!(
     f64,
     exp_ln1p = (exp_neg_f64, ln1p_unit_f64),
     fma = fma64,
-    acc = f64,
-    exp = libm::exp,
-    exp_m1 = libm::expm1,
-    ln = libm::log,
-    ln_1p = libm::log1p,
-    sqrt = libm::sqrt,
-    pow = libm::pow,
-    floor = libm::floor,
-    sin = libm::sin,
-    cos = libm::cos
+    acc = f64
 );
 
 #[cfg(test)]
