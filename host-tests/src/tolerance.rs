@@ -1,18 +1,15 @@
 //! The one tolerance table of the project. Every accuracy a doc comment states is enforced
 //! by a test that reads its row here.
 
-/// Golden parity tolerance of a path: `(rtol, afrac, floor)` (golden/README.md).
-pub use hardmine_cli::parity::Path;
-
-/// Relative error allowed for an f32 loss or gradient against the exact (f64) value, as the
-/// loss docs state ("1e-5 relative (f32)"), with `ABS_FRAC` of the array's scale besides.
-pub const F32_REL: f64 = 1e-5;
-/// Relative error allowed for an f64 loss or gradient ("1e-10 (f64)").
-pub const F64_REL: f64 = 1e-10;
-/// Absolute slack as a fraction of the largest value compared (gradient entries near 0).
-pub const F32_ABS_FRAC: f64 = 1e-6;
-/// Absolute slack for f64, as a fraction of the largest value compared.
-pub const F64_ABS_FRAC: f64 = 1e-12;
+/// A numeric path.
+pub use hardmine_cli::op::Path;
+/// The golden parity tolerances (golden/README.md), one table for `hardmine parity --check` and
+/// these tests: `F32_REL` ("1e-5 relative (f32)", as the loss docs state) and `F32_ABS_FRAC`
+/// of the array's scale besides, `F64_REL` ("1e-10 (f64)") and `F64_ABS_FRAC`, and the fixed
+/// row; `Tolerance::of(path)` gives a path's row.
+pub use hardmine_cli::tolerance::{
+    Tolerance, F32_ABS_FRAC, F32_REL, F64_ABS_FRAC, F64_REL, FIXED_ABS_FRAC, FIXED_FLOOR, FIXED_REL,
+};
 
 /// Max error of the f32 `sigmoid` and `softplus` kernels in ULP over all f32 inputs
 /// (`Real::sigmoid`, `Real::softplus` docs).
@@ -30,7 +27,7 @@ pub const FIXED_LOGISTIC_LSB: f64 = 0.5 + 1.0 / 1024.0;
 
 /// Fixed-point loss tolerance against the exact value (the golden fixed row): relative, a
 /// fraction of the array's scale, and an absolute floor of 2 LSB.
-pub const FIXED: (f64, f64, f64) = (2e-3, 2e-3, 3.1e-5);
+pub const FIXED: (f64, f64, f64) = Tolerance::of(Path::Fixed).parts();
 
 /// Max error of the f32 `exp_ln1p_neg_abs` kernel (both `e^-|x|` and `ln(1 + e^-|x|)`) in ULP
 /// over all f32 inputs, results at or above 2^-126 (smaller ones flush to 0).
