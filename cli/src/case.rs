@@ -100,14 +100,14 @@ pub enum Case {
         /// Hyper-parameters.
         params: GhmC,
         /// The batches.
-        batches: Vec<Batch<GhmCInputs>>,
+        batches: Vec<Batch<Weighted<BinaryInputs>>>,
     },
     /// `ghm_r`: one loss object over the batches, in order.
     GhmR {
         /// Hyper-parameters.
         params: GhmR,
         /// The batches.
-        batches: Vec<Batch<GhmRInputs>>,
+        batches: Vec<Batch<Weighted<RegressionInputs>>>,
     },
     /// `ohem`.
     Ohem {
@@ -253,15 +253,11 @@ pub struct Focal {
 /// Params of a focal loss over classes.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FocalClasses {
-    /// Weight of the positives.
-    pub alpha: f64,
-    /// Focusing exponent.
-    pub gamma: f64,
+    /// The focal loss.
+    #[serde(flatten)]
+    pub focal: Focal,
     /// Number of classes.
     pub classes: usize,
-    /// Reduction.
-    #[serde(default)]
-    pub reduction: ReductionName,
 }
 
 /// Params of the softmax cross-entropy.
@@ -284,7 +280,7 @@ pub struct SmoothL1 {
     pub reduction: ReductionName,
 }
 
-/// Params of GHM-C.
+/// Params of GHM-C (and the shared ones of GHM-R).
 #[derive(Debug, Clone, Deserialize)]
 pub struct GhmC {
     /// Bins.
@@ -300,12 +296,9 @@ pub struct GhmC {
 pub struct GhmR {
     /// The ASL1 parameter.
     pub mu: f64,
-    /// Bins.
-    pub bins: usize,
-    /// Moving-average momentum.
-    pub momentum: f64,
-    /// Loss weight.
-    pub loss_weight: f64,
+    /// Bins, momentum and loss weight.
+    #[serde(flatten)]
+    pub ghm: GhmC,
 }
 
 /// Params of OHEM.
@@ -332,15 +325,23 @@ pub struct Sohem {
     pub edges: Option<Vec<f64>>,
 }
 
-/// Params of the occlusion search.
+/// The shape of a feature map.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Occlusion {
+pub struct Shape {
     /// Channels.
     pub channels: usize,
     /// Height.
     pub height: usize,
     /// Width.
     pub width: usize,
+}
+
+/// Params of the occlusion search.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Occlusion {
+    /// The feature map's shape.
+    #[serde(flatten)]
+    pub shape: Shape,
     /// Window side.
     pub window: usize,
     /// Window stride.
@@ -350,28 +351,13 @@ pub struct Occlusion {
 /// Params of the channel-block rotation.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Rotation {
-    /// Channels.
-    pub channels: usize,
-    /// Height.
-    pub height: usize,
-    /// Width.
-    pub width: usize,
+    /// The feature map's shape.
+    #[serde(flatten)]
+    pub shape: Shape,
     /// Channel blocks.
     pub blocks: usize,
     /// One angle per block, radians.
     pub angles: Vec<f64>,
-}
-
-/// Inputs of `bce_with_logits`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct BceInputs {
-    /// Logits.
-    pub logits: Vec<f64>,
-    /// Targets in [0, 1].
-    pub targets: Vec<f64>,
-    /// Per-element weights, if any.
-    #[serde(default)]
-    pub weights: Option<Vec<f64>>,
 }
 
 /// Inputs of a binary loss.
@@ -383,16 +369,15 @@ pub struct BinaryInputs {
     pub targets: Vec<f64>,
 }
 
-/// Inputs of `sigmoid_focal_labels`.
+/// Inputs of `bce_with_logits`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct LabelInputs {
-    /// Logits `[rows x classes]`.
-    pub logits: Vec<f64>,
-    /// One label per row.
-    pub labels: Vec<i64>,
-    /// Per-row weights, if any.
+pub struct BceInputs {
+    /// Logits and targets.
+    #[serde(flatten)]
+    pub binary: BinaryInputs,
+    /// Per-element weights, if any.
     #[serde(default)]
-    pub label_weights: Option<Vec<f64>>,
+    pub weights: Option<Vec<f64>>,
 }
 
 /// Inputs of a softmax loss.
@@ -404,6 +389,17 @@ pub struct ClassInputs {
     pub labels: Vec<i64>,
 }
 
+/// Inputs of `sigmoid_focal_labels`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabelInputs {
+    /// Logits and labels.
+    #[serde(flatten)]
+    pub classes: ClassInputs,
+    /// Per-row weights, if any.
+    #[serde(default)]
+    pub label_weights: Option<Vec<f64>>,
+}
+
 /// Inputs of a regression loss.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RegressionInputs {
@@ -413,26 +409,32 @@ pub struct RegressionInputs {
     pub target: Vec<f64>,
 }
 
-/// Inputs of one GHM-C batch.
+/// Inputs with per-element weights (a GHM batch).
 #[derive(Debug, Clone, Deserialize)]
-pub struct GhmCInputs {
-    /// Logits.
-    pub logits: Vec<f64>,
-    /// Targets.
-    pub targets: Vec<f64>,
+pub struct Weighted<I> {
+    /// Predictions and targets.
+    #[serde(flatten)]
+    pub inputs: I,
     /// Per-element weights.
     pub label_weights: Vec<f64>,
 }
 
-/// Inputs of one GHM-R batch.
-#[derive(Debug, Clone, Deserialize)]
-pub struct GhmRInputs {
-    /// Predictions.
-    pub pred: Vec<f64>,
-    /// Targets.
-    pub target: Vec<f64>,
-    /// Per-element weights.
-    pub label_weights: Vec<f64>,
+/// Inputs that are predictions and their targets.
+pub trait Pair {
+    /// The predictions (logits) and the targets.
+    fn pair(&self) -> (&[f64], &[f64]);
+}
+
+impl Pair for BinaryInputs {
+    fn pair(&self) -> (&[f64], &[f64]) {
+        (&self.logits, &self.targets)
+    }
+}
+
+impl Pair for RegressionInputs {
+    fn pair(&self) -> (&[f64], &[f64]) {
+        (&self.pred, &self.target)
+    }
 }
 
 /// Inputs of OHEM.

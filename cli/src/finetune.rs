@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::time::Instant;
 
 /// The numeric path of a run: f32, or Q15.16 end to end (weights, activations, loss,
-/// gradients and updates); the others answer [`Unsupported`].
+/// gradients and updates); the others answer [`crate::op::Unsupported`].
 pub use crate::op::Path;
 
 /// What to run.
@@ -51,8 +51,9 @@ impl Default for Options {
     }
 }
 
-/// One method's results.
-#[derive(Debug, Clone)]
+/// One method's results; serialised, the line `finetune --json` writes (the figures' series
+/// left out).
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Method name.
     pub method: &'static str,
@@ -60,6 +61,8 @@ pub struct Report {
     pub path: &'static str,
     /// Steps trained.
     pub steps: usize,
+    /// The seed of the run.
+    pub seed: u64,
     /// Test mAP (mean over digit classes of the area under the precision-recall curve).
     pub map: f64,
     /// Positive cells / all cells in the test scenes (the chance level of a class's AP is
@@ -72,14 +75,17 @@ pub struct Report {
     /// Share of the method's own loss carried by easy negatives on test scenes.
     pub easy_negative_share: f64,
     /// Loss shares of the four census groups (easy/hard negative, easy/hard positive).
+    #[serde(skip)]
     pub census: [f64; 4],
     /// Wall time of training and evaluation, seconds.
     pub wall_s: f64,
     /// Bytes of loss/miner state.
     pub state_bytes: usize,
     /// `(step, training loss)` at 50 points.
+    #[serde(skip)]
     pub curve: Vec<(usize, f64)>,
     /// Counts of test elements' gradient norms `|sigmoid(x) - t|` in 30 bins.
+    #[serde(skip)]
     pub grad_norms: Vec<u64>,
 }
 
@@ -93,52 +99,6 @@ impl Options {
             bail!("--lr must be a positive number");
         }
         Ok(())
-    }
-}
-
-/// The line `finetune --json` writes for a report.
-#[derive(Debug, Serialize)]
-pub struct ReportLine<'a> {
-    /// Method name.
-    pub method: &'a str,
-    /// Path name.
-    pub path: &'a str,
-    /// Steps trained.
-    pub steps: usize,
-    /// The seed of the run.
-    pub seed: u64,
-    /// Test mAP.
-    pub map: f64,
-    /// Positive cells / all cells in the test scenes.
-    pub positive_rate: f64,
-    /// Recall at one false positive per test scene.
-    pub recall_at_1fp: f64,
-    /// Training loss over the last tenth of the steps.
-    pub train_loss: f64,
-    /// Share of the loss carried by easy negatives.
-    pub easy_negative_share: f64,
-    /// Wall time, seconds.
-    pub wall_s: f64,
-    /// Bytes of loss/miner state.
-    pub state_bytes: usize,
-}
-
-impl<'a> ReportLine<'a> {
-    /// The line of `r`, a run with `seed`.
-    pub fn of(r: &'a Report, seed: u64) -> Self {
-        Self {
-            method: r.method,
-            path: r.path,
-            steps: r.steps,
-            seed,
-            map: r.map,
-            positive_rate: r.positive_rate,
-            recall_at_1fp: r.recall_at_1fp,
-            train_loss: r.train_loss,
-            easy_negative_share: r.easy_negative_share,
-            wall_s: r.wall_s,
-            state_bytes: r.state_bytes,
-        }
     }
 }
 
@@ -401,6 +361,7 @@ fn evaluate<T: Real>(
         method: method.name(),
         path: opts.path.name(),
         steps: opts.steps,
+        seed: opts.seed,
         map,
         positive_rate: positives as f64 / (opts.test_scenes * CELLS) as f64,
         recall_at_1fp: eval::recall_at_false_positives(pooled, opts.test_scenes),

@@ -318,9 +318,7 @@ fn finetune_command(a: &FinetuneArgs) -> anyhow::Result<bool> {
     let mut out = Out::new();
     if a.json {
         for r in &reports {
-            out.line(serde_json::to_string(&finetune::ReportLine::of(
-                r, opts.seed,
-            ))?)?;
+            out.line(serde_json::to_string(r)?)?;
         }
         return Ok(true);
     }

@@ -3,13 +3,16 @@
 //! One JSON line per case (per batch for stateful ops): `{"id", "batch", "loss", "grad"}`, or
 //! `{"id", "error"}` when this path cannot run the case.
 
-use crate::case::{self, Batch, Case, ErrorLine, Header, Line, LossGrad, LossValue, Name, Outcome};
+use crate::case::{
+    self, Batch, Case, ErrorLine, Header, Line, LossGrad, LossValue, Name, Outcome, Pair, Weighted,
+};
 use crate::op::{unsupported, Op};
 pub use crate::op::{Path, Unsupported};
 use anyhow::bail;
 use hardmine::{
-    BceWithLogits, ChannelBlockRotation, GhmC, GhmR, OcclusionSearch, Ohem, Real, Reduction, SOhem,
-    SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Q16,
+    BceWithLogits, ChannelBlockRotation, Ghm, GhmC, GhmKind, GhmR, OcclusionSearch, Ohem, Real,
+    Reduction, SOhem, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy,
+    SoftmaxFocal, Q16,
 };
 use serde_json::Value;
 
@@ -198,24 +201,10 @@ fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
         gpu_batch(r, loss.map_err(gpu_err)?, &grad)
     };
     match case {
-        Case::GhmC { params, batches } => {
-            let mut ghm = ghm_c_of::<f32>(params)?;
-            ghm_batches(
-                batches,
-                |b| (&b.logits, &b.targets, &b.label_weights),
-                |x, t, w, g| gpu.ghm(&mut ghm, x, t, Some(w), g).map_err(gpu_err),
-            )
-        }
-        Case::GhmR { params, batches } => {
-            let mut ghm = ghm_r_of::<f32>(params)?;
-            ghm_batches(
-                batches,
-                |b| (&b.pred, &b.target, &b.label_weights),
-                |x, t, w, g| gpu.ghm(&mut ghm, x, t, Some(w), g).map_err(gpu_err),
-            )
-        }
+        Case::GhmC { params, batches } => gpu_ghm(gpu, ghm_c_of(params)?, batches),
+        Case::GhmR { params, batches } => gpu_ghm(gpu, ghm_r_of(params)?, batches),
         Case::SigmoidFocal { params, inputs, .. } => {
-            let (x, t) = (reals::<f32>(&inputs.logits), reals::<f32>(&inputs.targets));
+            let (x, t) = binary::<f32>(inputs);
             let (alpha, gamma) = (params.alpha as f32, params.gamma as f32);
             let r = params.reduction.into();
             let mut g = vec![0.0f32; x.len()];
@@ -223,7 +212,7 @@ fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             one(r, loss, g)
         }
         Case::BceWithLogits { params, inputs, .. } => {
-            let (x, t) = (reals::<f32>(&inputs.logits), reals::<f32>(&inputs.targets));
+            let (x, t) = binary::<f32>(&inputs.binary);
             let w = inputs.weights.as_deref().map(reals::<f32>);
             let r = params.reduction.into();
             let mut g = vec![0.0f32; x.len()];
@@ -231,13 +220,11 @@ fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             one(r, loss, g)
         }
         Case::SigmoidFocalLabels { params, inputs, .. } => {
-            let x = reals::<f32>(&inputs.logits);
+            let x = reals::<f32>(&inputs.classes.logits);
             let w = inputs.label_weights.as_deref().map(reals::<f32>);
-            let y = gpu_labels(&inputs.labels);
-            let r = params.reduction.into();
-            let focal =
-                SigmoidFocal::new(params.alpha as f32, params.gamma as f32)?.with_reduction(r);
-            let head = SigmoidFocalLabels::new(focal, params.classes)?;
+            let y = gpu_labels(&inputs.classes.labels);
+            let r = params.focal.reduction.into();
+            let head = SigmoidFocalLabels::new(sigmoid_focal_of(&params.focal)?, params.classes)?;
             let mut g = vec![0.0f32; x.len()];
             let loss = gpu.sigmoid_focal_labels(&head, &x, &y, w.as_deref(), &mut g);
             one(r, loss, g)
@@ -252,9 +239,8 @@ fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
         }
         Case::SoftmaxFocal { params, inputs, .. } => {
             let (x, y) = (reals::<f32>(&inputs.logits), gpu_labels(&inputs.labels));
-            let r = params.reduction.into();
-            let f = SoftmaxFocal::new(params.alpha as f32, params.gamma as f32, params.classes)?
-                .with_reduction(r);
+            let r = params.focal.reduction.into();
+            let f = softmax_focal_of(params)?;
             let mut g = vec![0.0f32; x.len()];
             let loss = gpu.softmax_focal(&f, &x, &y, &mut g);
             one(r, loss, g)
@@ -358,24 +344,10 @@ fn reals<T: Real>(xs: &[f64]) -> Vec<T> {
 
 fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
     let outcome = match case {
-        Case::GhmC { params, batches } => {
-            let mut ghm = ghm_c_of::<T>(params)?;
-            return ghm_batches(
-                batches,
-                |b| (&b.logits, &b.targets, &b.label_weights),
-                |x, t, w, g| Ok(ghm.value_and_grad(x, t, Some(w), g)?),
-            );
-        }
-        Case::GhmR { params, batches } => {
-            let mut ghm = ghm_r_of::<T>(params)?;
-            return ghm_batches(
-                batches,
-                |b| (&b.pred, &b.target, &b.label_weights),
-                |x, t, w, g| Ok(ghm.value_and_grad(x, t, Some(w), g)?),
-            );
-        }
+        Case::GhmC { params, batches } => return cpu_ghm(ghm_c_of::<T>(params)?, batches),
+        Case::GhmR { params, batches } => return cpu_ghm(ghm_r_of::<T>(params)?, batches),
         Case::BceWithLogits { params, inputs, .. } => {
-            let (x, t) = (reals::<T>(&inputs.logits), reals::<T>(&inputs.targets));
+            let (x, t) = binary::<T>(&inputs.binary);
             let w = inputs.weights.as_deref().map(reals::<T>);
             let r = params.reduction.into();
             let bce = BceWithLogits::new().with_reduction(r);
@@ -388,10 +360,8 @@ fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             )?
         }
         Case::SigmoidFocal { params, inputs, .. } => {
-            let (x, t) = (reals::<T>(&inputs.logits), reals::<T>(&inputs.targets));
-            let r = params.reduction.into();
-            let focal = SigmoidFocal::new(T::from_f64(params.alpha), T::from_f64(params.gamma))?
-                .with_reduction(r);
+            let (x, t) = binary::<T>(inputs);
+            let (r, focal) = (params.reduction.into(), sigmoid_focal_of::<T>(params)?);
             rowwise(
                 r,
                 x.len(),
@@ -401,15 +371,11 @@ fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             )?
         }
         Case::SigmoidFocalLabels { params, inputs, .. } => {
-            let x = reals::<T>(&inputs.logits);
-            let (y, w) = (
-                &inputs.labels,
-                inputs.label_weights.as_deref().map(reals::<T>),
-            );
-            let r = params.reduction.into();
-            let focal = SigmoidFocal::new(T::from_f64(params.alpha), T::from_f64(params.gamma))?
-                .with_reduction(r);
-            let head = SigmoidFocalLabels::new(focal, params.classes)?;
+            let (x, y) = (reals::<T>(&inputs.classes.logits), &inputs.classes.labels);
+            let w = inputs.label_weights.as_deref().map(reals::<T>);
+            let r = params.focal.reduction.into();
+            let head =
+                SigmoidFocalLabels::new(sigmoid_focal_of::<T>(&params.focal)?, params.classes)?;
             rowwise(
                 r,
                 x.len(),
@@ -432,9 +398,10 @@ fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
         }
         Case::SoftmaxFocal { params, inputs, .. } => {
             let (x, y) = (reals::<T>(&inputs.logits), &inputs.labels);
-            let r = params.reduction.into();
-            let (alpha, gamma) = (T::from_f64(params.alpha), T::from_f64(params.gamma));
-            let focal = SoftmaxFocal::new(alpha, gamma, params.classes)?.with_reduction(r);
+            let (r, focal) = (
+                params.focal.reduction.into(),
+                softmax_focal_of::<T>(params)?,
+            );
             rowwise(
                 r,
                 x.len(),
@@ -471,6 +438,23 @@ fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
     Ok(vec![outcome])
 }
 
+/// A case's logits and targets as `T`.
+fn binary<T: Real>(i: &case::BinaryInputs) -> (Vec<T>, Vec<T>) {
+    (reals(&i.logits), reals(&i.targets))
+}
+
+/// A sigmoid focal loss from the case's parameters.
+fn sigmoid_focal_of<T: Real>(p: &case::Focal) -> anyhow::Result<SigmoidFocal<T>> {
+    let (alpha, gamma) = (T::from_f64(p.alpha), T::from_f64(p.gamma));
+    Ok(SigmoidFocal::new(alpha, gamma)?.with_reduction(p.reduction.into()))
+}
+
+/// A softmax focal loss from the case's parameters.
+fn softmax_focal_of<T: Real>(p: &case::FocalClasses) -> anyhow::Result<SoftmaxFocal<T>> {
+    let (alpha, gamma) = (T::from_f64(p.focal.alpha), T::from_f64(p.focal.gamma));
+    Ok(SoftmaxFocal::new(alpha, gamma, p.classes)?.with_reduction(p.focal.reduction.into()))
+}
+
 /// An OHEM miner from the case's parameters.
 fn ohem_of<T: Real>(p: &case::Ohem) -> anyhow::Result<Ohem<T, OHEM_CAPACITY>> {
     let ohem = Ohem::<T, OHEM_CAPACITY>::new(p.k)?;
@@ -491,27 +475,57 @@ fn ghm_c_of<T: Real>(p: &case::GhmC) -> anyhow::Result<GhmC<T, GHM_CAPACITY>> {
 
 /// A GHM-R sequence's loss from the case's parameters.
 fn ghm_r_of<T: Real>(p: &case::GhmR) -> anyhow::Result<GhmR<T, GHM_CAPACITY>> {
-    let (mu, momentum) = (T::from_f64(p.mu), T::from_f64(p.momentum));
-    Ok(GhmR::new(mu, p.bins, momentum, T::from_f64(p.loss_weight))?)
+    let (mu, momentum) = (T::from_f64(p.mu), T::from_f64(p.ghm.momentum));
+    Ok(GhmR::new(
+        mu,
+        p.ghm.bins,
+        momentum,
+        T::from_f64(p.ghm.loss_weight),
+    )?)
 }
 
-/// A stateful GHM case: the same loss object over every batch, in order; `parts` names a
-/// batch's inputs, predictions, targets and weights.
-fn ghm_batches<T: Real, I>(
-    batches: &[Batch<I>],
-    parts: impl Fn(&I) -> (&Vec<f64>, &Vec<f64>, &Vec<f64>),
-    mut call: impl FnMut(&[T], &[T], &[T], &mut [T]) -> anyhow::Result<T>,
+/// A stateful GHM case: the same loss object over every batch, in order, through `call`.
+fn ghm_batches<T: Real, K, I: Pair>(
+    batches: &[Batch<Weighted<I>>],
+    mut ghm: Ghm<T, K, GHM_CAPACITY>,
+    mut call: impl FnMut(&mut Ghm<T, K, GHM_CAPACITY>, &[T], &[T], &[T], &mut [T]) -> anyhow::Result<T>,
 ) -> anyhow::Result<Vec<Outcome>> {
     batches
         .iter()
         .map(|b| {
-            let (x, t, w) = parts(&b.inputs);
-            let (x, t, w) = (reals::<T>(x), reals::<T>(t), reals::<T>(w));
+            let (x, t) = b.inputs.inputs.pair();
+            let (x, t, w) = (
+                reals::<T>(x),
+                reals::<T>(t),
+                reals::<T>(&b.inputs.label_weights),
+            );
             let mut g = vec![T::ZERO; x.len()];
-            let loss = call(&x, &t, &w, &mut g)?;
+            let loss = call(&mut ghm, &x, &t, &w, &mut g)?;
             Ok(scalar(loss, &g))
         })
         .collect()
+}
+
+/// A GHM case on the CPU.
+fn cpu_ghm<T: Real, K: GhmKind<T>, I: Pair>(
+    ghm: Ghm<T, K, GHM_CAPACITY>,
+    batches: &[Batch<Weighted<I>>],
+) -> anyhow::Result<Vec<Outcome>> {
+    ghm_batches(batches, ghm, |ghm, x, t, w, g| {
+        Ok(ghm.value_and_grad(x, t, Some(w), g)?)
+    })
+}
+
+/// A GHM case on the GPU.
+#[cfg(feature = "gpu")]
+fn gpu_ghm<K: hardmine_gpu::DeviceKind, I: Pair>(
+    gpu: &hardmine_gpu::Gpu,
+    ghm: Ghm<f32, K, GHM_CAPACITY>,
+    batches: &[Batch<Weighted<I>>],
+) -> anyhow::Result<Vec<Outcome>> {
+    ghm_batches(batches, ghm, |ghm, x, t, w, g| {
+        gpu.ghm(ghm, x, t, Some(w), g).map_err(gpu_err)
+    })
 }
 
 /// `sohem` with quantile strata; preset `edges` answer [`Unsupported`] in this build.
@@ -538,8 +552,9 @@ fn rotate_blocks<T: Real>(p: &case::Rotation, i: &case::RotationInputs) -> anyho
         reals::<T>(&i.upstream),
         reals(&p.angles),
     );
-    let rot = ChannelBlockRotation::<T>::new(p.channels, p.height, p.width, p.blocks)
-        .and_then(|r| r.with_max_angle(T::from_f64(core::f64::consts::PI)))?;
+    let rot =
+        ChannelBlockRotation::<T>::new(p.shape.channels, p.shape.height, p.shape.width, p.blocks)
+            .and_then(|r| r.with_max_angle(T::from_f64(core::f64::consts::PI)))?;
     let mut out = vec![T::ZERO; x.len()];
     rot.forward(&x, &angles, &mut out)?;
     let mut g = vec![T::ZERO; x.len()];
@@ -560,7 +575,13 @@ fn occlusion_search<T: Real>(
 ) -> anyhow::Result<Outcome> {
     let (x, w) = (reals::<T>(&i.features), reals::<T>(&i.scorer_weights));
     let bias = T::from_f64(i.scorer_bias);
-    let search = OcclusionSearch::new(p.channels, p.height, p.width, p.window, p.stride)?;
+    let search = OcclusionSearch::new(
+        p.shape.channels,
+        p.shape.height,
+        p.shape.width,
+        p.window,
+        p.stride,
+    )?;
     if w.len() != x.len() {
         bail!("scorer_weights and features differ in length");
     }

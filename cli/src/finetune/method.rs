@@ -59,11 +59,6 @@ impl Method {
             Method::DistributionCe => "distribution_ce",
         }
     }
-
-    /// Parses a name.
-    pub fn parse(s: &str) -> Option<Self> {
-        ALL.into_iter().find(|m| m.name() == s)
-    }
 }
 
 /// A method's loss state and scratch, kept across steps.
