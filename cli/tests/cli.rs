@@ -1,6 +1,8 @@
 //! The `hardmine` command as users and scripts call it: the command lines of the README,
 //! .ci/run and gpu/check-on-device.sh, `--help` from clap, the S-OHEM parity op, and error
-//! lines (never a panic) for malformed case lines.
+//! lines (never a panic) for malformed case lines. `sohem.jsonl` beside this file: a quantile
+//! case, a preset-edges case (k = N, so every example is selected whatever the edges; skipped
+//! until the core has preset edges), a k beyond the runner's capacity, and one missing a param.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
