@@ -3,27 +3,34 @@
 //! miners), one thread, inputs from a fixed seed shaped like a detector's (logits mostly
 //! negative, one positive per hundred).
 
+use crate::op::{unsupported, Op, Path};
 use hardmine::{
     BalancedSampler, BceWithLogits, Budget, GhmC, GhmR, Ohem, Real, Reduction, SOhem, SigmoidFocal,
     SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, SplitMix64, TopK, Q16,
 };
+use serde::Serialize;
 use std::hint::black_box;
 use std::time::Instant;
 
-/// The ops `bench` measures.
-pub const OPS: [&str; 11] = [
-    "bce",
-    "focal",
-    "focal_labels",
-    "softmax_ce",
-    "softmax_focal",
-    "smooth_l1",
-    "ghm_c",
-    "ghm_r",
-    "ohem",
-    "balanced",
-    "sohem",
+/// The ops `bench` measures by default (`--op all`), in report order; `ohem_nms` is measured
+/// on request.
+pub const OPS: [Op; 11] = [
+    Op::BceWithLogits,
+    Op::SigmoidFocal,
+    Op::SigmoidFocalLabels,
+    Op::SoftmaxCrossEntropy,
+    Op::SoftmaxFocal,
+    Op::SmoothL1,
+    Op::GhmC,
+    Op::GhmR,
+    Op::Ohem,
+    Op::BalancedSampler,
+    Op::Sohem,
 ];
+
+/// The smallest `n` it takes.
+pub const MIN_N: usize = 1024;
+
 /// The vector instructions this binary was compiled for: the figures depend on them (the
 /// f32 and Q15.16 kernels run about twice as fast with AVX2; build with
 /// `RUSTFLAGS="-C target-cpu=native"` to use what the machine has).
@@ -45,18 +52,18 @@ pub fn vector_isa() -> &'static str {
     }
 }
 
-/// The paths it measures on the CPU.
-pub const PATHS: [&str; 3] = ["f32", "f64", "fixed"];
+/// The paths it measures by default (`--path all`): the CPU's.
+pub const PATHS: [Path; 3] = [Path::F32, Path::F64, Path::Fixed];
 /// Classes of the multi-class ops (COCO's 80).
 const CLASSES: usize = 80;
 
 /// One measurement.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
-    /// Op name.
-    pub op: String,
-    /// Path name.
-    pub path: String,
+    /// Op.
+    pub op: Op,
+    /// Path.
+    pub path: Path,
     /// Elements per call.
     pub n: usize,
     /// Million elements per second (median).
@@ -141,176 +148,141 @@ fn data<T: Real>(n: usize) -> Data<T> {
     }
 }
 
-fn err(e: hardmine::Error) -> String {
-    e.to_string()
+/// `f`'s median time (see [`time`]), and `bytes` of state.
+fn timed<R>(repeats: usize, bytes: usize, mut f: impl FnMut() -> R) -> (f64, usize) {
+    (
+        time(repeats, || {
+            black_box(f());
+        }),
+        bytes,
+    )
 }
 
-/// Measures `op` on the path of `T` with `n` elements.
-fn measure_typed<T: Real>(op: &str, n: usize, repeats: usize) -> Result<(f64, usize), String> {
+/// Whether `op` takes `[rows x classes]` logits (its `n` is rounded down to whole rows).
+fn rows_of_classes(op: Op) -> bool {
+    matches!(
+        op,
+        Op::SigmoidFocalLabels | Op::SoftmaxCrossEntropy | Op::SoftmaxFocal
+    )
+}
+
+/// Measures `op` on the path of `T` with `n` elements: median seconds and state bytes.
+fn measure_typed<T: Real>(op: Op, n: usize, repeats: usize) -> anyhow::Result<(f64, usize)> {
     use core::mem::size_of;
     let d = data::<T>(n);
     let mut grad = vec![T::ZERO; n];
     let sum = Reduction::Sum;
     let rows = n / CLASSES;
-    let secs = match op {
-        "bce" => {
+    let (x, labels) = (&d.logits[..rows * CLASSES], &d.labels);
+    let (alpha, gamma) = (T::from_f64(0.25), T::from_f64(2.0));
+    Ok(match op {
+        Op::BceWithLogits => {
             let l = BceWithLogits::new().with_reduction(sum);
-            l.value_and_grad(&d.logits, &d.targets, None, &mut grad)
-                .map_err(err)?;
-            (
-                time(repeats, || {
-                    let _ = black_box(l.value_and_grad(&d.logits, &d.targets, None, &mut grad));
-                }),
-                size_of::<BceWithLogits>(),
-            )
+            l.value_and_grad(&d.logits, &d.targets, None, &mut grad)?;
+            timed(repeats, size_of::<BceWithLogits>(), || {
+                l.value_and_grad(&d.logits, &d.targets, None, &mut grad)
+            })
         }
-        "focal" => {
-            let l = SigmoidFocal::new(T::from_f64(0.25), T::from_f64(2.0))
-                .map_err(err)?
-                .with_reduction(sum);
-            (
-                time(repeats, || {
-                    let _ = black_box(l.value_and_grad(&d.logits, &d.targets, &mut grad));
-                }),
-                size_of::<SigmoidFocal<T>>(),
-            )
+        Op::SigmoidFocal => {
+            let l = SigmoidFocal::new(alpha, gamma)?.with_reduction(sum);
+            timed(repeats, size_of::<SigmoidFocal<T>>(), || {
+                l.value_and_grad(&d.logits, &d.targets, &mut grad)
+            })
         }
-        "focal_labels" => {
-            let f = SigmoidFocal::new(T::from_f64(0.25), T::from_f64(2.0))
-                .map_err(err)?
-                .with_reduction(sum);
-            let l = SigmoidFocalLabels::new(f, CLASSES).map_err(err)?;
-            let (x, g) = (&d.logits[..rows * CLASSES], &mut grad[..rows * CLASSES]);
-            (
-                time(repeats, || {
-                    let _ = black_box(l.value_and_grad(x, &d.labels, None, g));
-                }),
-                size_of::<SigmoidFocalLabels<'_, T>>(),
-            )
+        Op::SigmoidFocalLabels => {
+            let f = SigmoidFocal::new(alpha, gamma)?.with_reduction(sum);
+            let l = SigmoidFocalLabels::new(f, CLASSES)?;
+            let g = &mut grad[..rows * CLASSES];
+            timed(repeats, size_of::<SigmoidFocalLabels<'_, T>>(), || {
+                l.value_and_grad(x, labels, None, g)
+            })
         }
-        "softmax_ce" | "softmax_focal" => {
-            let (x, g) = (&d.logits[..rows * CLASSES], &mut grad[..rows * CLASSES]);
-            let labels: Vec<i32> = d.labels.iter().map(|&l| l % CLASSES as i32).collect();
-            if op == "softmax_ce" {
-                let l = SoftmaxCrossEntropy::new(CLASSES)
-                    .map_err(err)?
-                    .with_reduction(sum);
-                (
-                    time(repeats, || {
-                        let _ = black_box(l.value_and_grad(x, &labels, g));
-                    }),
-                    size_of::<SoftmaxCrossEntropy>(),
-                )
-            } else {
-                let l = SoftmaxFocal::new(T::from_f64(0.25), T::from_f64(2.0), CLASSES)
-                    .map_err(err)?
-                    .with_reduction(sum);
-                (
-                    time(repeats, || {
-                        let _ = black_box(l.value_and_grad(x, &labels, g));
-                    }),
-                    size_of::<SoftmaxFocal<T>>(),
-                )
-            }
+        Op::SoftmaxCrossEntropy => {
+            let labels = class_labels(labels);
+            let l = SoftmaxCrossEntropy::new(CLASSES)?.with_reduction(sum);
+            let g = &mut grad[..rows * CLASSES];
+            timed(repeats, size_of::<SoftmaxCrossEntropy>(), || {
+                l.value_and_grad(x, &labels, g)
+            })
         }
-        "smooth_l1" => {
-            let l = SmoothL1::new(T::from_f64(1.0 / 9.0))
-                .map_err(err)?
-                .with_reduction(sum);
-            (
-                time(repeats, || {
-                    let _ = black_box(l.value_and_grad(&d.logits, &d.targets, &mut grad));
-                }),
-                size_of::<SmoothL1<T>>(),
-            )
+        Op::SoftmaxFocal => {
+            let labels = class_labels(labels);
+            let l = SoftmaxFocal::new(alpha, gamma, CLASSES)?.with_reduction(sum);
+            let g = &mut grad[..rows * CLASSES];
+            timed(repeats, size_of::<SoftmaxFocal<T>>(), || {
+                l.value_and_grad(x, &labels, g)
+            })
         }
-        "ghm_c" => {
-            let mut l = GhmC::<T, 30>::new(30, T::from_f64(0.75), T::ONE).map_err(err)?;
-            (
-                time(repeats, || {
-                    let _ = black_box(l.value_and_grad(&d.logits, &d.targets, None, &mut grad));
-                }),
-                size_of::<GhmC<T, 30>>(),
-            )
+        Op::SmoothL1 => {
+            let l = SmoothL1::new(T::from_f64(1.0 / 9.0))?.with_reduction(sum);
+            timed(repeats, size_of::<SmoothL1<T>>(), || {
+                l.value_and_grad(&d.logits, &d.targets, &mut grad)
+            })
         }
-        "ghm_r" => {
-            let mut l =
-                GhmR::<T, 10>::new(T::from_f64(0.02), 10, T::from_f64(0.7), T::ONE).map_err(err)?;
-            (
-                time(repeats, || {
-                    let _ = black_box(l.value_and_grad(&d.logits, &d.targets, None, &mut grad));
-                }),
-                size_of::<GhmR<T, 10>>(),
-            )
+        Op::GhmC => {
+            let mut l = GhmC::<T, 30>::new(30, T::from_f64(0.75), T::ONE)?;
+            timed(repeats, size_of::<GhmC<T, 30>>(), || {
+                l.value_and_grad(&d.logits, &d.targets, None, &mut grad)
+            })
         }
-        "ohem" => {
-            let l = Ohem::<T, 512>::new(512).map_err(err)?;
+        Op::GhmR => {
+            let mut l = GhmR::<T, 10>::new(T::from_f64(0.02), 10, T::from_f64(0.7), T::ONE)?;
+            timed(repeats, size_of::<GhmR<T, 10>>(), || {
+                l.value_and_grad(&d.logits, &d.targets, None, &mut grad)
+            })
+        }
+        Op::Ohem => {
+            let l = Ohem::<T, 512>::new(512)?;
             let bytes = size_of::<Ohem<T, 512>>() + size_of::<TopK<T, 512>>();
-            (
-                time(repeats, || {
-                    let _ = black_box(l.select(&d.logits, None));
-                }),
-                bytes,
-            )
+            timed(repeats, bytes, || l.select(&d.logits, None))
         }
-        "ohem_nms" => {
-            let l = Ohem::<T, 512>::new(512)
-                .map_err(err)?
-                .with_nms(T::from_f64(0.7))
-                .map_err(err)?;
+        Op::OhemNms => {
+            let l = Ohem::<T, 512>::new(512)?.with_nms(T::from_f64(0.7))?;
             let bytes = size_of::<Ohem<T, 512>>() + size_of::<TopK<T, 512>>();
-            (
-                time(repeats, || {
-                    let _ = black_box(l.select(&d.logits, Some(&d.boxes)));
-                }),
-                bytes,
-            )
+            timed(repeats, bytes, || l.select(&d.logits, Some(&d.boxes)))
         }
-        "balanced" => {
-            let l = BalancedSampler::<T, 512>::new(
-                Budget::new(512, T::from_f64(0.25), None).map_err(err)?,
-            )
-            .map_err(err)?;
+        Op::BalancedSampler => {
+            let l = BalancedSampler::<T, 512>::new(Budget::new(512, alpha, None)?)?;
             let mut rng = SplitMix64::new(1);
-            (
-                time(repeats, || {
-                    let _ = black_box(l.sample(&d.positive, &mut rng));
-                }),
-                size_of::<BalancedSampler<T, 512>>(),
-            )
+            timed(repeats, size_of::<BalancedSampler<T, 512>>(), || {
+                l.sample(&d.positive, &mut rng)
+            })
         }
-        "sohem" => {
-            let l = SOhem::<T, 512>::new(512, 4).map_err(err)?;
-            let loc = &d.targets;
-            (
-                time(repeats, || {
-                    let _ = black_box(l.select(&d.logits, loc, T::HALF));
-                }),
-                size_of::<SOhem<T, 512>>() + size_of::<TopK<T, 512>>(),
-            )
+        Op::Sohem => {
+            let l = SOhem::<T, 512>::new(512, 4)?;
+            let bytes = size_of::<SOhem<T, 512>>() + size_of::<TopK<T, 512>>();
+            timed(repeats, bytes, || l.select(&d.logits, &d.targets, T::HALF))
         }
-        other => return Err(format!("unknown op `{other}`")),
-    };
-    Ok(secs)
+        Op::OcclusionSearch | Op::RotateBlocks => return Err(no_entry(op)),
+    })
+}
+
+/// The op has no throughput entry.
+fn no_entry(op: Op) -> anyhow::Error {
+    unsupported(format!("op `{op}` has no bench entry"))
+}
+
+/// Labels that all name a class (the softmax losses take no background).
+fn class_labels(labels: &[i32]) -> Vec<i32> {
+    labels.iter().map(|&l| l % CLASSES as i32).collect()
 }
 
 /// Measures `op` on `path` with `n` elements.
-pub fn measure(op: &str, path: &str, n: usize, repeats: usize) -> Result<Measurement, String> {
-    let n = if op.starts_with("softmax") || op == "focal_labels" {
+pub fn measure(op: Op, path: Path, n: usize, repeats: usize) -> anyhow::Result<Measurement> {
+    let n = if rows_of_classes(op) {
         n / CLASSES * CLASSES
     } else {
         n
     };
     let (secs, state_bytes) = match path {
-        "f32" => measure_typed::<f32>(op, n, repeats)?,
-        "f64" => measure_typed::<f64>(op, n, repeats)?,
-        "fixed" => measure_typed::<Q16>(op, n, repeats)?,
-        "gpu" => measure_gpu(op, n, repeats)?,
-        other => return Err(format!("unknown path `{other}`")),
+        Path::F32 => measure_typed::<f32>(op, n, repeats)?,
+        Path::F64 => measure_typed::<f64>(op, n, repeats)?,
+        Path::Fixed => measure_typed::<Q16>(op, n, repeats)?,
+        Path::Gpu => measure_gpu(op, n, repeats)?,
     };
     Ok(Measurement {
-        op: op.to_string(),
-        path: path.to_string(),
+        op,
+        path,
         n,
         melem_per_s: n as f64 / secs / 1e6,
         ns_per_elem: secs * 1e9 / n as f64,
@@ -321,66 +293,59 @@ pub fn measure(op: &str, path: &str, n: usize, repeats: usize) -> Result<Measure
 /// The GPU path through the host-slice API: each call copies the inputs to the device and the
 /// gradient back, so this is end-to-end throughput, transfers included.
 #[cfg(feature = "gpu")]
-fn measure_gpu(op: &str, n: usize, repeats: usize) -> Result<(f64, usize), String> {
-    let gpu = hardmine_gpu::Gpu::new().map_err(|e| e.to_string())?;
-    let e = |e: hardmine_gpu::GpuError| e.to_string();
+fn measure_gpu(op: Op, n: usize, repeats: usize) -> anyhow::Result<(f64, usize)> {
+    let gpu = hardmine_gpu::Gpu::new().map_err(unsupported)?;
     // The same inputs as the CPU paths (no boxes or labels: at N = 2^28 they would be 5 GB).
     let (logits, positive) = logits_and_positives::<f32>(&mut SplitMix64::new(2026), n);
-    let d = Data {
-        targets: targets_of(&positive),
-        logits,
-        labels: Vec::new(),
-        boxes: Vec::new(),
-        positive,
-    };
+    let targets: Vec<f32> = targets_of(&positive);
     let sum = Reduction::Sum;
     // On device-resident buffers (batches already on the GPU): the time is the validation and
     // loss kernels and the small read-backs (partial sums, GHM's counts), not PCIe.
-    let (x, t) = (
-        gpu.upload(&d.logits).map_err(e)?,
-        gpu.upload(&d.targets).map_err(e)?,
-    );
-    let mut g = gpu.zeros(n).map_err(e)?;
-    let secs = match op {
-        "focal" => {
-            let focal = SigmoidFocal::new(0.25, 2.0)
-                .map_err(err)?
-                .with_reduction(sum);
-            gpu.sigmoid_focal_on_device(&focal, &x, &t, &mut g)
-                .map_err(e)?;
-            time(repeats, || {
-                let _ = black_box(gpu.sigmoid_focal_on_device(&focal, &x, &t, &mut g));
+    let (x, t) = (gpu.upload(&logits)?, gpu.upload(&targets)?);
+    let mut g = gpu.zeros(n)?;
+    let bytes = core::mem::size_of::<hardmine_gpu::Gpu>();
+    Ok(match op {
+        Op::SigmoidFocal => {
+            let focal = hardmine::SigmoidFocal::new(0.25, 2.0)?.with_reduction(sum);
+            gpu.sigmoid_focal_on_device(&focal, &x, &t, &mut g)?;
+            timed(repeats, bytes, || {
+                gpu.sigmoid_focal_on_device(&focal, &x, &t, &mut g)
             })
         }
-        "bce" => {
-            let bce = BceWithLogits::new().with_reduction(sum);
-            gpu.bce_on_device(&bce, &x, &t, None, &mut g).map_err(e)?;
-            time(repeats, || {
-                let _ = black_box(gpu.bce_on_device(&bce, &x, &t, None, &mut g));
-            })
+        Op::BceWithLogits => {
+            let bce = hardmine::BceWithLogits::new().with_reduction(sum);
+            gpu.bce_on_device(&bce, &x, &t, None, &mut g)?;
+            timed(repeats, bytes, || gpu.bce_on_device(&bce, &x, &t, None, &mut g))
         }
-        "ghm_c" => {
-            let mut ghm = GhmC::<f32, 30>::new(30, 0.75, 1.0).map_err(err)?;
-            gpu.ghm_on_device(&mut ghm, &x, &t, None, &mut g)
-                .map_err(e)?;
-            time(repeats, || {
-                let _ = black_box(gpu.ghm_on_device(&mut ghm, &x, &t, None, &mut g));
+        Op::GhmC => {
+            let mut ghm = GhmC::<f32, 30>::new(30, 0.75, 1.0)?;
+            gpu.ghm_on_device(&mut ghm, &x, &t, None, &mut g)?;
+            timed(repeats, bytes, || {
+                gpu.ghm_on_device(&mut ghm, &x, &t, None, &mut g)
             })
         }
         // OHEM takes host slices: the time includes the losses' upload (4 bytes an element).
-        "ohem" => {
-            let ohem = Ohem::<f32, 512>::new(512).map_err(err)?;
-            gpu.ohem(&ohem, &d.logits, None).map_err(e)?;
-            time(repeats, || {
-                let _ = black_box(gpu.ohem(&ohem, &d.logits, None));
-            })
+        Op::Ohem => {
+            let ohem = Ohem::<f32, 512>::new(512)?;
+            gpu.ohem(&ohem, &logits, None)?;
+            timed(repeats, bytes, || gpu.ohem(&ohem, &logits, None))
         }
-        other => return Err(format!("op `{other}` has no GPU kernel yet")),
-    };
-    Ok((secs, core::mem::size_of::<hardmine_gpu::Gpu>()))
+        Op::SigmoidFocalLabels
+        | Op::SoftmaxCrossEntropy
+        | Op::SoftmaxFocal
+        | Op::SmoothL1
+        | Op::GhmR
+        | Op::OhemNms
+        | Op::Sohem
+        | Op::BalancedSampler
+        | Op::OcclusionSearch
+        | Op::RotateBlocks => return Err(unsupported(format!("op `{op}` has no GPU kernel yet"))),
+    })
 }
 
 #[cfg(not(feature = "gpu"))]
-fn measure_gpu(_: &str, _: usize, _: usize) -> Result<(f64, usize), String> {
-    Err("the gpu path is not in this build (build hardmine-cli with --features gpu)".into())
+fn measure_gpu(_: Op, _: usize, _: usize) -> anyhow::Result<(f64, usize)> {
+    Err(unsupported(
+        "the gpu path is not in this build (build hardmine-cli with --features gpu)",
+    ))
 }

@@ -3,107 +3,175 @@
 //! `|got - exp| <= rtol |exp| + afrac * scale + floor`, where `scale` is the largest `|exp|` of
 //! the array being compared, or `max(1, |loss|)` for a scalar loss (golden/README.md).
 
-use crate::parity::Path;
+use crate::case::{Answer, LossValue, Outcome};
+use crate::op::Path;
+use crate::parity::{self, Invalid};
+use crate::tolerance::{Tolerance, FIXED_RANGE};
 use serde_json::Value;
 
-/// Checks every output line of one case against its expectation; `Err` says what differs.
-pub fn check_case(case: &Value, lines: &[Value], path: Path) -> Result<(), String> {
-    let expected: Vec<&Value> = match case.get("batches").and_then(Value::as_array) {
-        Some(batches) => batches.iter().filter_map(|b| b.get("expected")).collect(),
-        None => case.get("expected").into_iter().collect(),
+/// Checks a case's results (or the runner's error) against its expectations; `Err` says what
+/// differs.
+pub fn check(
+    expected: &[Outcome],
+    result: &anyhow::Result<Vec<Outcome>>,
+    path: Path,
+) -> Result<(), String> {
+    let got = match result {
+        Ok(outcomes) => outcomes.iter().map(Ok).collect(),
+        Err(e) => vec![Err(format!("{e:#}"))],
     };
-    if expected.len() != lines.len() {
-        return Err(match lines.first().and_then(|l| l.get("error")) {
-            Some(e) => format!("runner error: {e}"),
-            None => format!(
+    check_answers(expected, &got, path)
+}
+
+/// Checks every output line of one case (read back as JSON) against its expectation.
+pub fn check_case(case: &Value, lines: &[Value], path: Path) -> Result<(), String> {
+    let expected = match parity::parse_value(case).case {
+        Ok(case) => case.expectations(),
+        Err(Invalid::Unsupported(_) | Invalid::Malformed(_)) => Vec::new(),
+    };
+    let answers: Vec<Result<Outcome, String>> = lines
+        .iter()
+        .map(|l| match serde::Deserialize::deserialize(l) {
+            Ok(Answer::Outcome(o)) => Ok(o),
+            Ok(Answer::Error(e)) => Err(e.error),
+            Err(e) => Err(format!("unreadable output line: {e}")),
+        })
+        .collect();
+    let got: Vec<Result<&Outcome, String>> = answers
+        .iter()
+        .map(|a| a.as_ref().map_err(Clone::clone))
+        .collect();
+    check_answers(&expected, &got, path)
+}
+
+/// An error as the check quotes it (a JSON string, as the output line has it).
+fn quoted(e: &str) -> String {
+    serde_json::to_string(e).unwrap_or_else(|_| e.to_owned())
+}
+
+fn check_answers(
+    expected: &[Outcome],
+    got: &[Result<&Outcome, String>],
+    path: Path,
+) -> Result<(), String> {
+    if expected.len() != got.len() {
+        return Err(match got.first() {
+            Some(Err(e)) => format!("runner error: {}", quoted(e)),
+            _ => format!(
                 "{} output lines for {} expectations",
-                lines.len(),
+                got.len(),
                 expected.len()
             ),
         });
     }
-    for (batch, (exp, got)) in expected.iter().zip(lines).enumerate() {
-        if let Some(e) = got.get("error") {
-            return Err(format!("batch {batch}: runner error: {e}"));
+    let tol = Tolerance::of(path);
+    for (batch, (exp, got)) in expected.iter().zip(got).enumerate() {
+        let got = got
+            .as_ref()
+            .map_err(|e| format!("batch {batch}: runner error: {}", quoted(e)))?;
+        if first_key(exp) != first_key(got) {
+            return Err(format!("batch {batch}: no `{}` in output", first_key(exp)));
         }
-        let exp = exp
-            .as_object()
-            .ok_or_else(|| format!("batch {batch}: `expected` is not an object"))?;
-        for (key, e) in exp {
-            let g = got
-                .get(key)
-                .ok_or_else(|| format!("batch {batch}: no `{key}` in output"))?;
-            let what = |m: String| format!("batch {batch}, {key}: {m}");
-            if key == "selected" {
-                // Index sets: compared as sets.
-                let sorted = |v: &Value| {
-                    let mut s: Vec<i64> = v
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_i64)
-                        .collect();
-                    s.sort_unstable();
-                    s
-                };
-                if sorted(e) != sorted(g) {
-                    return Err(what("index sets differ".into()));
-                }
-            } else if is_exact(e) {
-                // Integers (a best index, window starts) must match exactly.
-                if e != g {
-                    return Err(what(format!("got {g}, expected {e}")));
-                }
-            } else {
-                compare(e, g, path).map_err(what)?;
-            }
-        }
+        compare_outcome(exp, got, tol, path)
+            .map_err(|(key, m)| format!("batch {batch}, {key}: {m}"))?;
     }
     Ok(())
 }
 
-/// Integer literals, and arrays of arrays (window coordinates), compare exactly.
-fn is_exact(v: &Value) -> bool {
-    match v {
-        Value::Number(n) => n.is_i64() || n.is_u64(),
-        Value::Array(a) => a.first().is_some_and(Value::is_array),
-        _ => false,
+/// A difference: the field and what differs.
+type Miss = (&'static str, String);
+
+fn compare_outcome(exp: &Outcome, got: &Outcome, tol: Tolerance, path: Path) -> Result<(), Miss> {
+    let close = |key, e: &[f64], g: &[f64]| array(e, g, tol, path).map_err(|m| (key, m));
+    match (exp, got) {
+        (Outcome::LossGrad(e), Outcome::LossGrad(g)) => {
+            loss(&e.loss, &g.loss, tol, path).map_err(|m| ("loss", m))?;
+            close("grad", &e.grad, &g.grad)
+        }
+        (Outcome::Selected(e), Outcome::Selected(g)) => {
+            // Index sets: compared as sets.
+            let sorted = |v: &[usize]| {
+                let mut s = v.to_vec();
+                s.sort_unstable();
+                s
+            };
+            if sorted(&e.selected) == sorted(&g.selected) {
+                Ok(())
+            } else {
+                Err(("selected", "index sets differ".into()))
+            }
+        }
+        (Outcome::Windows(e), Outcome::Windows(g)) => {
+            close("scores", &e.scores, &g.scores)?;
+            // Window starts and the best index must match exactly.
+            exact("windows", &e.windows, &g.windows)?;
+            exact("best", &e.best, &g.best)
+        }
+        (Outcome::Rotated(e), Outcome::Rotated(g)) => {
+            close("output", &e.output, &g.output)?;
+            close("grad", &e.grad, &g.grad)?;
+            close("grad_angles", &e.grad_angles, &g.grad_angles)
+        }
+        (e, _) => Err((first_key(e), "not in output".into())),
     }
 }
 
-fn compare(exp: &Value, got: &Value, path: Path) -> Result<(), String> {
-    let (rtol, afrac, floor) = path.tolerance();
+/// The first field of an expectation (what a mismatched output lacks).
+fn first_key(e: &Outcome) -> &'static str {
+    match e {
+        Outcome::LossGrad(_) => "loss",
+        Outcome::Selected(_) => "selected",
+        Outcome::Windows(_) => "scores",
+        Outcome::Rotated(_) => "output",
+    }
+}
+
+fn exact<V: PartialEq + serde::Serialize>(key: &'static str, e: &V, g: &V) -> Result<(), Miss> {
+    if e == g {
+        return Ok(());
+    }
+    let json = |v: &V| serde_json::to_string(v).unwrap_or_default();
+    Err((key, format!("got {}, expected {}", json(g), json(e))))
+}
+
+fn loss(exp: &LossValue, got: &LossValue, tol: Tolerance, path: Path) -> Result<(), String> {
     match (exp, got) {
-        (Value::Array(e), Value::Array(g)) => {
-            if e.len() != g.len() {
-                return Err(format!("length {} instead of {}", g.len(), e.len()));
-            }
-            let scale = e
-                .iter()
-                .filter_map(Value::as_f64)
-                .fold(0.0f64, |m, x| m.max(x.abs()));
-            for (i, (e, g)) in e.iter().zip(g).enumerate() {
-                let e = e.as_f64().ok_or("expected a number")?;
-                let g = g
-                    .as_f64()
-                    .ok_or_else(|| format!("[{i}]: not a finite number"))?;
-                within(e, g, rtol, afrac * scale + floor, path)
-                    .map_err(|m| format!("[{i}]: {m}"))?;
-            }
-            Ok(())
-        }
-        (e, g) => {
-            let e = e.as_f64().ok_or("expected a number")?;
-            let g = g.as_f64().ok_or("not a finite number")?;
-            within(e, g, rtol, afrac * e.abs().max(1.0) + floor, path)
+        (LossValue::PerElement(e), LossValue::PerElement(g)) => array(e, g, tol, path),
+        (LossValue::PerElement(_), _) => Err("expected a number".into()),
+        (LossValue::Scalar(_), LossValue::PerElement(_)) => Err("not a finite number".into()),
+        (&LossValue::Scalar(e), &LossValue::Scalar(g)) => {
+            finite(g).ok_or("not a finite number")?;
+            within(
+                e,
+                g,
+                tol.rtol,
+                tol.afrac * e.abs().max(1.0) + tol.floor,
+                path,
+            )
         }
     }
+}
+
+/// A result that has a JSON number (a non-finite one is written `null`).
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+fn array(e: &[f64], g: &[f64], tol: Tolerance, path: Path) -> Result<(), String> {
+    if e.len() != g.len() {
+        return Err(format!("length {} instead of {}", g.len(), e.len()));
+    }
+    let scale = e.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (i, (&e, &g)) in e.iter().zip(g).enumerate() {
+        let g = finite(g).ok_or_else(|| format!("[{i}]: not a finite number"))?;
+        within(e, g, tol.rtol, tol.afrac * scale + tol.floor, path)
+            .map_err(|m| format!("[{i}]: {m}"))?;
+    }
+    Ok(())
 }
 
 /// Fixed-point results whose exact value lies beyond the Q15.16 range pass when saturated
 /// with the right sign.
-const FIXED_RANGE: f64 = 16384.0;
-
 fn within(exp: f64, got: f64, rtol: f64, abs: f64, path: Path) -> Result<(), String> {
     if path == Path::Fixed
         && exp.abs() > FIXED_RANGE

@@ -7,31 +7,19 @@ pub mod method;
 pub mod model;
 pub mod scene;
 
+use crate::op::unsupported;
+use anyhow::bail;
 use data::{Digits, PIXELS};
 use hardmine::{Census, GhmC, Group, Real, SplitMix64, Q16};
 use method::{Loss, Method};
 use model::{Head, HIDDEN};
 use scene::{Scene, CELLS, CLASSES};
+use serde::Serialize;
 use std::time::Instant;
 
-/// The numeric path of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    /// Single precision.
-    F32,
-    /// Q15.16 end to end: weights, activations, loss, gradients and updates.
-    Fixed,
-}
-
-impl Path {
-    /// Its name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Path::F32 => "f32",
-            Path::Fixed => "fixed",
-        }
-    }
-}
+/// The numeric path of a run: f32, or Q15.16 end to end (weights, activations, loss,
+/// gradients and updates); the others answer [`crate::op::Unsupported`].
+pub use crate::op::Path;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -63,8 +51,9 @@ impl Default for Options {
     }
 }
 
-/// One method's results.
-#[derive(Debug, Clone)]
+/// One method's results; serialised, the line `finetune --json` writes (the figures' series
+/// left out).
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Method name.
     pub method: &'static str,
@@ -72,6 +61,8 @@ pub struct Report {
     pub path: &'static str,
     /// Steps trained.
     pub steps: usize,
+    /// The seed of the run.
+    pub seed: u64,
     /// Test mAP (mean over digit classes of the area under the precision-recall curve).
     pub map: f64,
     /// Positive cells / all cells in the test scenes (the chance level of a class's AP is
@@ -84,15 +75,31 @@ pub struct Report {
     /// Share of the method's own loss carried by easy negatives on test scenes.
     pub easy_negative_share: f64,
     /// Loss shares of the four census groups (easy/hard negative, easy/hard positive).
+    #[serde(skip)]
     pub census: [f64; 4],
     /// Wall time of training and evaluation, seconds.
     pub wall_s: f64,
     /// Bytes of loss/miner state.
     pub state_bytes: usize,
     /// `(step, training loss)` at 50 points.
+    #[serde(skip)]
     pub curve: Vec<(usize, f64)>,
     /// Counts of test elements' gradient norms `|sigmoid(x) - t|` in 30 bins.
+    #[serde(skip)]
     pub grad_norms: Vec<u64>,
+}
+
+impl Options {
+    /// Whether the options can run: `Err` says why not.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.steps == 0 || self.test_scenes == 0 {
+            bail!("--steps and --test-scenes must be at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr must be a positive number");
+        }
+        Ok(())
+    }
 }
 
 /// Runs every requested method, two at a time (the machines this targets have two cores);
@@ -100,11 +107,23 @@ pub struct Report {
 pub fn run(
     opts: &Options,
     progress: &mut (dyn FnMut(&str, usize, usize) + Send),
-) -> Result<Vec<Report>, String> {
+) -> anyhow::Result<Vec<Report>> {
+    opts.validate()?;
+    let train_one: Trainer = match opts.path {
+        Path::F32 => train_one::<f32>,
+        Path::Fixed => train_one::<Q16>,
+        Path::F64 | Path::Gpu => {
+            return Err(unsupported(format!(
+                "finetune runs on f32 or fixed, not `{}`",
+                opts.path
+            )))
+        }
+    };
     let (train, test) = Digits::load()?.split();
     let progress = std::sync::Mutex::new(progress);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Report, String>>> = vec![None; opts.methods.len()];
+    let mut results: Vec<Option<anyhow::Result<Report>>> =
+        (0..opts.methods.len()).map(|_| None).collect();
     let slots = std::sync::Mutex::new(&mut results);
     std::thread::scope(|scope| {
         for _ in 0..2 {
@@ -116,10 +135,7 @@ pub fn run(
                         (*p)(name, step, steps);
                     }
                 };
-                let r = match opts.path {
-                    Path::F32 => train_one::<f32>(m, opts, &train, &test, &mut report),
-                    Path::Fixed => train_one::<Q16>(m, opts, &train, &test, &mut report),
-                };
+                let r = train_one(m, opts, &train, &test, &mut report);
                 if let Ok(mut s) = slots.lock() {
                     s[i] = Some(r);
                 }
@@ -128,9 +144,18 @@ pub fn run(
     });
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("a training thread failed".into())))
+        .map(|r| r.unwrap_or_else(|| bail!("a training thread failed")))
         .collect()
 }
+
+/// One method's training and evaluation on one path.
+type Trainer = fn(
+    Method,
+    &Options,
+    &Digits,
+    &Digits,
+    &mut dyn FnMut(&str, usize, usize),
+) -> anyhow::Result<Report>;
 
 /// A scene's pixels as `T` (exact: `p / 16`, integer arithmetic only), and its blank cells.
 fn inputs<T: Real>(scene: &Scene, x: &mut [T], blank: &mut [bool]) {
@@ -148,7 +173,7 @@ fn train_one<T: Real>(
     train: &Digits,
     test: &Digits,
     progress: &mut dyn FnMut(&str, usize, usize),
-) -> Result<Report, String> {
+) -> anyhow::Result<Report> {
     let start = Instant::now();
     let mut head = Head::<T>::init(opts.seed);
     let mut grads = Head::<T>::zeros();
@@ -223,7 +248,7 @@ fn afast_positives<T: Real>(
     scene: &Scene,
     x: &[T],
     grads: &mut Head<T>,
-) -> Result<T, String> {
+) -> anyhow::Result<T> {
     let bce = hardmine::BceWithLogits::new().with_reduction(hardmine::Reduction::Sum);
     let mut total = T::ZERO;
     for (k, &label) in scene.labels.iter().enumerate().filter(|(_, &l)| l >= 0) {
@@ -233,10 +258,7 @@ fn afast_positives<T: Real>(
         let t: Vec<T> = (0..CLASSES)
             .map(|c| if c as i32 == label { T::ONE } else { T::ZERO })
             .collect();
-        total = total
-            + bce
-                .value_and_grad(&l, &t, None, &mut g)
-                .map_err(|e| e.to_string())?;
+        total = total + bce.value_and_grad(&l, &t, None, &mut g)?;
         head.backward(&occluded, false, &h, &g, grads);
     }
     Ok(total)
@@ -249,7 +271,7 @@ fn evaluate<T: Real>(
     head: &Head<T>,
     loss: &mut Loss<T>,
     test: &Digits,
-) -> Result<Report, String> {
+) -> anyhow::Result<Report> {
     let mut rng = SplitMix64::new(opts.seed ^ 0x7e57_5ce2e);
     let mut x = vec![T::ZERO; CELLS * PIXELS];
     let mut blank = vec![false; CELLS];
@@ -260,7 +282,7 @@ fn evaluate<T: Real>(
     let mut census = [0.0f64; 4];
     let mut grad_norms = vec![0u64; 30];
     let mut positives = 0usize;
-    let judge = Census::new(T::HALF).map_err(|e| e.to_string())?;
+    let judge = Census::new(T::HALF)?;
     for s in 0..opts.test_scenes {
         let scene = Scene::generate(test, &mut rng);
         inputs(&scene, &mut x, &mut blank);
@@ -307,21 +329,18 @@ fn evaluate<T: Real>(
         } else if s < 10 {
             let report = match method {
                 Method::Focal => {
-                    let f = hardmine::SigmoidFocal::new(T::from_f64(0.25), T::from_f64(2.0))
-                        .map_err(|e| e.to_string())?;
+                    let f = hardmine::SigmoidFocal::new(T::from_f64(0.25), T::from_f64(2.0))?;
                     judge.focal(&f, &logits, &targets)
                 }
                 Method::GhmC => {
                     let mut ghm: GhmC<T, 30> = *loss.ghm();
                     let mut hist = ghm.histogram();
-                    ghm.observe(&mut hist, &logits, &targets, None)
-                        .map_err(|e| e.to_string())?;
-                    let w = ghm.finish(&hist).map_err(|e| e.to_string())?;
+                    ghm.observe(&mut hist, &logits, &targets, None)?;
+                    let w = ghm.finish(&hist)?;
                     judge.ghm_c(&ghm, &w, &logits, &targets)
                 }
                 _ => judge.bce(&logits, &targets),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
             for (slot, g) in census.iter_mut().zip(Group::ALL) {
                 *slot += report.loss(g).to_f64();
             }
@@ -342,6 +361,7 @@ fn evaluate<T: Real>(
         method: method.name(),
         path: opts.path.name(),
         steps: opts.steps,
+        seed: opts.seed,
         map,
         positive_rate: positives as f64 / (opts.test_scenes * CELLS) as f64,
         recall_at_1fp: eval::recall_at_false_positives(pooled, opts.test_scenes),

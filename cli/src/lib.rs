@@ -1,9 +1,12 @@
-//! The library behind the `hardmine` command: the golden parity runner and its checker, and the
-//! on-line fine-tuning demo.
+//! The library behind the `hardmine` command: the golden parity runner and its checker, the
+//! throughput bench, and the on-line fine-tuning demo.
 
 pub mod bench;
+pub mod case;
 pub mod compare;
 pub mod finetune;
+pub mod op;
 pub mod parity;
 pub mod plot;
 pub mod svg;
+pub mod tolerance;

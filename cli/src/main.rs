@@ -1,197 +1,300 @@
-//! `hardmine`: the command-line face of the library.
-//!
-//! ```text
-//! hardmine parity --path {f64|f32|fixed|gpu} [--check] FILE...
-//! ```
+//! `hardmine`: the command-line face of the library (`hardmine --help`, and `--help` after each
+//! command).
 
-use hardmine_cli::finetune::{self, method::Method};
-use hardmine_cli::{compare, parity};
+use anyhow::Context as _;
+use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hardmine_cli::finetune::{self, method::Method, Options};
+use hardmine_cli::op::{Op, Path};
+use hardmine_cli::{bench, compare, parity};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:
-  hardmine finetune [--path f32|fixed] [--steps N] [--seed S] [--test-scenes N] [--lr X]
-                    [--methods m1,m2,...] [--json]
-      The main job: trains a 64-32-10 detector head on-line, one scene of 1,024 cells (one
-      real handwritten digit among them) per SGD step, once per loss or miner, and reports
-      test mAP, recall at one false positive per scene, the final training loss, the share of
-      the loss carried by easy negatives, wall time and loss-state bytes. Methods: bce,
-      balanced, ohem, sohem, focal, ghm_c, afast, distribution_ce (default: all).
-  hardmine plot --out DIR [finetune options]
-      Runs the fine-tuning job (f32 unless --path fixed) and writes four SVG figures to DIR:
-      focal loss against p_t, gradient norms with GHM-C weights, training curves, census.
-  hardmine bench [--op OP|all] [--path f32|f64|fixed|gpu|all] [--n N] [--repeats R] [--json]
-      Throughput of forward + gradient (selection for miners) in million elements per second,
-      one thread: warm-up, then the median of at least R (default 7) timed calls. Ops: bce,
-      focal, focal_labels, softmax_ce, softmax_focal, smooth_l1, ghm_c, ghm_r, ohem, ohem_nms,
-      balanced, sohem (default all); N defaults to 2^20.
-  hardmine parity --path {f64|f32|fixed|gpu} [--check] FILE...
-      Runs golden cases (one JSON object a line) and prints one JSON line per case and batch.
-      --check compares with each case's `expected` at the path's tolerance instead, printing
-      one line per case and a closing `N passed, M failed, K skipped` (skipped: ops or paths
-      this build does not have); exits non-zero on any failure.";
+/// Detection losses and hard-example miners: the fine-tuning demo, figures, throughput and
+/// the golden parity runner.
+#[derive(Debug, Parser)]
+#[command(name = "hardmine", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The main job: trains a 64-32-10 detector head on-line, one scene of 1,024 cells (one
+    /// real handwritten digit among them) per SGD step, once per loss or miner.
+    ///
+    /// Reports test mAP, recall at one false positive per scene, the final training loss, the
+    /// share of the loss carried by easy negatives, wall time and loss-state bytes.
+    Finetune(FinetuneArgs),
+    /// Runs the fine-tuning job (f32 unless --path fixed) and writes four SVG figures to DIR.
+    ///
+    /// The figures: focal loss against p_t, gradient norms with GHM-C weights, training
+    /// curves, census.
+    Plot(PlotArgs),
+    /// Throughput of forward + gradient (selection for miners) in million elements per second.
+    ///
+    /// One thread: warm-up, then the median of at least R timed calls.
+    Bench(BenchArgs),
+    /// Runs golden cases (one JSON object a line) and prints one JSON line per case and batch.
+    ///
+    /// With --check, compares with each case's `expected` at the path's tolerance instead,
+    /// printing one line per case and a closing `N passed, M failed, K skipped` (skipped: ops
+    /// or paths this build does not have); exits non-zero on any failure.
+    Parity(ParityArgs),
+}
+
+/// The fine-tuning job's options (`finetune` and `plot`).
+#[derive(Debug, Args)]
+struct TrainArgs {
+    /// Numeric path: f32, or fixed for Q15.16 end to end.
+    #[arg(long, value_enum, default_value_t = Options::default().path)]
+    path: Path,
+    /// SGD steps (one scene each) per method.
+    #[arg(long, default_value_t = Options::default().steps)]
+    steps: usize,
+    /// Seed of the weights, the scenes and every sampler.
+    #[arg(long, default_value_t = Options::default().seed)]
+    seed: u64,
+    /// Test scenes.
+    #[arg(long = "test-scenes", default_value_t = Options::default().test_scenes)]
+    test_scenes: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = Options::default().lr)]
+    lr: f64,
+    /// Methods to run, comma-separated (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    methods: Vec<Method>,
+}
+
+impl TrainArgs {
+    fn options(&self) -> Options {
+        Options {
+            path: self.path,
+            steps: self.steps,
+            seed: self.seed,
+            test_scenes: self.test_scenes,
+            lr: self.lr,
+            methods: if self.methods.is_empty() {
+                Options::default().methods
+            } else {
+                self.methods.clone()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct FinetuneArgs {
+    #[command(flatten)]
+    train: TrainArgs,
+    /// One JSON line per method instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PlotArgs {
+    /// Folder to write the figures into.
+    #[arg(long, value_name = "DIR")]
+    out: std::path::PathBuf,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Op to measure (repeatable; default: all).
+    #[arg(long, value_parser = AllOr::<Op>::parser())]
+    op: Vec<AllOr<Op>>,
+    /// Path to measure on (repeatable; default: all, the CPU paths).
+    #[arg(long, value_parser = AllOr::<Path>::parser())]
+    path: Vec<AllOr<Path>>,
+    /// Elements per call (at least 1024).
+    #[arg(long, default_value_t = 1 << 20)]
+    n: usize,
+    /// Timed calls, at least (the median is reported).
+    #[arg(long, default_value_t = 7)]
+    repeats: usize,
+    /// One JSON line per measurement instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ParityArgs {
+    /// Numeric path.
+    #[arg(long, value_enum)]
+    path: Path,
+    /// Compare with each case's `expected` instead of printing results.
+    #[arg(long)]
+    check: bool,
+    /// Case files (JSON lines).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
+}
+
+/// A value of `T`, or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AllOr<T> {
+    All,
+    One(T),
+}
+
+impl<T: ValueEnum + Clone + Send + Sync + 'static> AllOr<T> {
+    fn parser() -> impl TypedValueParser<Value = Self> {
+        AllOrParser(std::marker::PhantomData)
+    }
+
+    /// The chosen values, in order; `default` when none or `all` is chosen.
+    fn pick(chosen: &[Self], default: &[T]) -> Vec<T> {
+        let ones: Option<Vec<T>> = chosen
+            .iter()
+            .map(|c| match c {
+                AllOr::All => None,
+                AllOr::One(v) => Some(v.clone()),
+            })
+            .collect();
+        match ones {
+            Some(v) if !v.is_empty() => v,
+            _ => default.to_vec(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AllOrParser<T>(std::marker::PhantomData<T>);
+
+impl<T: ValueEnum + Clone + Send + Sync + 'static> TypedValueParser for AllOrParser<T> {
+    type Value = AllOr<T>;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<AllOr<T>, clap::Error> {
+        if value == "all" {
+            return Ok(AllOr::All);
+        }
+        EnumValueParser::<T>::new()
+            .parse_ref(cmd, arg, value)
+            .map(AllOr::One)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let values = T::value_variants()
+            .iter()
+            .filter_map(ValueEnum::to_possible_value);
+        Some(Box::new(
+            std::iter::once(PossibleValue::new("all")).chain(values),
+        ))
+    }
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("parity") => parity_command(&args[1..]),
-        Some("finetune") => finetune_command(&args[1..]),
-        Some("plot") => plot_command(&args[1..]),
-        Some("bench") => bench_command(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(true)
-        }
-        _ => Err(USAGE.to_string()),
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Parity(a) => parity_command(&a),
+        Command::Finetune(a) => finetune_command(&a),
+        Command::Plot(a) => plot_command(&a),
+        Command::Bench(a) => bench_command(&a),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
-        Err(message) => {
-            eprintln!("{message}");
+        Err(e) => {
+            eprintln!("{e:#}");
             ExitCode::from(2)
         }
     }
 }
 
-fn parity_command(args: &[String]) -> Result<bool, String> {
-    let mut path = None;
-    let mut check = false;
-    let mut files = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--path" => {
-                let p = it.next().ok_or("--path needs a value")?;
-                path = Some(
-                    parity::Path::parse(p).ok_or_else(|| format!("unknown path `{p}`\n{USAGE}"))?,
-                );
-            }
-            "--check" => check = true,
-            f => files.push(f.to_string()),
-        }
+/// Standard output, locked: a closed pipe (`| head`) is an error, not a panic.
+struct Out(std::io::StdoutLock<'static>);
+
+impl Out {
+    fn new() -> Self {
+        Out(std::io::stdout().lock())
     }
-    let path = path.ok_or_else(|| format!("--path is required\n{USAGE}"))?;
-    if files.is_empty() {
-        return Err(format!("no case files given\n{USAGE}"));
+
+    fn line(&mut self, text: impl std::fmt::Display) -> anyhow::Result<()> {
+        writeln!(self.0, "{text}").context("writing the results")
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+
+    /// A markdown table's header row and rule.
+    fn table_head(&mut self, columns: &[&str]) -> anyhow::Result<()> {
+        self.line(format_args!("| {} |", columns.join(" | ")))?;
+        self.line(format_args!("|{}", "---|".repeat(columns.len())))
+    }
+}
+
+fn parity_command(a: &ParityArgs) -> anyhow::Result<bool> {
+    let mut out = Out::new();
     let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
-    for file in &files {
-        let reader = BufReader::new(std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?);
+    for file in &a.files {
+        let name = file.display();
+        let reader = BufReader::new(std::fs::File::open(file).with_context(|| format!("{name}"))?);
         for (n, line) in reader.lines().enumerate() {
-            let line = line.map_err(|e| format!("{file}: {e}"))?;
+            let line = line.with_context(|| format!("{name}"))?;
             if line.trim().is_empty() {
                 continue;
             }
-            let case: serde_json::Value = match serde_json::from_str(&line) {
-                Ok(case) => case,
+            let parsed = match parity::parse_line(&line) {
+                Ok(parsed) => parsed,
                 Err(e) => {
-                    let msg = format!("{file}:{}: invalid JSON: {e}", n + 1);
-                    writeln!(out, "{}", serde_json::json!({ "id": null, "error": msg }))
-                        .map_err(|e| e.to_string())?;
+                    let error = format!("{name}:{}: invalid JSON: {e}", n + 1);
+                    out.line(serde_json::to_string(&hardmine_cli::case::ErrorLine {
+                        id: (),
+                        error,
+                    })?)?;
                     failed += 1;
                     continue;
                 }
             };
-            let lines = parity::run_case(&case, path);
-            if check {
-                let id = case.get("id").and_then(|v| v.as_str()).unwrap_or("?");
-                if let [only] = lines.as_slice() {
-                    if let Some(why) = only.get("error").and_then(|e| e.as_str()) {
-                        if [
-                            "not supported",
-                            "not in this build",
-                            "no CUDA",
-                            "no GPU kernel",
-                        ]
-                        .iter()
-                        .any(|k| why.contains(k))
-                        {
-                            skipped += 1;
-                            writeln!(out, "skip  {id}: {why}").map_err(|e| e.to_string())?;
-                            continue;
+            let result = parity::run_parsed(&parsed, a.path);
+            if !a.check {
+                for l in parity::lines(&parsed.id, &result) {
+                    out.line(l)?;
+                }
+                continue;
+            }
+            let id = parsed.label();
+            match &result {
+                Err(e) if parity::Unsupported::is(e) => {
+                    skipped += 1;
+                    out.line(format_args!("skip  {id}: {e:#}"))?;
+                }
+                _ => {
+                    let expected = parsed
+                        .case
+                        .as_ref()
+                        .map(|c| c.expectations())
+                        .unwrap_or_default();
+                    match compare::check(&expected, &result, a.path) {
+                        Ok(()) => {
+                            passed += 1;
+                            out.line(format_args!("ok    {id}"))?;
+                        }
+                        Err(why) => {
+                            failed += 1;
+                            out.line(format_args!("FAIL  {id}: {why}"))?;
                         }
                     }
-                }
-                match compare::check_case(&case, &lines, path) {
-                    Ok(()) => {
-                        passed += 1;
-                        writeln!(out, "ok    {id}")
-                    }
-                    Err(why) => {
-                        failed += 1;
-                        writeln!(out, "FAIL  {id}: {why}")
-                    }
-                }
-                .map_err(|e| e.to_string())?;
-            } else {
-                for l in lines {
-                    writeln!(out, "{l}").map_err(|e| e.to_string())?;
                 }
             }
         }
     }
-    if check {
-        writeln!(out, "{passed} passed, {failed} failed, {skipped} skipped")
-            .map_err(|e| e.to_string())?;
+    if a.check {
+        out.line(format_args!(
+            "{passed} passed, {failed} failed, {skipped} skipped"
+        ))?;
     }
     Ok(failed == 0)
 }
 
-fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, String> {
-    it.next()
-        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-}
-
-fn number<T: std::str::FromStr>(text: &str, flag: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("{flag}: `{text}` is not a valid number"))
-}
-
-/// Parses the options shared by `finetune` and `plot`; returns the remaining arguments.
-pub(crate) fn finetune_options(
-    args: &[String],
-) -> Result<(finetune::Options, bool, Vec<String>), String> {
-    let mut opts = finetune::Options::default();
-    let mut json = false;
-    let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--path" => {
-                opts.path = match value(&mut it, arg)?.as_str() {
-                    "f32" => finetune::Path::F32,
-                    "fixed" => finetune::Path::Fixed,
-                    p => return Err(format!("finetune runs on f32 or fixed, not `{p}`")),
-                }
-            }
-            "--steps" => opts.steps = number(value(&mut it, arg)?, arg)?,
-            "--seed" => opts.seed = number(value(&mut it, arg)?, arg)?,
-            "--test-scenes" => opts.test_scenes = number(value(&mut it, arg)?, arg)?,
-            "--lr" => opts.lr = number(value(&mut it, arg)?, arg)?,
-            "--methods" => {
-                opts.methods = value(&mut it, arg)?
-                    .split(',')
-                    .map(|m| Method::parse(m).ok_or_else(|| format!("unknown method `{m}`")))
-                    .collect::<Result<_, _>>()?
-            }
-            "--json" => json = true,
-            other => rest.push(other.to_string()),
-        }
-    }
-    if opts.steps == 0 || opts.test_scenes == 0 {
-        return Err("--steps and --test-scenes must be at least 1".into());
-    }
-    if !(opts.lr.is_finite() && opts.lr > 0.0) {
-        return Err("--lr must be a positive number".into());
-    }
-    Ok((opts, json, rest))
-}
-
 /// Progress on stderr, only when it is a terminal.
-pub(crate) fn progress_bar() -> impl FnMut(&str, usize, usize) + Send {
+fn progress_bar() -> impl FnMut(&str, usize, usize) + Send {
     let tty = std::io::stderr().is_terminal();
     move |method: &str, step: usize, steps: usize| {
         if tty {
@@ -209,139 +312,86 @@ pub(crate) fn progress_bar() -> impl FnMut(&str, usize, usize) + Send {
     }
 }
 
-fn finetune_command(args: &[String]) -> Result<bool, String> {
-    let (opts, json, rest) = finetune_options(args)?;
-    if let Some(unknown) = rest.first() {
-        return Err(format!("unknown argument `{unknown}`\n{USAGE}"));
-    }
+fn finetune_command(a: &FinetuneArgs) -> anyhow::Result<bool> {
+    let opts = a.train.options();
     let reports = finetune::run(&opts, &mut progress_bar())?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let w = |e: std::io::Error| e.to_string();
-    if json {
+    let mut out = Out::new();
+    if a.json {
         for r in &reports {
-            let line = serde_json::json!({
-                "method": r.method, "path": r.path, "steps": r.steps, "seed": opts.seed,
-                "map": r.map, "positive_rate": r.positive_rate, "recall_at_1fp": r.recall_at_1fp,
-                "train_loss": r.train_loss, "easy_negative_share": r.easy_negative_share,
-                "wall_s": r.wall_s, "state_bytes": r.state_bytes,
-            });
-            writeln!(out, "{line}").map_err(w)?;
+            out.line(serde_json::to_string(r)?)?;
         }
-    } else {
-        writeln!(
-            out,
-            "path {}, {} steps, seed {}, {} test scenes, positive rate {:.5}",
-            opts.path.name(),
-            opts.steps,
-            opts.seed,
-            opts.test_scenes,
-            reports.first().map_or(0.0, |r| r.positive_rate)
-        )
-        .map_err(w)?;
-        writeln!(out, "| method | test mAP | recall @ 1 FP/scene | train loss | easy-neg loss share | wall s | state B |").map_err(w)?;
-        writeln!(out, "|---|---|---|---|---|---|---|").map_err(w)?;
-        for r in &reports {
-            writeln!(
-                out,
-                "| {} | {:.3} | {:.3} | {:.4} | {:.3} | {:.1} | {} |",
-                r.method,
-                r.map,
-                r.recall_at_1fp,
-                r.train_loss,
-                r.easy_negative_share,
-                r.wall_s,
-                r.state_bytes
-            )
-            .map_err(w)?;
-        }
+        return Ok(true);
+    }
+    out.line(format_args!(
+        "path {}, {} steps, seed {}, {} test scenes, positive rate {:.5}",
+        opts.path,
+        opts.steps,
+        opts.seed,
+        opts.test_scenes,
+        reports.first().map_or(0.0, |r| r.positive_rate)
+    ))?;
+    out.table_head(&[
+        "method",
+        "test mAP",
+        "recall @ 1 FP/scene",
+        "train loss",
+        "easy-neg loss share",
+        "wall s",
+        "state B",
+    ])?;
+    for r in &reports {
+        out.line(format_args!(
+            "| {} | {:.3} | {:.3} | {:.4} | {:.3} | {:.1} | {} |",
+            r.method,
+            r.map,
+            r.recall_at_1fp,
+            r.train_loss,
+            r.easy_negative_share,
+            r.wall_s,
+            r.state_bytes
+        ))?;
     }
     Ok(true)
 }
 
-fn plot_command(args: &[String]) -> Result<bool, String> {
-    let (opts, _, rest) = finetune_options(args)?;
-    let mut out = None;
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--out" => out = Some(value(&mut it, arg)?.clone()),
-            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
-        }
-    }
-    let dir = out.ok_or_else(|| format!("--out DIR is required\n{USAGE}"))?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for path in hardmine_cli::plot::run(std::path::Path::new(&dir), &opts, &mut progress_bar())? {
-        writeln!(out, "{path}").map_err(|e| format!("writing the results: {e}"))?;
+fn plot_command(a: &PlotArgs) -> anyhow::Result<bool> {
+    let opts = a.train.options();
+    let mut out = Out::new();
+    for path in hardmine_cli::plot::run(&a.out, &opts, &mut progress_bar())? {
+        out.line(path)?;
     }
     Ok(true)
 }
 
-fn bench_command(args: &[String]) -> Result<bool, String> {
-    let (mut ops, mut paths) = (Vec::new(), Vec::new());
-    let (mut n, mut repeats, mut json) = (1usize << 20, 7usize, false);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--op" => ops.push(value(&mut it, arg)?.clone()),
-            "--path" => paths.push(value(&mut it, arg)?.clone()),
-            "--n" => n = number(value(&mut it, arg)?, arg)?,
-            "--repeats" => repeats = number(value(&mut it, arg)?, arg)?,
-            "--json" => json = true,
-            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
-        }
+fn bench_command(a: &BenchArgs) -> anyhow::Result<bool> {
+    let ops = AllOr::pick(&a.op, &bench::OPS);
+    let paths = AllOr::pick(&a.path, &bench::PATHS);
+    if a.n < bench::MIN_N {
+        anyhow::bail!("--n must be at least {}", bench::MIN_N);
     }
-    if ops.is_empty() || ops.iter().any(|o| o == "all") {
-        ops = hardmine_cli::bench::OPS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-    }
-    if paths.is_empty() || paths.iter().any(|p| p == "all") {
-        paths = hardmine_cli::bench::PATHS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-    }
-    if n < 1024 {
-        return Err("--n must be at least 1024".into());
-    }
-    // Written through a locked handle: a closed pipe (`| head`) is an error, not a panic.
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let w = |e: std::io::Error| format!("writing the results: {e}");
-    if !json {
+    let mut out = Out::new();
+    if !a.json {
         let fused = if hardmine::FUSED_MULTIPLY_ADD {
             "fused multiply-adds"
         } else {
             "no fused multiply-add"
         };
-        writeln!(
-            out,
+        out.line(format_args!(
             "Built for {}; {fused}.\n",
-            hardmine_cli::bench::vector_isa()
-        )
-        .map_err(w)?;
-        writeln!(out, "| op | path | n | Melem/s | ns/elem | state bytes |").map_err(w)?;
-        writeln!(out, "|---|---|---|---|---|---|").map_err(w)?;
+            bench::vector_isa()
+        ))?;
+        out.table_head(&["op", "path", "n", "Melem/s", "ns/elem", "state bytes"])?;
     }
-    for op in &ops {
-        for path in &paths {
-            let m = hardmine_cli::bench::measure(op, path, n, repeats)?;
-            if json {
-                let line = serde_json::json!({
-                    "op": m.op, "path": m.path, "n": m.n, "melem_per_s": m.melem_per_s,
-                    "ns_per_elem": m.ns_per_elem, "state_bytes": m.state_bytes,
-                });
-                writeln!(out, "{line}").map_err(w)?;
+    for &op in &ops {
+        for &path in &paths {
+            let m = bench::measure(op, path, a.n, a.repeats)?;
+            if a.json {
+                out.line(serde_json::to_string(&m)?)?;
             } else {
-                writeln!(
-                    out,
+                out.line(format_args!(
                     "| {} | {} | {} | {:.1} | {:.2} | {} |",
                     m.op, m.path, m.n, m.melem_per_s, m.ns_per_elem, m.state_bytes
-                )
-                .map_err(w)?;
+                ))?;
             }
         }
     }

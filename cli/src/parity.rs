@@ -3,11 +3,18 @@
 //! One JSON line per case (per batch for stateful ops): `{"id", "batch", "loss", "grad"}`, or
 //! `{"id", "error"}` when this path cannot run the case.
 
-use hardmine::{
-    BceWithLogits, ChannelBlockRotation, GhmC, GhmR, OcclusionSearch, Ohem, Real, Reduction,
-    SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Q16,
+use crate::case::{
+    self, Batch, Case, ErrorLine, Header, Line, LossGrad, LossValue, Name, Outcome, Pair, Weighted,
 };
-use serde_json::{json, Map, Value};
+use crate::op::{unsupported, Op};
+pub use crate::op::{Path, Unsupported};
+use anyhow::bail;
+use hardmine::{
+    BceWithLogits, ChannelBlockRotation, Ghm, GhmC, GhmKind, GhmR, OcclusionSearch, Ohem, Real,
+    Reduction, SOhem, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy,
+    SoftmaxFocal, Q16,
+};
+use serde_json::Value;
 
 /// Capacity of the GHM histograms the runner builds (the largest `bins` it accepts).
 pub const GHM_CAPACITY: usize = 256;
@@ -15,435 +22,570 @@ pub const GHM_CAPACITY: usize = 256;
 /// Capacity of the OHEM heap the runner builds (the largest `k` it accepts).
 pub const OHEM_CAPACITY: usize = 4096;
 
-/// A numeric path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    /// Double precision.
-    F64,
-    /// Single precision.
-    F32,
-    /// Q15.16 fixed point.
-    Fixed,
-    /// CUDA.
-    Gpu,
-}
+/// Capacity of the S-OHEM heap the runner builds (the largest `k` it accepts).
+pub const SOHEM_CAPACITY: usize = 4096;
 
-impl Path {
-    /// Parses `f64`, `f32`, `fixed` or `gpu`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "f64" => Some(Path::F64),
-            "f32" => Some(Path::F32),
-            "fixed" => Some(Path::Fixed),
-            "gpu" => Some(Path::Gpu),
-            _ => None,
-        }
-    }
-
-    /// The golden tolerance of this path: `(rtol, afrac, floor)`.
-    pub fn tolerance(self) -> (f64, f64, f64) {
-        match self {
-            Path::F64 => (1e-10, 1e-12, 0.0),
-            Path::F32 | Path::Gpu => (1e-5, 1e-6, 0.0),
-            Path::Fixed => (2e-3, 2e-3, 3.1e-5),
-        }
+/// Whether the runner has cases of `op` (the others answer [`Unsupported`]).
+pub fn runs(op: Op) -> bool {
+    match op {
+        Op::BceWithLogits
+        | Op::SigmoidFocal
+        | Op::SigmoidFocalLabels
+        | Op::SoftmaxCrossEntropy
+        | Op::SoftmaxFocal
+        | Op::SmoothL1
+        | Op::GhmC
+        | Op::GhmR
+        | Op::Ohem
+        | Op::Sohem
+        | Op::OcclusionSearch
+        | Op::RotateBlocks => true,
+        Op::OhemNms | Op::BalancedSampler => false,
     }
 }
 
-/// Runs one case (one parsed JSON line) on `path`: one output object per batch.
-pub fn run_case(case: &Value, path: Path) -> Vec<Value> {
-    let id = case.get("id").cloned().unwrap_or(Value::Null);
-    let result = match path {
+/// A case line read: its id (for the answer) and the case, or why it cannot run.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The id the answer echoes.
+    pub id: Value,
+    /// The case.
+    pub case: Result<Case, Invalid>,
+}
+
+/// Why a line is no case this runner can run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Invalid {
+    /// An op this runner has no cases of.
+    #[error(transparent)]
+    Unsupported(#[from] Unsupported),
+    /// Not a valid case: what is wrong.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl From<serde_json::Error> for Invalid {
+    fn from(e: serde_json::Error) -> Self {
+        Invalid::Malformed(e.to_string())
+    }
+}
+
+impl Parsed {
+    /// The id as text (`?` when it is not a string), for `--check` lines.
+    pub fn label(&self) -> &str {
+        self.id.as_str().unwrap_or("?")
+    }
+}
+
+/// Reads one case line. `Err` when the line is not JSON at all; a JSON value that is no valid
+/// case gives a [`Parsed`] whose `case` says what is wrong.
+pub fn parse_line(line: &str) -> Result<Parsed, serde_json::Error> {
+    if !line.trim_start().starts_with('{') {
+        // Not an object: no id and no op (a syntax error is reported as such).
+        serde_json::from_str::<serde::de::IgnoredAny>(line)?;
+        return Ok(not_a_case());
+    }
+    let header: Header = match serde_json::from_str(line) {
+        Ok(h) => h,
+        Err(e) if e.is_syntax() || e.is_eof() => return Err(e),
+        Err(e) => {
+            return Ok(Parsed {
+                id: Value::Null,
+                case: Err(e.into()),
+            })
+        }
+    };
+    Ok(with_header(header, || serde_json::from_str(line)))
+}
+
+/// [`parse_line`] for a case already read as JSON.
+pub fn parse_value(case: &Value) -> Parsed {
+    if !case.is_object() {
+        return not_a_case();
+    }
+    match Header::deserialize_from(case) {
+        Ok(header) => with_header(header, || serde_json::from_value(case.clone())),
+        Err(e) => Parsed {
+            id: Value::Null,
+            case: Err(e.into()),
+        },
+    }
+}
+
+impl Header {
+    fn deserialize_from(v: &Value) -> Result<Self, serde_json::Error> {
+        serde::Deserialize::deserialize(v)
+    }
+}
+
+fn not_a_case() -> Parsed {
+    Parsed {
+        id: Value::Null,
+        case: Err(Invalid::Malformed("case has no `op`".into())),
+    }
+}
+
+fn with_header(header: Header, case: impl FnOnce() -> Result<Case, serde_json::Error>) -> Parsed {
+    let case = match &header.op {
+        None => Err(Invalid::Malformed("case has no `op`".into())),
+        Some(Name::Other(_)) => Err(Invalid::Malformed("case's `op` is not a string".into())),
+        Some(Name::Text(name)) => match Op::all().iter().find(|op| op.name() == *name) {
+            Some(&op) if runs(op) => case().map_err(Invalid::from),
+            _ => Err(Invalid::Unsupported(Unsupported(format!(
+                "op `{name}` is not supported by this runner"
+            )))),
+        },
+    };
+    Parsed {
+        id: header.id,
+        case,
+    }
+}
+
+/// Runs a parsed case on `path`: one outcome per batch.
+pub fn run(case: &Case, path: Path) -> anyhow::Result<Vec<Outcome>> {
+    match path {
         Path::F64 => run_typed::<f64>(case),
         Path::F32 => run_typed::<f32>(case),
         Path::Fixed => run_typed::<Q16>(case),
         Path::Gpu => run_gpu(case),
-    };
-    match result {
-        Ok(batches) => batches
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut fields)| {
-                let mut line = Map::new();
-                line.insert("id".into(), id.clone());
-                line.insert("batch".into(), json!(i));
-                line.append(&mut fields);
-                Value::Object(line)
-            })
-            .collect(),
-        Err(error) => vec![json!({ "id": id, "error": error })],
     }
 }
 
-type Batch = Map<String, Value>;
+/// Runs a parsed line on `path`.
+pub fn run_parsed(parsed: &Parsed, path: Path) -> anyhow::Result<Vec<Outcome>> {
+    // The gpu path's absence is reported first, whatever the case.
+    if path == Path::Gpu {
+        gpu_ready()?;
+    }
+    match &parsed.case {
+        Ok(case) => run(case, path),
+        Err(Invalid::Unsupported(u)) => Err(anyhow::Error::new(u.clone())),
+        Err(Invalid::Malformed(m)) => Err(anyhow::anyhow!("{m}")),
+    }
+}
+
+/// The output lines of a result, as text: one per batch, or one error line.
+pub fn lines(id: &Value, result: &anyhow::Result<Vec<Outcome>>) -> Vec<String> {
+    let text = |r: Result<String, serde_json::Error>| {
+        r.unwrap_or_else(|e| format!("{{\"id\":null,\"error\":\"serialising: {e}\"}}"))
+    };
+    match result {
+        Ok(outcomes) => outcomes
+            .iter()
+            .enumerate()
+            .map(|(batch, outcome)| text(serde_json::to_string(&Line { id, batch, outcome })))
+            .collect(),
+        Err(e) => vec![text(serde_json::to_string(&ErrorLine {
+            id,
+            error: format!("{e:#}"),
+        }))],
+    }
+}
+
+/// Runs one case (one line read as JSON) on `path`: one output object per batch.
+pub fn run_case(case: &Value, path: Path) -> Vec<Value> {
+    let parsed = parse_value(case);
+    lines(&parsed.id, &run_parsed(&parsed, path))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or(Value::Null))
+        .collect()
+}
 
 /// The GPU path: the CUDA context is made once per process.
 #[cfg(feature = "gpu")]
-fn run_gpu(case: &Value) -> Result<Vec<Batch>, String> {
-    use hardmine_gpu::Gpu;
-    use std::sync::OnceLock;
-    static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
-    let gpu = GPU
-        .get_or_init(|| Gpu::new().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(Clone::clone)?;
-    let op = case.get("op").and_then(Value::as_str).unwrap_or("?");
-    let params = case.get("params").cloned().unwrap_or(Value::Null);
-    let p = Params(&params);
-    if let Some(batches) = case.get("batches").and_then(Value::as_array) {
-        let gpu_err = |e: hardmine_gpu::GpuError| e.to_string();
-        return match op {
-            "ghm_c" => {
-                let mut ghm = ghm_c_of::<f32>(&p)?;
-                ghm_batches(batches, "logits", "targets", |x, t, w, g| {
-                    gpu.ghm(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
-                })
-            }
-            "ghm_r" => {
-                let mut ghm = ghm_r_of::<f32>(&p)?;
-                ghm_batches(batches, "pred", "target", |x, t, w, g| {
-                    gpu.ghm(&mut ghm, x, t, Some(w), g).map_err(gpu_err)
-                })
-            }
-            other => Err(format!("op `{other}` has no GPU kernel yet")),
-        };
-    }
-    let i = Inputs::of(case)?;
-    let reduction = p.reduction()?;
-    match op {
-        "sigmoid_focal" => {
-            let (x, t) = (i.reals::<f32>("logits")?, i.reals::<f32>("targets")?);
-            let focal = SigmoidFocal::new(p.real::<f32>("alpha")?, p.real::<f32>("gamma")?)
-                .map_err(err)?
-                .with_reduction(reduction);
+fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
+    use hardmine_gpu::GpuError;
+    let gpu = gpu()?;
+    let one = |r: Reduction, loss: Result<f32, GpuError>, grad: Vec<f32>| {
+        gpu_batch(r, loss.map_err(gpu_err)?, &grad)
+    };
+    match case {
+        Case::GhmC { params, batches } => gpu_ghm(gpu, ghm_c_of(params)?, batches),
+        Case::GhmR { params, batches } => gpu_ghm(gpu, ghm_r_of(params)?, batches),
+        Case::SigmoidFocal { params, inputs, .. } => {
+            let (x, t) = binary::<f32>(inputs);
+            let (alpha, gamma) = (params.alpha as f32, params.gamma as f32);
+            let r = params.reduction.into();
             let mut g = vec![0.0f32; x.len()];
-            let loss = gpu
-                .sigmoid_focal(&focal, &x, &t, &mut g)
-                .map_err(|e| e.to_string())?;
-            gpu_batch(reduction, loss, g)
+            let focal = hardmine::SigmoidFocal::new(alpha, gamma)?.with_reduction(r);
+            let loss = gpu.sigmoid_focal(&focal, &x, &t, &mut g);
+            one(r, loss, g)
         }
-        "bce_with_logits" => {
-            let (x, t, w) = (
-                i.reals::<f32>("logits")?,
-                i.reals::<f32>("targets")?,
-                i.optional_reals::<f32>("weights")?,
-            );
-            let bce = BceWithLogits::new().with_reduction(reduction);
+        Case::BceWithLogits { params, inputs, .. } => {
+            let (x, t) = binary::<f32>(&inputs.binary);
+            let w = inputs.weights.as_deref().map(reals::<f32>);
+            let r = params.reduction.into();
             let mut g = vec![0.0f32; x.len()];
-            let loss = gpu
-                .bce(&bce, &x, &t, w.as_deref(), &mut g)
-                .map_err(|e| e.to_string())?;
-            gpu_batch(reduction, loss, g)
+            let bce = hardmine::BceWithLogits::new().with_reduction(r);
+            let loss = gpu.bce(&bce, &x, &t, w.as_deref(), &mut g);
+            one(r, loss, g)
         }
-        "sigmoid_focal_labels" => {
-            let (x, w) = (
-                i.reals::<f32>("logits")?,
-                i.optional_reals::<f32>("label_weights")?,
-            );
-            let y = gpu_labels(&i)?;
-            let focal = SigmoidFocal::new(p.real::<f32>("alpha")?, p.real::<f32>("gamma")?)
-                .map_err(err)?
-                .with_reduction(reduction);
-            let head = SigmoidFocalLabels::new(focal, p.usize("classes")?).map_err(err)?;
+        Case::SigmoidFocalLabels { params, inputs, .. } => {
+            let x = reals::<f32>(&inputs.classes.logits);
+            let w = inputs.label_weights.as_deref().map(reals::<f32>);
+            let y = gpu_labels(&inputs.classes.labels);
+            let r = params.focal.reduction.into();
+            let head = SigmoidFocalLabels::new(sigmoid_focal_of(&params.focal)?, params.classes)?;
             let mut g = vec![0.0f32; x.len()];
-            let loss = gpu
-                .sigmoid_focal_labels(&head, &x, &y, w.as_deref(), &mut g)
-                .map_err(|e| e.to_string())?;
-            gpu_batch(reduction, loss, g)
+            let loss = gpu.sigmoid_focal_labels(&head, &x, &y, w.as_deref(), &mut g);
+            one(r, loss, g)
         }
-        "softmax_cross_entropy" | "softmax_focal" => {
-            let x = i.reals::<f32>("logits")?;
-            let y = gpu_labels(&i)?;
-            let classes = p.usize("classes")?;
+        Case::SoftmaxCrossEntropy { params, inputs, .. } => {
+            let (x, y) = (reals::<f32>(&inputs.logits), gpu_labels(&inputs.labels));
+            let r = params.reduction.into();
+            let ce = SoftmaxCrossEntropy::new(params.classes)?.with_reduction(r);
             let mut g = vec![0.0f32; x.len()];
-            let loss = if op == "softmax_focal" {
-                let f = SoftmaxFocal::new(p.real::<f32>("alpha")?, p.real("gamma")?, classes)
-                    .map_err(err)?
-                    .with_reduction(reduction);
-                gpu.softmax_focal(&f, &x, &y, &mut g)
-            } else {
-                let ce = SoftmaxCrossEntropy::new(classes)
-                    .map_err(err)?
-                    .with_reduction(reduction);
-                gpu.softmax_cross_entropy(&ce, &x, &y, &mut g)
-            }
-            .map_err(|e| e.to_string())?;
-            gpu_batch(reduction, loss, g)
+            let loss = gpu.softmax_cross_entropy(&ce, &x, &y, &mut g);
+            one(r, loss, g)
         }
-        "smooth_l1" => {
-            let (x, t) = (i.reals::<f32>("pred")?, i.reals::<f32>("target")?);
-            let l = SmoothL1::new(p.real::<f32>("beta")?)
-                .map_err(err)?
-                .with_reduction(reduction);
+        Case::SoftmaxFocal { params, inputs, .. } => {
+            let (x, y) = (reals::<f32>(&inputs.logits), gpu_labels(&inputs.labels));
+            let r = params.focal.reduction.into();
+            let f = softmax_focal_of(params)?;
             let mut g = vec![0.0f32; x.len()];
-            let loss = gpu
-                .smooth_l1(&l, &x, &t, &mut g)
-                .map_err(|e| e.to_string())?;
-            gpu_batch(reduction, loss, g)
+            let loss = gpu.softmax_focal(&f, &x, &y, &mut g);
+            one(r, loss, g)
         }
-        "ohem" => {
-            let losses = i.reals::<f32>("losses")?;
-            let boxes = i.optional_reals::<f32>("boxes")?;
-            let mut ohem = Ohem::<f32, OHEM_CAPACITY>::new(p.usize("k")?).map_err(err)?;
-            if let Some(iou) = params.get("nms_iou").and_then(Value::as_f64) {
-                ohem = ohem.with_nms(iou as f32).map_err(err)?;
-            }
+        Case::SmoothL1 { params, inputs, .. } => {
+            let (x, t) = (reals::<f32>(&inputs.pred), reals::<f32>(&inputs.target));
+            let r = params.reduction.into();
+            let l = SmoothL1::new(params.beta as f32)?.with_reduction(r);
+            let mut g = vec![0.0f32; x.len()];
+            let loss = gpu.smooth_l1(&l, &x, &t, &mut g);
+            one(r, loss, g)
+        }
+        Case::Ohem { params, inputs, .. } => {
+            let losses = reals::<f32>(&inputs.losses);
+            let boxes = inputs.boxes.as_deref().map(reals::<f32>);
+            let ohem = ohem_of::<f32>(params)?;
             let picked = gpu
                 .ohem(&ohem, &losses, boxes.as_deref())
-                .map_err(|e| e.to_string())?;
-            let mut b = Batch::new();
-            b.insert("selected".into(), json!(picked));
-            Ok(vec![b])
+                .map_err(gpu_err)?;
+            Ok(vec![case::Selected { selected: picked }.into()])
         }
-        other => Err(format!("op `{other}` has no GPU kernel yet")),
+        Case::Sohem { .. } | Case::OcclusionSearch { .. } | Case::RotateBlocks { .. } => {
+            Err(no_gpu_kernel(case))
+        }
     }
+}
+
+/// The op of a case has no GPU kernel.
+#[cfg(feature = "gpu")]
+fn no_gpu_kernel(case: &Case) -> anyhow::Error {
+    unsupported(format!("op `{}` has no GPU kernel yet", case.op()))
 }
 
 /// A case's labels as the GPU takes them, saturated into i32: an out-of-range label keeps its
 /// meaning (negative: ignored or background; at or above the classes: background, or
 /// `InvalidTarget` where labels must name a class).
 #[cfg(feature = "gpu")]
-fn gpu_labels(i: &Inputs<'_>) -> Result<Vec<i32>, String> {
-    Ok(i.labels("labels")?
+fn gpu_labels(labels: &[i64]) -> Vec<i32> {
+    labels
         .iter()
         .map(|&l| l.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
-        .collect())
+        .collect()
 }
 
 /// A GPU result as a batch: the reduced loss and the gradient. The GPU API has no per-element
 /// losses yet, so a `none` case answers an error line rather than borrow the core's values.
 #[cfg(feature = "gpu")]
-fn gpu_batch(reduction: Reduction, loss: f32, grad: Vec<f32>) -> Result<Vec<Batch>, String> {
+fn gpu_batch(reduction: Reduction, loss: f32, grad: &[f32]) -> anyhow::Result<Vec<Outcome>> {
     if reduction == Reduction::None {
-        Err("reduction `none` (per-element losses) has no GPU kernel yet".into())
+        Err(unsupported(
+            "reduction `none` (per-element losses) has no GPU kernel yet",
+        ))
     } else {
-        Ok(vec![scalar(loss, &grad)])
+        Ok(vec![scalar(loss, grad)])
     }
+}
+
+/// The CUDA context, made once per process.
+#[cfg(feature = "gpu")]
+fn gpu() -> anyhow::Result<&'static hardmine_gpu::Gpu> {
+    use hardmine_gpu::Gpu;
+    use std::sync::OnceLock;
+    static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::new().map_err(|e| e.to_string()))
+        .as_ref()
+        // Without a driver, a device or NVRTC the path is not here: every case is skipped.
+        .map_err(unsupported)
+}
+
+/// A GPU error: an op with no kernel is [`Unsupported`], the rest fail.
+#[cfg(feature = "gpu")]
+fn gpu_err(e: hardmine_gpu::GpuError) -> anyhow::Error {
+    use hardmine_gpu::GpuError;
+    match e {
+        GpuError::Unavailable | GpuError::NoDevice | GpuError::NotImplemented(_) => unsupported(e),
+        e => anyhow::Error::new(e),
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_ready() -> anyhow::Result<()> {
+    gpu().map(|_| ())
 }
 
 #[cfg(not(feature = "gpu"))]
-fn run_gpu(_: &Value) -> Result<Vec<Batch>, String> {
-    Err("the gpu path is not in this build (build hardmine-cli with --features gpu)".into())
+fn gpu_ready() -> anyhow::Result<()> {
+    Err(unsupported(
+        "the gpu path is not in this build (build hardmine-cli with --features gpu)",
+    ))
 }
 
-fn run_typed<T: Real>(case: &Value) -> Result<Vec<Batch>, String> {
-    let op = case
-        .get("op")
-        .and_then(Value::as_str)
-        .ok_or("case has no `op`")?;
-    let params = case.get("params").cloned().unwrap_or(Value::Null);
-    let p = Params(&params);
-    if let Some(batches) = case.get("batches").and_then(Value::as_array) {
-        return match op {
-            "ghm_c" => {
-                let mut ghm = ghm_c_of::<T>(&p)?;
-                ghm_batches(batches, "logits", "targets", |x, t, w, g| {
-                    ghm.value_and_grad(x, t, Some(w), g).map_err(err)
-                })
-            }
-            "ghm_r" => {
-                let mut ghm = ghm_r_of::<T>(&p)?;
-                ghm_batches(batches, "pred", "target", |x, t, w, g| {
-                    ghm.value_and_grad(x, t, Some(w), g).map_err(err)
-                })
-            }
-            other => Err(format!("op `{other}` is not supported by this runner")),
-        };
-    }
-    let i = Inputs::of(case)?;
-    let reduction = p.reduction()?;
-    let batch = match op {
-        "bce_with_logits" => {
-            let (x, t, w) = (
-                i.reals::<T>("logits")?,
-                i.reals::<T>("targets")?,
-                i.optional_reals::<T>("weights")?,
-            );
-            let bce = BceWithLogits::new().with_reduction(reduction);
-            elementwise(
-                reduction,
+#[cfg(not(feature = "gpu"))]
+fn run_gpu(_: &Case) -> anyhow::Result<Vec<Outcome>> {
+    gpu_ready().map(|()| Vec::new())
+}
+
+/// Inputs as `T` (the fixed path quantises them here).
+fn reals<T: Real>(xs: &[f64]) -> Vec<T> {
+    xs.iter().map(|&x| T::from_f64(x)).collect()
+}
+
+fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
+    let outcome = match case {
+        Case::GhmC { params, batches } => return cpu_ghm(ghm_c_of::<T>(params)?, batches),
+        Case::GhmR { params, batches } => return cpu_ghm(ghm_r_of::<T>(params)?, batches),
+        Case::BceWithLogits { params, inputs, .. } => {
+            let (x, t) = binary::<T>(&inputs.binary);
+            let w = inputs.weights.as_deref().map(reals::<T>);
+            let r = params.reduction.into();
+            let bce = BceWithLogits::new().with_reduction(r);
+            rowwise(
+                r,
+                x.len(),
                 x.len(),
                 |g| bce.value_and_grad(&x, &t, w.as_deref(), g),
                 |o| bce.per_element(&x, &t, w.as_deref(), o),
-            )
+            )?
         }
-        "sigmoid_focal" => {
-            let (x, t) = (i.reals::<T>("logits")?, i.reals::<T>("targets")?);
-            let focal = SigmoidFocal::new(p.real("alpha")?, p.real("gamma")?)
-                .map_err(|e| e.to_string())?
-                .with_reduction(reduction);
-            elementwise(
-                reduction,
+        Case::SigmoidFocal { params, inputs, .. } => {
+            let (x, t) = binary::<T>(inputs);
+            let (r, focal) = (params.reduction.into(), sigmoid_focal_of::<T>(params)?);
+            rowwise(
+                r,
+                x.len(),
                 x.len(),
                 |g| focal.value_and_grad(&x, &t, g),
                 |o| focal.per_element(&x, &t, o),
-            )
+            )?
         }
-        "sigmoid_focal_labels" => {
-            let (x, y, w) = (
-                i.reals::<T>("logits")?,
-                i.labels("labels")?,
-                i.optional_reals::<T>("label_weights")?,
-            );
-            let focal = SigmoidFocal::new(p.real("alpha")?, p.real("gamma")?)
-                .map_err(|e| e.to_string())?
-                .with_reduction(reduction);
+        Case::SigmoidFocalLabels { params, inputs, .. } => {
+            let (x, y) = (reals::<T>(&inputs.classes.logits), &inputs.classes.labels);
+            let w = inputs.label_weights.as_deref().map(reals::<T>);
+            let r = params.focal.reduction.into();
             let head =
-                SigmoidFocalLabels::new(focal, p.usize("classes")?).map_err(|e| e.to_string())?;
-            elementwise(
-                reduction,
-                x.len(),
-                |g| head.value_and_grad(&x, &y, w.as_deref(), g),
-                |o| head.per_element(&x, &y, w.as_deref(), o),
-            )
-        }
-        "softmax_cross_entropy" => {
-            let (x, y) = (i.reals::<T>("logits")?, i.labels("labels")?);
-            let ce = SoftmaxCrossEntropy::new(p.usize("classes")?)
-                .map_err(|e| e.to_string())?
-                .with_reduction(reduction);
+                SigmoidFocalLabels::new(sigmoid_focal_of::<T>(&params.focal)?, params.classes)?;
             rowwise(
-                reduction,
+                r,
+                x.len(),
+                x.len(),
+                |g| head.value_and_grad(&x, y, w.as_deref(), g),
+                |o| head.per_element(&x, y, w.as_deref(), o),
+            )?
+        }
+        Case::SoftmaxCrossEntropy { params, inputs, .. } => {
+            let (x, y) = (reals::<T>(&inputs.logits), &inputs.labels);
+            let r = params.reduction.into();
+            let ce = SoftmaxCrossEntropy::new(params.classes)?.with_reduction(r);
+            rowwise(
+                r,
                 x.len(),
                 y.len(),
-                |g| ce.value_and_grad(&x, &y, g),
-                |o| ce.per_element(&x, &y, o),
-            )
+                |g| ce.value_and_grad(&x, y, g),
+                |o| ce.per_element(&x, y, o),
+            )?
         }
-        "softmax_focal" => {
-            let (x, y) = (i.reals::<T>("logits")?, i.labels("labels")?);
-            let focal = SoftmaxFocal::new(p.real("alpha")?, p.real("gamma")?, p.usize("classes")?)
-                .map_err(|e| e.to_string())?
-                .with_reduction(reduction);
+        Case::SoftmaxFocal { params, inputs, .. } => {
+            let (x, y) = (reals::<T>(&inputs.logits), &inputs.labels);
+            let (r, focal) = (
+                params.focal.reduction.into(),
+                softmax_focal_of::<T>(params)?,
+            );
             rowwise(
-                reduction,
+                r,
                 x.len(),
                 y.len(),
-                |g| focal.value_and_grad(&x, &y, g),
-                |o| focal.per_element(&x, &y, o),
-            )
+                |g| focal.value_and_grad(&x, y, g),
+                |o| focal.per_element(&x, y, o),
+            )?
         }
-        "smooth_l1" => {
-            let (x, t) = (i.reals::<T>("pred")?, i.reals::<T>("target")?);
-            let l = SmoothL1::new(p.real("beta")?)
-                .map_err(|e| e.to_string())?
-                .with_reduction(reduction);
-            elementwise(
-                reduction,
+        Case::SmoothL1 { params, inputs, .. } => {
+            let (x, t) = (reals::<T>(&inputs.pred), reals::<T>(&inputs.target));
+            let r = params.reduction.into();
+            let l = SmoothL1::new(T::from_f64(params.beta))?.with_reduction(r);
+            rowwise(
+                r,
+                x.len(),
                 x.len(),
                 |g| l.value_and_grad(&x, &t, g),
                 |o| l.per_element(&x, &t, o),
-            )
+            )?
         }
-        "ohem" => {
-            let losses = i.reals::<T>("losses")?;
-            let boxes = i.optional_reals::<T>("boxes")?;
-            let mut ohem =
-                Ohem::<T, OHEM_CAPACITY>::new(p.usize("k")?).map_err(|e| e.to_string())?;
-            if let Some(iou) = params.get("nms_iou").and_then(Value::as_f64) {
-                ohem = ohem.with_nms(T::from_f64(iou)).map_err(|e| e.to_string())?;
+        Case::Ohem { params, inputs, .. } => {
+            let losses = reals::<T>(&inputs.losses);
+            let boxes = inputs.boxes.as_deref().map(reals::<T>);
+            let picked = ohem_of::<T>(params)?.select(&losses, boxes.as_deref())?;
+            case::Selected {
+                selected: picked.indices().to_vec(),
             }
-            let picked = ohem
-                .select(&losses, boxes.as_deref())
-                .map_err(|e| e.to_string())?;
-            let mut b = Batch::new();
-            b.insert("selected".into(), json!(picked.indices()));
-            Ok(b)
+            .into()
         }
-        "rotate_blocks" => rotate_blocks::<T>(&p, &i),
-        "occlusion_search" => occlusion_search::<T>(&p, &i),
-        other => return Err(format!("op `{other}` is not supported by this runner")),
+        Case::Sohem { params, inputs, .. } => sohem::<T>(params, inputs)?,
+        Case::RotateBlocks { params, inputs, .. } => rotate_blocks::<T>(params, inputs)?,
+        Case::OcclusionSearch { params, inputs, .. } => occlusion_search::<T>(params, inputs)?,
     };
-    batch.map(|b| vec![b])
+    Ok(vec![outcome])
 }
 
-fn err(e: hardmine::Error) -> String {
-    e.to_string()
+/// A case's logits and targets as `T`.
+fn binary<T: Real>(i: &case::BinaryInputs) -> (Vec<T>, Vec<T>) {
+    (reals(&i.logits), reals(&i.targets))
 }
 
-/// A stateful GHM case: the same loss object over every batch, in order.
+/// A sigmoid focal loss from the case's parameters.
+fn sigmoid_focal_of<T: Real>(p: &case::Focal) -> anyhow::Result<SigmoidFocal<T>> {
+    let (alpha, gamma) = (T::from_f64(p.alpha), T::from_f64(p.gamma));
+    Ok(SigmoidFocal::new(alpha, gamma)?.with_reduction(p.reduction.into()))
+}
+
+/// A softmax focal loss from the case's parameters.
+fn softmax_focal_of<T: Real>(p: &case::FocalClasses) -> anyhow::Result<SoftmaxFocal<T>> {
+    let (alpha, gamma) = (T::from_f64(p.focal.alpha), T::from_f64(p.focal.gamma));
+    Ok(SoftmaxFocal::new(alpha, gamma, p.classes)?.with_reduction(p.focal.reduction.into()))
+}
+
+/// An OHEM miner from the case's parameters.
+fn ohem_of<T: Real>(p: &case::Ohem) -> anyhow::Result<Ohem<T, OHEM_CAPACITY>> {
+    let ohem = Ohem::<T, OHEM_CAPACITY>::new(p.k)?;
+    Ok(match p.nms_iou {
+        Some(iou) => ohem.with_nms(T::from_f64(iou))?,
+        None => ohem,
+    })
+}
+
 /// A GHM-C sequence's loss from the case's parameters.
-fn ghm_c_of<T: Real>(p: &Params<'_>) -> Result<GhmC<T, GHM_CAPACITY>, String> {
-    GhmC::new(
-        p.usize("bins")?,
-        p.real("momentum")?,
-        p.real("loss_weight")?,
-    )
-    .map_err(err)
+fn ghm_c_of<T: Real>(p: &case::GhmC) -> anyhow::Result<GhmC<T, GHM_CAPACITY>> {
+    Ok(GhmC::new(
+        p.bins,
+        T::from_f64(p.momentum),
+        T::from_f64(p.loss_weight),
+    )?)
 }
 
 /// A GHM-R sequence's loss from the case's parameters.
-fn ghm_r_of<T: Real>(p: &Params<'_>) -> Result<GhmR<T, GHM_CAPACITY>, String> {
-    let (mu, bins) = (p.real("mu")?, p.usize("bins")?);
-    GhmR::new(mu, bins, p.real("momentum")?, p.real("loss_weight")?).map_err(err)
+fn ghm_r_of<T: Real>(p: &case::GhmR) -> anyhow::Result<GhmR<T, GHM_CAPACITY>> {
+    let (mu, momentum) = (T::from_f64(p.mu), T::from_f64(p.ghm.momentum));
+    Ok(GhmR::new(
+        mu,
+        p.ghm.bins,
+        momentum,
+        T::from_f64(p.ghm.loss_weight),
+    )?)
 }
 
-fn ghm_batches<T: Real>(
-    batches: &[Value],
-    x_key: &str,
-    t_key: &str,
-    mut call: impl FnMut(&[T], &[T], &[T], &mut [T]) -> Result<T, String>,
-) -> Result<Vec<Batch>, String> {
+/// A stateful GHM case: the same loss object over every batch, in order, through `call`.
+fn ghm_batches<T: Real, K, I: Pair>(
+    batches: &[Batch<Weighted<I>>],
+    mut ghm: Ghm<T, K, GHM_CAPACITY>,
+    mut call: impl FnMut(&mut Ghm<T, K, GHM_CAPACITY>, &[T], &[T], &[T], &mut [T]) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<Outcome>> {
     batches
         .iter()
         .map(|b| {
-            let i = Inputs::of(b)?;
+            let (x, t) = b.inputs.inputs.pair();
             let (x, t, w) = (
-                i.reals::<T>(x_key)?,
-                i.reals::<T>(t_key)?,
-                i.reals::<T>("label_weights")?,
+                reals::<T>(x),
+                reals::<T>(t),
+                reals::<T>(&b.inputs.label_weights),
             );
             let mut g = vec![T::ZERO; x.len()];
-            let loss = call(&x, &t, &w, &mut g)?;
+            let loss = call(&mut ghm, &x, &t, &w, &mut g)?;
             Ok(scalar(loss, &g))
         })
         .collect()
 }
 
+/// A GHM case on the CPU.
+fn cpu_ghm<T: Real, K: GhmKind<T>, I: Pair>(
+    ghm: Ghm<T, K, GHM_CAPACITY>,
+    batches: &[Batch<Weighted<I>>],
+) -> anyhow::Result<Vec<Outcome>> {
+    ghm_batches(batches, ghm, |ghm, x, t, w, g| {
+        Ok(ghm.value_and_grad(x, t, Some(w), g)?)
+    })
+}
+
+/// A GHM case on the GPU.
+#[cfg(feature = "gpu")]
+fn gpu_ghm<K: hardmine_gpu::DeviceKind, I: Pair>(
+    gpu: &hardmine_gpu::Gpu,
+    ghm: Ghm<f32, K, GHM_CAPACITY>,
+    batches: &[Batch<Weighted<I>>],
+) -> anyhow::Result<Vec<Outcome>> {
+    ghm_batches(batches, ghm, |ghm, x, t, w, g| {
+        gpu.ghm(ghm, x, t, Some(w), g).map_err(gpu_err)
+    })
+}
+
+/// `sohem`: quantile strata, or the preset loss `edges` when the case gives them.
+fn sohem<T: Real>(p: &case::Sohem, i: &case::SohemInputs) -> anyhow::Result<Outcome> {
+    if p.k > SOHEM_CAPACITY {
+        bail!("k = {} exceeds the runner's capacity {SOHEM_CAPACITY}", p.k);
+    }
+    let (cls, loc) = (reals::<T>(&i.cls), reals::<T>(&i.loc));
+    let mut miner = SOhem::<T, SOHEM_CAPACITY>::new(p.k, p.strata)?;
+    if let Some(edges) = &p.edges {
+        miner = miner.with_edges(&reals::<T>(edges))?;
+    }
+    let picked = miner.select(&cls, &loc, T::from_f64(p.progress))?;
+    Ok(case::Selected {
+        selected: picked.indices().to_vec(),
+    }
+    .into())
+}
+
 /// `rotate_blocks`: output, the gradient for the given upstream gradient, and grad_angles.
-fn rotate_blocks<T: Real>(p: &Params<'_>, i: &Inputs<'_>) -> Result<Batch, String> {
-    let (x, up) = (i.reals::<T>("features")?, i.reals::<T>("upstream")?);
-    let angles = p.reals::<T>("angles")?;
-    let rot = ChannelBlockRotation::<T>::new(
-        p.usize("channels")?,
-        p.usize("height")?,
-        p.usize("width")?,
-        p.usize("blocks")?,
-    )
-    .and_then(|r| r.with_max_angle(T::from_f64(core::f64::consts::PI)))
-    .map_err(err)?;
+fn rotate_blocks<T: Real>(p: &case::Rotation, i: &case::RotationInputs) -> anyhow::Result<Outcome> {
+    let (x, up, angles) = (
+        reals::<T>(&i.features),
+        reals::<T>(&i.upstream),
+        reals(&p.angles),
+    );
+    let rot =
+        ChannelBlockRotation::<T>::new(p.shape.channels, p.shape.height, p.shape.width, p.blocks)
+            .and_then(|r| r.with_max_angle(T::from_f64(core::f64::consts::PI)))?;
     let mut out = vec![T::ZERO; x.len()];
-    rot.forward(&x, &angles, &mut out).map_err(err)?;
+    rot.forward(&x, &angles, &mut out)?;
     let mut g = vec![T::ZERO; x.len()];
     let mut ga = vec![T::ZERO; angles.len()];
-    rot.backward(&x, &angles, &up, &mut g, &mut ga)
-        .map_err(err)?;
-    let mut b = Batch::new();
-    b.insert("output".into(), numbers(&out));
-    b.insert("grad".into(), numbers(&g));
-    b.insert("grad_angles".into(), numbers(&ga));
-    Ok(b)
+    rot.backward(&x, &angles, &up, &mut g, &mut ga)?;
+    Ok(case::Rotated {
+        output: numbers(&out),
+        grad: numbers(&g),
+        grad_angles: numbers(&ga),
+    }
+    .into())
 }
 
 /// `occlusion_search` with the scorer `sigmoid(sum(scorer_weights * features) + scorer_bias)`.
-fn occlusion_search<T: Real>(p: &Params<'_>, i: &Inputs<'_>) -> Result<Batch, String> {
-    let x = i.reals::<T>("features")?;
-    let w = i.reals::<T>("scorer_weights")?;
-    let bias = T::from_f64(
-        i.0.get("scorer_bias")
-            .and_then(Value::as_f64)
-            .ok_or("missing input `scorer_bias`")?,
-    );
+fn occlusion_search<T: Real>(
+    p: &case::Occlusion,
+    i: &case::OcclusionInputs,
+) -> anyhow::Result<Outcome> {
+    let (x, w) = (reals::<T>(&i.features), reals::<T>(&i.scorer_weights));
+    let bias = T::from_f64(i.scorer_bias);
     let search = OcclusionSearch::new(
-        p.usize("channels")?,
-        p.usize("height")?,
-        p.usize("width")?,
-        p.usize("window")?,
-        p.usize("stride")?,
-    )
-    .map_err(err)?;
+        p.shape.channels,
+        p.shape.height,
+        p.shape.width,
+        p.window,
+        p.stride,
+    )?;
     if w.len() != x.len() {
-        return Err("scorer_weights and features differ in length".into());
+        bail!("scorer_weights and features differ in length");
     }
     let mut scratch = vec![T::ZERO; x.len()];
     let mut scores = vec![T::ZERO; search.window_count()];
@@ -454,160 +596,53 @@ fn occlusion_search<T: Real>(p: &Params<'_>, i: &Inputs<'_>) -> Result<Batch, St
             .fold(T::ZERO.widen(), |a, (&f, &w)| a + (f * w).widen());
         (T::narrow(z) + bias).sigmoid()
     };
-    let best = search
-        .search(&x, &mut scratch, &mut scores, scorer)
-        .map_err(err)?;
-    let windows: Vec<Value> = (0..search.window_count())
+    let best = search.search(&x, &mut scratch, &mut scores, scorer)?;
+    let windows = (0..search.window_count())
         .filter_map(|k| search.window(k))
-        .map(|(r, c)| json!([r, c]))
+        .map(|(r, c)| [r, c])
         .collect();
-    let mut b = Batch::new();
-    b.insert("scores".into(), numbers(&scores));
-    b.insert("windows".into(), Value::Array(windows));
-    b.insert("best".into(), json!(best));
-    Ok(b)
+    Ok(case::Windows {
+        scores: numbers(&scores),
+        windows,
+        best,
+    }
+    .into())
 }
 
-/// Loss and gradient of an element-wise loss; for `none`, the loss is the per-element vector.
-fn elementwise<T: Real>(
-    reduction: Reduction,
-    n: usize,
-    with_grad: impl FnOnce(&mut [T]) -> Result<T, hardmine::Error>,
-    per_element: impl FnOnce(&mut [T]) -> Result<(), hardmine::Error>,
-) -> Result<Batch, String> {
-    rowwise(reduction, n, n, with_grad, per_element)
-}
-
-/// As `elementwise`, with `rows` per-element outputs for a `[rows x classes]` input of `n`.
+/// Loss and gradient of a loss over `n` inputs with `rows` per-element outputs (`n` for an
+/// element-wise loss, the rows of a `[rows x classes]` input); for `none`, the loss is the
+/// per-element vector.
 fn rowwise<T: Real>(
     reduction: Reduction,
     n: usize,
     rows: usize,
     with_grad: impl FnOnce(&mut [T]) -> Result<T, hardmine::Error>,
     per_element: impl FnOnce(&mut [T]) -> Result<(), hardmine::Error>,
-) -> Result<Batch, String> {
+) -> anyhow::Result<Outcome> {
     let mut g = vec![T::ZERO; n];
-    let loss = with_grad(&mut g).map_err(|e| e.to_string())?;
+    let loss = with_grad(&mut g)?;
     if reduction == Reduction::None {
         let mut out = vec![T::ZERO; rows];
-        per_element(&mut out).map_err(|e| e.to_string())?;
-        let mut b = Batch::new();
-        b.insert("loss".into(), numbers(&out));
-        b.insert("grad".into(), numbers(&g));
-        Ok(b)
+        per_element(&mut out)?;
+        Ok(LossGrad {
+            loss: LossValue::PerElement(numbers(&out)),
+            grad: numbers(&g),
+        }
+        .into())
     } else {
         Ok(scalar(loss, &g))
     }
 }
 
-fn scalar<T: Real>(loss: T, grad: &[T]) -> Batch {
-    let mut b = Batch::new();
-    b.insert("loss".into(), number(loss));
-    b.insert("grad".into(), numbers(grad));
-    b
+fn scalar<T: Real>(loss: T, grad: &[T]) -> Outcome {
+    LossGrad {
+        loss: LossValue::Scalar(loss.to_f64()),
+        grad: numbers(grad),
+    }
+    .into()
 }
 
-fn number<T: Real>(x: T) -> Value {
-    // Non-finite results have no JSON number; they are reported as null and fail the check.
-    serde_json::Number::from_f64(x.to_f64()).map_or(Value::Null, Value::Number)
-}
-
-fn numbers<T: Real>(xs: &[T]) -> Value {
-    Value::Array(xs.iter().map(|&x| number(x)).collect())
-}
-
-struct Params<'a>(&'a Value);
-
-impl Params<'_> {
-    fn f64(&self, key: &str) -> Result<f64, String> {
-        self.0
-            .get(key)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("missing number param `{key}`"))
-    }
-
-    fn real<T: Real>(&self, key: &str) -> Result<T, String> {
-        self.f64(key).map(T::from_f64)
-    }
-
-    fn usize(&self, key: &str) -> Result<usize, String> {
-        self.0
-            .get(key)
-            .and_then(Value::as_u64)
-            .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| format!("missing integer param `{key}`"))
-    }
-
-    fn reals<T: Real>(&self, key: &str) -> Result<Vec<T>, String> {
-        let arr = self
-            .0
-            .get(key)
-            .and_then(Value::as_array)
-            .ok_or_else(|| format!("missing param `{key}`"))?;
-        arr.iter()
-            .map(|v| {
-                v.as_f64()
-                    .map(T::from_f64)
-                    .ok_or_else(|| format!("param `{key}` has a non-number"))
-            })
-            .collect()
-    }
-
-    fn reduction(&self) -> Result<Reduction, String> {
-        match self.0.get("reduction").and_then(Value::as_str) {
-            None | Some("mean") => Ok(Reduction::Mean),
-            Some("sum") => Ok(Reduction::Sum),
-            Some("none") => Ok(Reduction::None),
-            Some(other) => Err(format!("unknown reduction `{other}`")),
-        }
-    }
-}
-
-struct Inputs<'a>(&'a Map<String, Value>);
-
-impl<'a> Inputs<'a> {
-    fn of(v: &'a Value) -> Result<Self, String> {
-        v.get("inputs")
-            .and_then(Value::as_object)
-            .map(Inputs)
-            .ok_or_else(|| "case has no `inputs`".into())
-    }
-
-    fn optional_reals<T: Real>(&self, key: &str) -> Result<Option<Vec<T>>, String> {
-        match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => {
-                let arr = v
-                    .as_array()
-                    .ok_or_else(|| format!("input `{key}` is not an array"))?;
-                arr.iter()
-                    .map(|x| {
-                        x.as_f64()
-                            .map(T::from_f64)
-                            .ok_or_else(|| format!("input `{key}` has a non-number"))
-                    })
-                    .collect::<Result<Vec<T>, String>>()
-                    .map(Some)
-            }
-        }
-    }
-
-    fn reals<T: Real>(&self, key: &str) -> Result<Vec<T>, String> {
-        self.optional_reals(key)?
-            .ok_or_else(|| format!("missing input `{key}`"))
-    }
-
-    fn labels(&self, key: &str) -> Result<Vec<i64>, String> {
-        let arr = self
-            .0
-            .get(key)
-            .and_then(Value::as_array)
-            .ok_or_else(|| format!("missing input `{key}`"))?;
-        arr.iter()
-            .map(|x| {
-                x.as_i64()
-                    .ok_or_else(|| format!("input `{key}` has a non-integer"))
-            })
-            .collect()
-    }
+/// Results as f64 (a non-finite one is written `null` and fails the check).
+fn numbers<T: Real>(xs: &[T]) -> Vec<f64> {
+    xs.iter().map(|&x| x.to_f64()).collect()
 }

@@ -9,12 +9,13 @@
 
 use crate::finetune::{self, Report};
 use crate::svg;
+use anyhow::Context as _;
 use hardmine::{Reduction, SigmoidFocal};
 use std::path::Path;
 
 /// Writes the four figures for `reports` (one per method) into `dir`; returns their paths.
-pub fn write_all(dir: &Path, reports: &[Report]) -> Result<Vec<String>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn write_all(dir: &Path, reports: &[Report]) -> anyhow::Result<Vec<String>> {
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     let figures = [
         ("focal_loss.svg", focal_curves()?),
         ("gradient_norms.svg", gradient_norms(reports)),
@@ -24,13 +25,13 @@ pub fn write_all(dir: &Path, reports: &[Report]) -> Result<Vec<String>, String> 
     let mut written = Vec::new();
     for (name, body) in figures {
         let path = dir.join(name);
-        std::fs::write(&path, body).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, body).with_context(|| path.display().to_string())?;
         written.push(path.display().to_string());
     }
     Ok(written)
 }
 
-fn focal_curves() -> Result<String, String> {
+fn focal_curves() -> anyhow::Result<String> {
     let p: Vec<f64> = (1..=400).map(|k| k as f64 / 400.0).collect();
     let logits: Vec<f64> = p
         .iter()
@@ -39,13 +40,9 @@ fn focal_curves() -> Result<String, String> {
     let ones = vec![1.0; p.len()];
     let mut series = Vec::new();
     for gamma in [0.0, 0.5, 1.0, 2.0, 5.0] {
-        let focal = SigmoidFocal::new(-1.0, gamma)
-            .map_err(|e| e.to_string())?
-            .with_reduction(Reduction::None);
+        let focal = SigmoidFocal::new(-1.0, gamma)?.with_reduction(Reduction::None);
         let mut loss = vec![0.0; p.len()];
-        focal
-            .per_element(&logits, &ones, &mut loss)
-            .map_err(|e| e.to_string())?;
+        focal.per_element(&logits, &ones, &mut loss)?;
         series.push((
             format!("gamma = {gamma}"),
             p.iter().copied().zip(loss).collect(),
@@ -145,7 +142,7 @@ pub fn run(
     dir: &Path,
     opts: &finetune::Options,
     progress: &mut (dyn FnMut(&str, usize, usize) + Send),
-) -> Result<Vec<String>, String> {
+) -> anyhow::Result<Vec<String>> {
     let reports = finetune::run(opts, progress)?;
     write_all(dir, &reports)
 }

@@ -1,31 +1,35 @@
 //! The one tolerance table of the project. Every accuracy a doc comment states is enforced
 //! by a test that reads its row here.
 
-/// Golden parity tolerance of a path: `(rtol, afrac, floor)` (golden/README.md).
-pub use hardmine_cli::parity::Path;
+/// A numeric path.
+pub use hardmine_cli::op::Path;
+/// The golden parity tolerances (golden/README.md), one table for `hardmine parity --check` and
+/// these tests: `F32_REL` and `F32_ABS_FRAC` of the array's scale besides, `F64_REL` and
+/// `F64_ABS_FRAC`, and the fixed row; `Tolerance::of(path)` gives a path's row.
+pub use hardmine_cli::tolerance::{
+    Tolerance, F32_ABS_FRAC, F32_REL, F64_ABS_FRAC, F64_REL, FIXED_ABS_FRAC, FIXED_FLOOR, FIXED_REL,
+};
 
-/// Declares each bound as a named constant and lists them all in [`TABLE`], so that a test can
-/// check every bound a doc comment quotes against the constant it names.
+/// Declares each bound as a named constant and lists them all, with the golden tolerances
+/// re-exported above, in [`TABLE`], so that a test can check every bound a doc comment quotes
+/// against the constant it names.
 macro_rules! bounds {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty = $value:expr;)*) => {
+    (
+        golden: [$($golden:ident),*];
+        $($(#[$doc:meta])* $name:ident: $ty:ty = $value:expr;)*
+    ) => {
         $($(#[$doc])* pub const $name: $ty = $value;)*
-        /// Every bound above by name, as an `f64`: what a doc comment quotes as
+        /// Every bound of the project by name, as an `f64`: what a doc comment quotes as
         /// ``VALUE [UNIT] (`NAME`)`` must equal it (`tests/accuracy_docs.rs`).
-        pub const TABLE: &[(&str, f64)] = &[$((stringify!($name), $value as f64)),*];
+        pub const TABLE: &[(&str, f64)] = &[
+            $((stringify!($golden), $golden as f64),)*
+            $((stringify!($name), $value as f64)),*
+        ];
     };
 }
 
 bounds! {
-    /// Relative error of an f32 loss or gradient against the exact value (with
-    /// [`F32_ABS_FRAC`] of the array's scale besides), every f32 loss.
-    F32_REL: f64 = 1e-5;
-    /// Relative error of an f64 loss or gradient against the exact value.
-    F64_REL: f64 = 1e-10;
-    /// Absolute slack of an f32 comparison, as a fraction of the largest value compared
-    /// (gradient entries near 0).
-    F32_ABS_FRAC: f64 = 1e-6;
-    /// Absolute slack of an f64 comparison, as a fraction of the largest value compared.
-    F64_ABS_FRAC: f64 = 1e-12;
+    golden: [F32_REL, F64_REL, F32_ABS_FRAC, F64_ABS_FRAC, FIXED_REL, FIXED_ABS_FRAC, FIXED_FLOOR];
     /// Max error in ULP of the f32 `sigmoid` and `softplus` kernels over every f32 input.
     KERNEL_F32_ULP: u32 = 3;
     /// Max error in ULP of the fast f32 `e^-|x|` over every f32 input whose result is at or
@@ -60,7 +64,7 @@ bounds! {
 
 /// Fixed-point loss tolerance against the exact value (the golden fixed row): relative, a
 /// fraction of the array's scale, and an absolute floor of 2 LSB.
-pub const FIXED: (f64, f64, f64) = (2e-3, 2e-3, 3.1e-5);
+pub const FIXED: (f64, f64, f64) = Tolerance::of(Path::Fixed).parts();
 
 /// `Err` describing the first element of `got` outside `rel * |exp| + abs_frac * scale`.
 pub fn check_close(got: &[f64], exp: &[f64], rel: f64, abs_frac: f64) -> Result<(), String> {

@@ -2,13 +2,15 @@
 //! tolerances. Ops that later issues add are listed explicitly: they must answer with a
 //! per-case error line (the runner contract) until they land, and nothing else may.
 
+use hardmine_cli::case::Outcome;
+use hardmine_cli::op::Op;
 use hardmine_cli::{compare, parity};
 use hardmine_host_tests::golden;
+use hardmine_host_tests::tolerance::{Tolerance, F32_REL, FIXED};
 
-/// Ops whose implementation belongs to open issues (an op listed here must answer with an
-/// error line until it lands). `sohem`: the parity runner's case is being rewritten (issue 16);
-/// `tests/sohem.rs` checks its golden cases against the core meanwhile.
-const NOT_YET: &[&str] = &["sohem"];
+/// Ops whose implementation belongs to open issues (none at present; an op listed here must
+/// answer with an error line until it lands).
+const NOT_YET: &[Op] = &[];
 
 fn run_path(path: parity::Path) {
     let cases = golden::cases();
@@ -16,17 +18,25 @@ fn run_path(path: parity::Path) {
     let mut checked = 0;
     let mut failures = Vec::new();
     for (file, case) in &cases {
-        let id = case["id"].as_str().unwrap_or("?");
-        let op = case["op"].as_str().unwrap_or("?");
-        let lines = parity::run_case(case, path);
-        if NOT_YET.contains(&op) {
+        let parsed = parity::parse_value(case);
+        let id = parsed.label().to_owned();
+        let result = parity::run_parsed(&parsed, path);
+        let op = parsed.case.as_ref().map(|c| c.op());
+        if op.as_ref().is_ok_and(|op| NOT_YET.contains(op)) {
             assert!(
-                lines.len() == 1 && lines[0].get("error").is_some(),
+                result.is_err(),
                 "{file} {id}: an unimplemented op must answer one error line"
             );
             continue;
         }
-        match compare::check_case(case, &lines, path) {
+        let expected = match &parsed.case {
+            Ok(c) => c.expectations(),
+            Err(e) => {
+                failures.push(format!("{file} {id}: {e}"));
+                continue;
+            }
+        };
+        match compare::check(&expected, &result, path) {
             Ok(()) => checked += 1,
             Err(why) => failures.push(format!("{file} {id}: {why}")),
         }
@@ -59,6 +69,7 @@ fn golden_fixed() {
 #[test]
 fn the_gpu_path_answers_error_lines_without_cuda() {
     for (_, case) in golden::cases().iter().take(3) {
+        // Through the JSON-in, JSON-out API the fuzz target drives.
         let lines = parity::run_case(case, parity::Path::Gpu);
         assert_eq!(lines.len(), 1);
         assert!(
@@ -66,6 +77,19 @@ fn the_gpu_path_answers_error_lines_without_cuda() {
             "the gpu path must answer an error line"
         );
         assert_eq!(lines[0]["id"], case["id"]);
+        assert!(compare::check_case(case, &lines, parity::Path::Gpu).is_err());
+    }
+}
+
+#[test]
+fn the_json_api_agrees_with_the_typed_one() {
+    for (_, case) in golden::cases() {
+        let lines = parity::run_case(&case, parity::Path::F64);
+        assert_eq!(lines[0]["id"], case["id"]);
+        assert_eq!(
+            compare::check_case(&case, &lines, parity::Path::F64),
+            Ok(())
+        );
     }
 }
 
@@ -76,8 +100,39 @@ fn the_checker_rejects_a_perturbed_result() {
         .into_iter()
         .find(|(_, c)| c["op"] == "bce_with_logits")
         .unwrap();
+    let parsed = parity::parse_value(&case);
+    let expected = parsed.case.as_ref().unwrap().expectations();
+    let mut outcomes = parity::run_parsed(&parsed, parity::Path::F32).unwrap();
+    let Outcome::LossGrad(lg) = &mut outcomes[0] else {
+        panic!("bce answers a loss and a gradient")
+    };
+    let g = lg.grad[0];
+    lg.grad[0] = g * (1.0 + 1e-3) + 1e-3;
+    assert!(compare::check(&expected, &Ok(outcomes.clone()), parity::Path::F32).is_err());
+    // And through the JSON lines.
     let mut lines = parity::run_case(&case, parity::Path::F32);
     let g = lines[0]["grad"][0].as_f64().unwrap();
     lines[0]["grad"][0] = serde_json::json!(g * (1.0 + 1e-3) + 1e-3);
     assert!(compare::check_case(&case, &lines, parity::Path::F32).is_err());
+}
+
+#[test]
+fn the_tolerance_table_is_the_golden_readme_s() {
+    assert_eq!(Tolerance::of(parity::Path::Fixed).parts(), FIXED);
+    assert_eq!(Tolerance::of(parity::Path::Gpu).rtol, F32_REL);
+    let readme = std::fs::read_to_string(golden::dir().join("README.md")).unwrap();
+    for (row, path) in [
+        ("| f64 |", parity::Path::F64),
+        ("| f32, gpu |", parity::Path::F32),
+        ("| fixed (Q15.16) |", parity::Path::Fixed),
+    ] {
+        let line = readme.lines().find(|l| l.starts_with(row)).unwrap();
+        let cells: Vec<f64> = line
+            .split('|')
+            .skip(2)
+            .filter_map(|c| c.trim().parse().ok())
+            .collect();
+        let t = Tolerance::of(path);
+        assert_eq!(cells, [t.rtol, t.afrac, t.floor], "{row}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The vendored handwritten digits (UCI optical digits, CC BY 4.0; see `data/README.md`).
 
+use anyhow::Context as _;
 use flate2::read::GzDecoder;
 use std::io::Read;
 
@@ -20,11 +21,11 @@ pub struct Digits {
 
 impl Digits {
     /// Every vendored digit.
-    pub fn load() -> Result<Self, String> {
+    pub fn load() -> anyhow::Result<Self> {
         let mut text = String::new();
         GzDecoder::new(DIGITS_GZ)
             .read_to_string(&mut text)
-            .map_err(|e| format!("digits: {e}"))?;
+            .context("digits")?;
         let mut all = Digits::default();
         for (n, line) in text
             .lines()
@@ -36,19 +37,19 @@ impl Digits {
                 .map(|v| {
                     v.trim()
                         .parse::<u8>()
-                        .map_err(|e| format!("digits line {}: {e}", n + 1))
+                        .with_context(|| format!("digits line {}", n + 1))
                 })
                 .collect::<Result<_, _>>()?;
             let (pixels, label) = values.split_at(PIXELS);
             let image: [u8; PIXELS] = pixels
                 .try_into()
-                .map_err(|_| format!("digits line {}: short", n + 1))?;
+                .map_err(|_| anyhow::anyhow!("digits line {}: short", n + 1))?;
             match label {
                 [d] if *d < 10 => {
                     all.images.push(image);
                     all.labels.push(*d);
                 }
-                _ => return Err(format!("digits line {}: bad label", n + 1)),
+                _ => anyhow::bail!("digits line {}: bad label", n + 1),
             }
         }
         Ok(all)

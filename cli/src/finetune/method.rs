@@ -24,7 +24,8 @@ pub const ALL: [Method; 8] = [
 ];
 
 /// A training method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum Method {
     /// BCE on every cell.
     Bce,
@@ -58,11 +59,6 @@ impl Method {
             Method::DistributionCe => "distribution_ce",
         }
     }
-
-    /// Parses a name.
-    pub fn parse(s: &str) -> Option<Self> {
-        ALL.into_iter().find(|m| m.name() == s)
-    }
 }
 
 /// A method's loss state and scratch, kept across steps.
@@ -79,18 +75,13 @@ pub struct Loss<T: Real> {
     wide_labels: Vec<i32>,
 }
 
-fn err(e: hardmine::Error) -> String {
-    e.to_string()
-}
-
 impl<T: Real> Loss<T> {
     /// The state of `method`.
-    pub fn new(method: Method, seed: u64) -> Result<Self, String> {
+    pub fn new(method: Method, seed: u64) -> anyhow::Result<Self> {
         // GHM-C as mmdetection's RetinaNet config has it (loss_weight 1 beside a focal loss
         // normalised by the positive count, as the summed losses here are: one positive a scene).
-        let ghm = GhmC::new(30, T::from_f64(0.75), T::ONE).map_err(err)?;
-        let dist = DistributionCe::new(11, Weighting::LogitAdjustment { tau: T::ONE })
-            .map_err(err)?
+        let ghm = GhmC::new(30, T::from_f64(0.75), T::ONE)?;
+        let dist = DistributionCe::new(11, Weighting::LogitAdjustment { tau: T::ONE })?
             .with_reduction(Reduction::Sum);
         Ok(Self {
             method,
@@ -135,7 +126,7 @@ impl<T: Real> Loss<T> {
         labels: &[i32],
         progress: T,
         grad: &mut [T],
-    ) -> Result<T, String> {
+    ) -> anyhow::Result<T> {
         for (row, &l) in self.targets.chunks_exact_mut(CLASSES).zip(labels) {
             for (c, t) in row.iter_mut().enumerate() {
                 *t = if l == c as i32 { T::ONE } else { T::ZERO };
@@ -143,21 +134,15 @@ impl<T: Real> Loss<T> {
         }
         let bce = BceWithLogits::new().with_reduction(Reduction::Sum);
         match self.method {
-            Method::Bce | Method::Afast => bce
-                .value_and_grad(logits, &self.targets, None, grad)
-                .map_err(err),
-            Method::Focal => SigmoidFocal::new(T::from_f64(0.25), T::from_f64(2.0))
-                .map_err(err)?
+            Method::Bce | Method::Afast => {
+                Ok(bce.value_and_grad(logits, &self.targets, None, grad)?)
+            }
+            Method::Focal => Ok(SigmoidFocal::new(T::from_f64(0.25), T::from_f64(2.0))?
                 .with_reduction(Reduction::Sum)
-                .value_and_grad(logits, &self.targets, grad)
-                .map_err(err),
-            Method::GhmC => self
-                .ghm
-                .value_and_grad(logits, &self.targets, None, grad)
-                .map_err(err),
+                .value_and_grad(logits, &self.targets, grad)?),
+            Method::GhmC => Ok(self.ghm.value_and_grad(logits, &self.targets, None, grad)?),
             Method::Balanced | Method::Ohem | Method::Sohem => {
-                bce.per_element(logits, &self.targets, None, &mut self.per_element)
-                    .map_err(err)?;
+                bce.per_element(logits, &self.targets, None, &mut self.per_element)?;
                 for (r, e) in self
                     .rows
                     .iter_mut()
@@ -180,11 +165,9 @@ impl<T: Real> Loss<T> {
                             .and_then(BalancedSampler::<T, MINED>::new)
                             .map(|s| s.sample(&positive, &mut self.rng))
                     }
-                }
-                .map_err(err)?;
-                bce.value_and_grad(logits, &self.targets, None, grad)
-                    .map_err(err)?;
-                picked.apply(grad, CLASSES).map_err(err)?;
+                }?;
+                bce.value_and_grad(logits, &self.targets, None, grad)?;
+                picked.apply(grad, CLASSES)?;
                 Ok(T::narrow(
                     picked
                         .indices()
@@ -193,21 +176,11 @@ impl<T: Real> Loss<T> {
                 ))
             }
             Method::DistributionCe => {
-                for ((w, l), (&label, wl)) in self
-                    .wide
-                    .chunks_exact_mut(11)
-                    .zip(logits.chunks_exact(CLASSES))
-                    .zip(labels.iter().zip(self.wide_labels.iter_mut()))
-                {
-                    w[..CLASSES].copy_from_slice(l);
-                    w[CLASSES] = T::ZERO; // background logit
-                    *wl = if label >= 0 { label } else { CLASSES as i32 };
-                }
-                self.dist.observe(&self.wide_labels).map_err(err)?;
-                let loss = self
-                    .dist
-                    .value_and_grad(&self.wide, &self.wide_labels, &mut self.wide_grad)
-                    .map_err(err)?;
+                self.widen(logits, labels);
+                self.dist.observe(&self.wide_labels)?;
+                let loss =
+                    self.dist
+                        .value_and_grad(&self.wide, &self.wide_labels, &mut self.wide_grad)?;
                 for (g, w) in grad
                     .chunks_exact_mut(CLASSES)
                     .zip(self.wide_grad.chunks_exact(11))
@@ -219,14 +192,9 @@ impl<T: Real> Loss<T> {
         }
     }
 
-    /// Per-row `(loss, p_t)` of the distribution-aware CE under its current counts (for the
-    /// census): the row's loss and the softmax probability of its true class.
-    pub fn distribution_rows(
-        &mut self,
-        logits: &[T],
-        labels: &[i32],
-    ) -> Result<Vec<(f64, f64)>, String> {
-        let mut out = vec![T::ZERO; CELLS];
+    /// The scene as the distribution-aware CE sees it: each row's digit logits and a zero
+    /// background logit, and each row's class (background for negatives).
+    fn widen(&mut self, logits: &[T], labels: &[i32]) {
         for ((w, l), (&label, wl)) in self
             .wide
             .chunks_exact_mut(11)
@@ -234,12 +202,22 @@ impl<T: Real> Loss<T> {
             .zip(labels.iter().zip(self.wide_labels.iter_mut()))
         {
             w[..CLASSES].copy_from_slice(l);
-            w[CLASSES] = T::ZERO;
+            w[CLASSES] = T::ZERO; // background logit
             *wl = if label >= 0 { label } else { CLASSES as i32 };
         }
+    }
+
+    /// Per-row `(loss, p_t)` of the distribution-aware CE under its current counts (for the
+    /// census): the row's loss and the softmax probability of its true class.
+    pub fn distribution_rows(
+        &mut self,
+        logits: &[T],
+        labels: &[i32],
+    ) -> anyhow::Result<Vec<(f64, f64)>> {
+        let mut out = vec![T::ZERO; CELLS];
+        self.widen(logits, labels);
         self.dist
-            .per_element(&self.wide, &self.wide_labels, &mut out)
-            .map_err(err)?;
+            .per_element(&self.wide, &self.wide_labels, &mut out)?;
         Ok(out
             .iter()
             .zip(self.wide.chunks_exact(11).zip(&self.wide_labels))
@@ -254,22 +232,20 @@ impl<T: Real> Loss<T> {
 
     /// A-Fast-RCNN's hard positive: the positive cell with the window that lowers the true
     /// class's probability most zeroed. Returns the occluded copy and its label.
-    pub fn hard_positive(&self, head: &Head<T>, cell: &[T], label: i32) -> Result<Vec<T>, String> {
-        let search = OcclusionSearch::new(1, 8, 8, 2, 2).map_err(err)?;
+    pub fn hard_positive(&self, head: &Head<T>, cell: &[T], label: i32) -> anyhow::Result<Vec<T>> {
+        let search = OcclusionSearch::new(1, 8, 8, 2, 2)?;
         let mut scratch = vec![T::ZERO; PIXELS];
         let mut scores = vec![T::ZERO; search.window_count()];
         let (mut hidden, mut logits) =
             (vec![T::ZERO; super::model::HIDDEN], vec![T::ZERO; CLASSES]);
         let class = label as usize;
-        let best = search
-            .search(cell, &mut scratch, &mut scores, |x| {
-                head.forward(x, false, &mut hidden, &mut logits);
-                logits[class].sigmoid()
-            })
-            .map_err(err)?;
+        let best = search.search(cell, &mut scratch, &mut scores, |x| {
+            head.forward(x, false, &mut hidden, &mut logits);
+            logits[class].sigmoid()
+        })?;
         let mut occluded = cell.to_vec();
         let mut mask = vec![T::ONE; PIXELS];
-        search.target_map(best, &mut mask).map_err(err)?;
+        search.target_map(best, &mut mask)?;
         for (v, m) in occluded.iter_mut().zip(&mask) {
             if *m == T::ONE {
                 *v = T::ZERO;
