@@ -100,7 +100,7 @@ def ours(op, native, path="f32"):
 # Rounds alternate the peers and hardmine; each side keeps its best round (of medians), so a
 # burst of load from a neighbour on a shared machine penalises neither side alone.
 ROUNDS = 3
-peer_fns = {"focal": focal, "ghm_c": ghm_c, "ohem": topk}
+peer_fns = {"sigmoid_focal": focal, "ghm_c": ghm_c, "ohem": topk}
 peers = {op: 0.0 for op in peer_fns}
 portable = {op: 0.0 for op in peer_fns}
 native = {op: 0.0 for op in peer_fns}
@@ -112,10 +112,10 @@ for _ in range(ROUNDS):
 print(f"Best of {ROUNDS} rounds, each a median of repeats.\n")
 print("| op | peer | peer Melem/s | hardmine portable | ratio | hardmine native | ratio |")
 print("|---|---|---|---|---|---|---|")
-names = {"focal": "torchvision sigmoid_focal_loss + autograd", "ghm_c": "mmdetection GHMC (transcribed) + autograd", "ohem": "torch.topk(512)"}
+names = {"sigmoid_focal": "torchvision sigmoid_focal_loss + autograd", "ghm_c": "mmdetection GHMC (transcribed) + autograd", "ohem": "torch.topk(512)"}
 for op, peer in peers.items():
     print(f"| {op} | {names[op]} | {peer:.1f} | {portable[op]:.1f} | {portable[op] / peer:.2f}x "
           f"| {native[op]:.1f} | {native[op] / peer:.2f}x |")
 # The fixed-point target has no peer: an absolute rate (100 Melem/s for Q15.16 focal).
-fixed = [max(ours("focal", nat, "fixed") for _ in range(ROUNDS)) for nat in (False, True)]
+fixed = [max(ours("sigmoid_focal", nat, "fixed") for _ in range(ROUNDS)) for nat in (False, True)]
 print(f"\nQ15.16 focal: {fixed[0]:.1f} Melem/s portable, {fixed[1]:.1f} native (target 100)")

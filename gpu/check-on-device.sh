@@ -14,7 +14,7 @@ cargo build --release -p hardmine-cli --features gpu
 ./target/release/hardmine parity --path gpu --check golden/*.jsonl | tail -n 12 ||
     echo "check-on-device: golden cases on the GPU FAILED"
 for n in 1048576 268435456; do
-    for op in focal bce ghm_c; do
+    for op in sigmoid_focal bce_with_logits ghm_c; do
         line=$(./target/release/hardmine bench --op "$op" --path gpu --n "$n" --repeats 5 --json) ||
             line="{\"op\":\"$op\",\"error\":\"bench failed\",\"melem_per_s\":0}"
         echo "$line"

@@ -315,7 +315,9 @@ fn measure_gpu(op: Op, n: usize, repeats: usize) -> anyhow::Result<(f64, usize)>
         Op::BceWithLogits => {
             let bce = hardmine::BceWithLogits::new().with_reduction(sum);
             gpu.bce_on_device(&bce, &x, &t, None, &mut g)?;
-            timed(repeats, bytes, || gpu.bce_on_device(&bce, &x, &t, None, &mut g))
+            timed(repeats, bytes, || {
+                gpu.bce_on_device(&bce, &x, &t, None, &mut g)
+            })
         }
         Op::GhmC => {
             let mut ghm = GhmC::<f32, 30>::new(30, 0.75, 1.0)?;

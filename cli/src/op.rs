@@ -14,16 +14,12 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// Binary cross-entropy on logits (PyTorch `binary_cross_entropy_with_logits`).
-    #[value(alias = "bce")]
     BceWithLogits,
     /// Sigmoid focal loss on soft or hard targets (torchvision `sigmoid_focal_loss`).
-    #[value(alias = "focal")]
     SigmoidFocal,
     /// Sigmoid focal loss on class labels, `[rows x classes]` logits.
-    #[value(alias = "focal_labels")]
     SigmoidFocalLabels,
     /// Softmax cross-entropy over classes (PyTorch `cross_entropy`).
-    #[value(alias = "softmax_ce")]
     SoftmaxCrossEntropy,
     /// Softmax focal loss (mmcv).
     SoftmaxFocal,
@@ -40,7 +36,6 @@ pub enum Op {
     /// Stratified OHEM: `k` examples from strata of the combined loss.
     Sohem,
     /// The positive/negative balanced random sampler.
-    #[value(alias = "balanced")]
     BalancedSampler,
     /// A-Fast-RCNN's occlusion search over windows of a feature map.
     OcclusionSearch,

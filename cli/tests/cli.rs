@@ -211,11 +211,11 @@ fn malformed_lines_answer_error_lines_not_panics() {
 }
 
 #[test]
-fn bench_speaks_the_canonical_op_names_and_takes_the_old_ones() {
+fn bench_speaks_the_canonical_op_names() {
     let o = hardmine(&[
         "bench",
         "--op",
-        "bce",
+        "bce_with_logits",
         "--op",
         "sigmoid_focal",
         "--path",
