@@ -51,6 +51,35 @@ pub(crate) fn optional_length<T>(expected: usize, xs: Option<&[T]>) -> Result<()
     xs.map_or(Ok(()), |xs| length(expected, xs.len()))
 }
 
+/// `Err(InvalidParameter(name))` unless `ok`: a constructor's check of one hyper-parameter.
+#[inline]
+pub(crate) fn parameter(ok: bool, name: &'static str) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter(name))
+    }
+}
+
+/// A finite hyper-parameter `>= 0` (gamma, beta, a loss weight), else `InvalidParameter(name)`.
+#[inline]
+pub(crate) fn non_negative<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
+    parameter(v.is_finite() && v >= T::ZERO, name)
+}
+
+/// A finite hyper-parameter `> 0` (ASL1's mu), else `InvalidParameter(name)`.
+#[inline]
+pub(crate) fn positive<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
+    parameter(v.is_finite() && v > T::ZERO, name)
+}
+
+/// A hyper-parameter in `[0, 1]` (an alpha, a fraction; NaN fails), else
+/// `InvalidParameter(name)`.
+#[inline]
+pub(crate) fn unit<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
+    parameter(v >= T::ZERO && v <= T::ONE, name)
+}
+
 /// `rows * cols`, or `Err(InvalidParameter(name))` when it overflows.
 #[inline]
 pub(crate) fn product(rows: usize, cols: usize, name: &'static str) -> Result<usize, Error> {

@@ -69,9 +69,7 @@ impl OcclusionSearch {
         if window == 0 || window > height || window > width {
             return Err(Error::InvalidParameter("window"));
         }
-        if stride == 0 {
-            return Err(Error::InvalidParameter("stride"));
-        }
+        check::parameter(stride > 0, "stride")?;
         Ok(Self {
             shape,
             window,

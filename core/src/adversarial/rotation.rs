@@ -93,9 +93,7 @@ impl<T: Real> ChannelBlockRotation<T> {
     /// See the module documentation.
     pub fn new(channels: usize, height: usize, width: usize, blocks: usize) -> Result<Self, Error> {
         let shape = MapShape::new(channels, height, width)?;
-        if blocks == 0 || blocks > channels {
-            return Err(Error::InvalidParameter("blocks"));
-        }
+        check::parameter((1..=channels).contains(&blocks), "blocks")?;
         let max_angle = T::from_f64(10.0f64.to_radians());
         Ok(Self {
             shape,
@@ -301,9 +299,7 @@ impl<T: Real> ChannelBlockRotation<T> {
     where
         F: FnMut(&[T]) -> T,
     {
-        if grid == 0 {
-            return Err(Error::InvalidParameter("grid"));
-        }
+        check::parameter(grid > 0, "grid")?;
         check::length(self.shape.len(), features.len())?;
         check::length(self.shape.len(), out.len())?;
         check::length(self.blocks, angles.len())?;

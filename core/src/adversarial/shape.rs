@@ -21,15 +21,9 @@ impl MapShape {
     /// `InvalidParameter("channels" | "height" | "width")` for a zero extent or an overflowing
     /// product.
     pub fn new(channels: usize, height: usize, width: usize) -> Result<Self, Error> {
-        if channels == 0 {
-            return Err(Error::InvalidParameter("channels"));
-        }
-        if height == 0 {
-            return Err(Error::InvalidParameter("height"));
-        }
-        if width == 0 {
-            return Err(Error::InvalidParameter("width"));
-        }
+        check::parameter(channels > 0, "channels")?;
+        check::parameter(height > 0, "height")?;
+        check::parameter(width > 0, "width")?;
         let cells = check::product(height, width, "width")?;
         check::product(channels, cells, "channels")?;
         Ok(Self {

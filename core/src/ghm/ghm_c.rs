@@ -1,6 +1,6 @@
 //! GHM-C, the gradient-harmonized classification loss: the kind and the constructor.
 
-use super::harmonized::{Ghm, GhmKind};
+use super::harmonized::{FastChunk, Ghm, GhmKind};
 use crate::check::{self, Targets};
 use crate::kernel::{staged, Hard, Logistic};
 use crate::{Error, Real};
@@ -34,14 +34,14 @@ impl<T: Real> GhmKind<T> for Classification {
     /// `T`, and its norm is `1 - p_t`. The logistic's stages run first over the chunk (into
     /// `norm` and `loss` as scratch), see `kernel::staged`.
     #[inline(always)]
-    fn fast<const N: usize>(
-        &self,
-        x: &[T; N],
-        t: &[T; N],
-        norm: &mut [T; N],
-        loss: &mut [T; N],
-        grad: &mut [T; N],
-    ) {
+    fn fast<const N: usize>(&self, chunk: FastChunk<'_, T, N>) {
+        let FastChunk {
+            x,
+            t,
+            norm,
+            loss,
+            grad,
+        } = chunk;
         let mut e = [T::Stage::default(); N];
         staged(x, &mut e, loss);
         let out = norm.iter_mut().zip(loss.iter_mut()).zip(grad.iter_mut());

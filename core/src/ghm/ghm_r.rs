@@ -1,6 +1,6 @@
 //! GHM-R, the gradient-harmonized regression loss on ASL1: the kind and the constructor.
 
-use super::harmonized::{Ghm, GhmKind};
+use super::harmonized::{FastChunk, Ghm, GhmKind};
 use crate::check::{self, Targets};
 use crate::{Asl1, Error, Real};
 
@@ -35,14 +35,14 @@ impl<T: Real> GhmKind<T> for Regression<T> {
     }
 
     #[inline(always)]
-    fn fast<const N: usize>(
-        &self,
-        p: &[T; N],
-        t: &[T; N],
-        norm: &mut [T; N],
-        loss: &mut [T; N],
-        grad: &mut [T; N],
-    ) {
+    fn fast<const N: usize>(&self, chunk: FastChunk<'_, T, N>) {
+        let FastChunk {
+            x: p,
+            t,
+            norm,
+            loss,
+            grad,
+        } = chunk;
         let out = norm.iter_mut().zip(loss.iter_mut()).zip(grad.iter_mut());
         for (((norm, loss), grad), (&p, &t)) in out.zip(p.iter().zip(t)) {
             (*loss, *grad, *norm) = self.asl1.element(p - t);

@@ -28,14 +28,18 @@ pub trait GhmKind<T: Real>: Copy + crate::num::private::Sealed {
     /// accepted, into `norm`, `loss` and `grad`: branch-free, in `T`, each stage a loop over
     /// the chunk, so that they vectorise.
     #[doc(hidden)]
-    fn fast<const N: usize>(
-        &self,
-        x: &[T; N],
-        t: &[T; N],
-        norm: &mut [T; N],
-        loss: &mut [T; N],
-        grad: &mut [T; N],
-    );
+    fn fast<const N: usize>(&self, chunk: FastChunk<'_, T, N>);
+}
+
+/// One chunk of the fast form in fixed-size arrays: inputs and targets in, each element's
+/// gradient norm, loss and gradient out.
+#[doc(hidden)]
+pub struct FastChunk<'a, T, const N: usize> {
+    pub x: &'a [T; N],
+    pub t: &'a [T; N],
+    pub norm: &'a mut [T; N],
+    pub loss: &'a mut [T; N],
+    pub grad: &'a mut [T; N],
 }
 
 /// Elements per block: a block is validated, then counted or weighted while in cache. Both
@@ -96,7 +100,13 @@ impl<T: Real, const N: usize> Fast<T, N> {
                 .for_each(|(i, v)| *v = i < m),
         }
         let mut norm = [T::ZERO; N];
-        kind.fast(x, t, &mut norm, &mut self.loss, &mut self.grad);
+        kind.fast(FastChunk {
+            x,
+            t,
+            norm: &mut norm,
+            loss: &mut self.loss,
+            grad: &mut self.grad,
+        });
         if bins <= T::SMALL_BINS {
             self.bin
                 .iter_mut()
@@ -293,9 +303,7 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
         loss_weight: T,
     ) -> Result<Self, Error> {
         let density = GradientDensity::new(bins, momentum)?;
-        if !(loss_weight.is_finite() && loss_weight >= T::ZERO) {
-            return Err(Error::InvalidParameter("loss_weight"));
-        }
+        check::non_negative(loss_weight, "loss_weight")?;
         Ok(Self {
             kind,
             density,

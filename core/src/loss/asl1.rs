@@ -17,7 +17,7 @@
 
 use super::elementwise::{self, Each, Output};
 use crate::check::Targets;
-use crate::{Error, Real, Reduction};
+use crate::{check, Error, Real, Reduction};
 
 /// ASL1 loss between predictions and targets.
 ///
@@ -42,9 +42,7 @@ impl<T: Real> Asl1<T> {
     /// # Errors
     /// `InvalidParameter("mu")`.
     pub fn new(mu: T) -> Result<Self, Error> {
-        if !(mu.is_finite() && mu > T::ZERO) {
-            return Err(Error::InvalidParameter("mu"));
-        }
+        check::positive(mu, "mu")?;
         Ok(Self {
             mu,
             reduction: Reduction::Mean,

@@ -81,9 +81,7 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
     /// # Errors
     /// See the module documentation.
     pub fn new(classes: usize, weighting: Weighting<T>) -> Result<Self, Error> {
-        if classes == 0 || classes > C {
-            return Err(Error::InvalidParameter("classes"));
-        }
+        check::parameter((1..=C).contains(&classes), "classes")?;
         let ok = match weighting {
             Weighting::InverseFrequency { power } => (power.is_finite() && power >= T::ZERO)
                 .then_some(())

@@ -44,17 +44,19 @@ impl<'a, T> Output<'a, T> {
 /// microcontroller's stack.
 pub(crate) const BLOCK: usize = 128;
 
+/// One block in fixed-size arrays: the inputs and targets in, each element's loss and gradient
+/// out.
+pub(crate) struct Lanes<'a, T, const N: usize> {
+    pub x: &'a [T; N],
+    pub t: &'a [T; N],
+    pub l: &'a mut [T; N],
+    pub g: &'a mut [T; N],
+}
+
 /// A loss's computation over a block of `N` elements: per element `(loss, grad)` into `l` and
 /// `g`. `hard`: every target of the block is exactly 0 or 1 (and targets are `Unit`).
 pub(crate) trait Kernel<T> {
-    fn block<const N: usize>(
-        &self,
-        hard: bool,
-        x: &[T; N],
-        t: &[T; N],
-        l: &mut [T; N],
-        g: &mut [T; N],
-    );
+    fn block<const N: usize>(&self, hard: bool, lanes: Lanes<'_, T, N>);
 }
 
 /// One element function `(x, t) -> (loss, grad)` on every block; a branch-free one
@@ -63,14 +65,7 @@ pub(crate) struct Each<F>(pub F);
 
 impl<T: Real, F: Fn(T, T) -> (T, T)> Kernel<T> for Each<F> {
     #[inline(always)]
-    fn block<const N: usize>(
-        &self,
-        _: bool,
-        x: &[T; N],
-        t: &[T; N],
-        l: &mut [T; N],
-        g: &mut [T; N],
-    ) {
+    fn block<const N: usize>(&self, _: bool, Lanes { x, t, l, g }: Lanes<'_, T, N>) {
         for (((l, g), &x), &t) in l.iter_mut().zip(g.iter_mut()).zip(x).zip(t) {
             (*l, *g) = (self.0)(x, t);
         }
@@ -84,14 +79,7 @@ pub(crate) struct HardLogit<F>(pub F);
 
 impl<T: Real, F: Fn(T, Hard<T>) -> (T, T)> Kernel<T> for HardLogit<F> {
     #[inline(always)]
-    fn block<const N: usize>(
-        &self,
-        _: bool,
-        x: &[T; N],
-        t: &[T; N],
-        l: &mut [T; N],
-        g: &mut [T; N],
-    ) {
+    fn block<const N: usize>(&self, _: bool, Lanes { x, t, l, g }: Lanes<'_, T, N>) {
         let (mut e, mut lp) = ([T::Stage::default(); N], [T::ZERO; N]);
         staged(x, &mut e, &mut lp);
         let parts = e.iter().zip(&lp);
@@ -108,18 +96,11 @@ pub(crate) struct Split<H, S>(pub H, pub S);
 
 impl<T: Real, H: Kernel<T>, S: Kernel<T>> Kernel<T> for Split<H, S> {
     #[inline(always)]
-    fn block<const N: usize>(
-        &self,
-        hard: bool,
-        x: &[T; N],
-        t: &[T; N],
-        l: &mut [T; N],
-        g: &mut [T; N],
-    ) {
+    fn block<const N: usize>(&self, hard: bool, lanes: Lanes<'_, T, N>) {
         if hard {
-            self.0.block(hard, x, t, l, g);
+            self.0.block(hard, lanes);
         } else {
-            self.1.block(hard, x, t, l, g);
+            self.1.block(hard, lanes);
         }
     }
 }
@@ -144,7 +125,13 @@ impl<K: Kernel<T>, T: Real> Pass<'_, K, T> {
         m: usize,
     ) {
         let (mut l, mut g) = ([T::ZERO; N], [T::ZERO; N]);
-        self.kernel.block(hard, x, t, &mut l, &mut g);
+        let lanes = Lanes {
+            x,
+            t,
+            l: &mut l,
+            g: &mut g,
+        };
+        self.kernel.block(hard, lanes);
         if let Some(w) = w {
             for ((l, g), &w) in l.iter_mut().zip(g.iter_mut()).zip(w) {
                 *l = *l * w;

@@ -26,7 +26,7 @@
 use super::elementwise::{self, Each, HardLogit, Output, Split};
 use crate::check::Targets;
 use crate::kernel::{Hard, Logistic};
-use crate::{Error, Real, Reduction};
+use crate::{check, Error, Real, Reduction};
 
 /// Sigmoid focal loss on logits.
 ///
@@ -134,9 +134,7 @@ impl<T: Real> SigmoidFocal<T> {
     /// `InvalidParameter("alpha")` or `InvalidParameter("gamma")`.
     pub fn new(alpha: T, gamma: T) -> Result<Self, Error> {
         let alpha = checked_alpha(alpha)?;
-        if !(gamma.is_finite() && gamma >= T::ZERO) {
-            return Err(Error::InvalidParameter("gamma"));
-        }
+        check::non_negative(gamma, "gamma")?;
         let whole = gamma.floor_int();
         let gamma_int = (T::from_int(whole) == gamma && whole <= 8).then_some(whole as u32);
         Ok(Self {

@@ -51,9 +51,7 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
     /// # Errors
     /// `InvalidParameter("classes")` when `classes` is 0.
     pub fn new(focal: SigmoidFocal<T>, classes: usize) -> Result<Self, Error> {
-        if classes == 0 {
-            return Err(Error::InvalidParameter("classes"));
-        }
+        check::parameter(classes > 0, "classes")?;
         Ok(Self {
             focal,
             classes,

@@ -16,7 +16,7 @@
 
 use super::elementwise::{self, Each, Output};
 use crate::check::Targets;
-use crate::{Error, Real, Reduction};
+use crate::{check, Error, Real, Reduction};
 
 /// Smooth L1 loss between predictions and targets.
 ///
@@ -40,9 +40,7 @@ impl<T: Real> SmoothL1<T> {
     /// # Errors
     /// `InvalidParameter("beta")`.
     pub fn new(beta: T) -> Result<Self, Error> {
-        if !(beta.is_finite() && beta >= T::ZERO) {
-            return Err(Error::InvalidParameter("beta"));
-        }
+        check::non_negative(beta, "beta")?;
         Ok(Self {
             beta,
             reduction: Reduction::Mean,

@@ -20,7 +20,7 @@
 use super::elementwise::Output;
 use super::rowwise::{self, Row};
 use crate::kernel::SoftmaxRow;
-use crate::{ClassLabel, Error, Real, Reduction};
+use crate::{check, ClassLabel, Error, Real, Reduction};
 
 /// Softmax focal loss over `rows x classes` logits.
 ///
@@ -48,15 +48,9 @@ impl<T: Real> SoftmaxFocal<T> {
     /// # Errors
     /// See the module documentation.
     pub fn new(alpha: T, gamma: T, classes: usize) -> Result<Self, Error> {
-        if !(alpha >= T::ZERO && alpha <= T::ONE) {
-            return Err(Error::InvalidParameter("alpha"));
-        }
-        if !(gamma.is_finite() && gamma >= T::ZERO) {
-            return Err(Error::InvalidParameter("gamma"));
-        }
-        if classes == 0 {
-            return Err(Error::InvalidParameter("classes"));
-        }
+        check::unit(alpha, "alpha")?;
+        check::non_negative(gamma, "gamma")?;
+        check::parameter(classes > 0, "classes")?;
         Ok(Self {
             alpha,
             gamma,

@@ -6,7 +6,7 @@
 //! ```
 //! Defaults: `num = 512`, `pos_fraction = 0.25` (the 1:3 rule of Fast R-CNN), no cap.
 
-use crate::{Error, Real};
+use crate::{check, Error, Real};
 
 /// How many positives and negatives a sampler may take.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,16 +24,10 @@ impl<T: Real> Budget<T> {
     /// # Errors
     /// `InvalidParameter("num" | "pos_fraction" | "neg_pos_ub")`.
     pub fn new(num: usize, pos_fraction: T, neg_pos_ub: Option<T>) -> Result<Self, Error> {
-        if num == 0 {
-            return Err(Error::InvalidParameter("num"));
-        }
-        if !(pos_fraction >= T::ZERO && pos_fraction <= T::ONE) {
-            return Err(Error::InvalidParameter("pos_fraction"));
-        }
+        check::parameter(num > 0, "num")?;
+        check::unit(pos_fraction, "pos_fraction")?;
         if let Some(ub) = neg_pos_ub {
-            if !(ub.is_finite() && ub >= T::ZERO) {
-                return Err(Error::InvalidParameter("neg_pos_ub"));
-            }
+            check::non_negative(ub, "neg_pos_ub")?;
         }
         Ok(Self {
             num,

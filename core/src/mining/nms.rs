@@ -86,9 +86,7 @@ pub fn nms<T: Real, const K: usize>(
     iou_threshold: T,
     k: usize,
 ) -> Result<Selection<K>, Error> {
-    if k == 0 || k > K {
-        return Err(Error::InvalidParameter("k"));
-    }
+    check::parameter((1..=K).contains(&k), "k")?;
     let threshold = check_threshold(iou_threshold)?;
     check::all_finite(scores)?;
     check_boxes(boxes, scores.len())?;

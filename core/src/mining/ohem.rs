@@ -44,9 +44,7 @@ impl<T: Real, const K: usize> Ohem<T, K> {
     /// # Errors
     /// `InvalidParameter("k")` unless `1 <= k <= K`.
     pub fn new(k: usize) -> Result<Self, Error> {
-        if k == 0 || k > K {
-            return Err(Error::InvalidParameter("k"));
-        }
+        check::parameter((1..=K).contains(&k), "k")?;
         Ok(Self { k, nms_iou: None })
     }
 

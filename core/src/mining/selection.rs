@@ -61,9 +61,7 @@ impl<const K: usize> Selection<K> {
     /// `InvalidParameter("row_len")` for 0; `LengthMismatch` unless `grad.len()` is a multiple
     /// of `row_len` covering every selected index.
     pub fn apply<T: Real>(&self, grad: &mut [T], row_len: usize) -> Result<(), Error> {
-        if row_len == 0 {
-            return Err(Error::InvalidParameter("row_len"));
-        }
+        check::parameter(row_len > 0, "row_len")?;
         let rows = grad.len() / row_len;
         check::length(rows * row_len, grad.len())?;
         if let Some(&last) = self.indices.last() {

@@ -125,9 +125,7 @@ impl<T: Real, const K: usize> SOhem<T, K> {
     /// # Errors
     /// See the module documentation.
     pub fn new(k: usize, strata: usize) -> Result<Self, Error> {
-        if k == 0 || k > K {
-            return Err(Error::InvalidParameter("k"));
-        }
+        check::parameter((1..=K).contains(&k), "k")?;
         if strata == 0 || strata > MAX_STRATA || strata > k {
             return Err(Error::InvalidParameter("strata"));
         }
@@ -216,9 +214,7 @@ impl<T: Real, const K: usize> SOhem<T, K> {
         check::length(l_cls.len(), l_loc.len())?;
         check::all_finite(l_cls)?;
         check::all_finite(l_loc)?;
-        if !(progress >= T::ZERO && progress <= T::ONE) {
-            return Err(Error::InvalidParameter("progress"));
-        }
+        check::unit(progress, "progress")?;
         let (alpha, beta) = self.weights(progress);
         let losses = Combined {
             cls: l_cls,

@@ -80,9 +80,7 @@ impl<T: Real, const K: usize> TopK<T, K> {
     /// # Errors
     /// `InvalidParameter("k")` unless `1 <= k <= K`.
     pub fn new(k: usize) -> Result<Self, Error> {
-        if k == 0 || k > K {
-            return Err(Error::InvalidParameter("k"));
-        }
+        check::parameter((1..=K).contains(&k), "k")?;
         Ok(Self {
             k,
             heap: BinaryHeap::new(),
