@@ -191,21 +191,6 @@ pub(crate) fn block<T: Real>(
     }
 }
 
-/// Validates a whole element-wise call as the core's losses do (lengths, then per index the
-/// weight, input and target finite, then a unit target in `[0, 1]`): for code that runs the
-/// same loss elsewhere (the GPU crate) and must answer bad input exactly as the core does.
-#[doc(hidden)]
-pub fn elementwise_inputs<T: Real>(
-    xs: &[T],
-    ts: &[T],
-    ws: Option<&[T]>,
-    out_len: Option<usize>,
-    targets: Targets,
-) -> Result<(), Error> {
-    elementwise_lengths(xs, ts, ws, out_len)?;
-    block((xs, ts, ws), targets, 0, all_valid(xs, ts, ws, targets))
-}
-
 /// One element of a GHM batch in the core's precedence: the input, the target (finite; in
 /// `[0, 1]` for `Unit`), then the label weight. Returns whether the label weight lets the
 /// element count (`> 0`, or no weights).
@@ -223,19 +208,31 @@ pub(crate) fn ghm_element<T: Real>(
     w.map_or(Ok(true), |w| Ok(finite(w, index)? > T::ZERO))
 }
 
-/// Validates a whole GHM batch as [`GhmC`](crate::GhmC) (`Unit` targets) and
-/// [`GhmR`](crate::GhmR) (`Any`) do: lengths (targets, label weights, gradient), then each
-/// element by [`ghm_element`].
+/// Where an element's weight is checked: the element-wise losses check it first (then the
+/// input and the target), GHM last (after the input and the target; mmdetection's order).
 #[doc(hidden)]
-pub fn ghm_inputs<T: Real>(
-    xs: &[T],
-    ts: &[T],
-    label_weights: Option<&[T]>,
-    grad_len: Option<usize>,
-    targets: Targets,
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WeightCheck {
+    /// Weight, input, target (the element-wise losses).
+    First,
+    /// Input, target, label weight ([`GhmC`](crate::GhmC), [`GhmR`](crate::GhmR)).
+    Last,
+}
+
+/// Validates a whole element-wise call (lengths: targets, weights, output; then each element)
+/// exactly as the core's losses (`WeightCheck::First`) or GHM (`WeightCheck::Last`) do: for
+/// code that runs them elsewhere (the GPU crate) and must answer bad input as the core does.
+#[doc(hidden)]
+pub fn elementwise_inputs<T: Real>(
+    (xs, ts, ws): (&[T], &[T], Option<&[T]>),
+    out_len: Option<usize>,
+    (targets, weight): (Targets, WeightCheck),
 ) -> Result<(), Error> {
-    elementwise_lengths(xs, ts, label_weights, grad_len)?;
-    let mut ws = label_weights.map(|w| w.iter());
+    elementwise_lengths(xs, ts, ws, out_len)?;
+    if weight == WeightCheck::First {
+        return block((xs, ts, ws), targets, 0, all_valid(xs, ts, ws, targets));
+    }
+    let mut ws = ws.map(|w| w.iter());
     for (index, (&x, &t)) in xs.iter().zip(ts).enumerate() {
         let w = ws.as_mut().and_then(Iterator::next).copied();
         ghm_element((x, t, w), targets, index)?;

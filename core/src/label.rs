@@ -12,36 +12,21 @@ mod private {
     pub trait Sealed {}
 }
 
-macro_rules! impl_unsigned {
+macro_rules! impl_label {
     ($($t:ty),*) => {$(
         impl private::Sealed for $t {}
         impl ClassLabel for $t {
             #[inline]
             fn index(self) -> Option<usize> {
-                usize::try_from(self).ok().or(Some(usize::MAX))
+                // Every integer type here widens to i128 exactly.
+                let v = self as i128;
+                (v >= 0).then(|| usize::try_from(v).unwrap_or(usize::MAX))
             }
         }
     )*};
 }
 
-macro_rules! impl_signed {
-    ($($t:ty),*) => {$(
-        impl private::Sealed for $t {}
-        impl ClassLabel for $t {
-            #[inline]
-            fn index(self) -> Option<usize> {
-                if self < 0 {
-                    None
-                } else {
-                    usize::try_from(self).ok().or(Some(usize::MAX))
-                }
-            }
-        }
-    )*};
-}
-
-impl_unsigned!(u8, u16, u32, u64, usize);
-impl_signed!(i8, i16, i32, i64, isize);
+impl_label!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
 
 /// The class a label names among `classes`, or `None` for background.
 #[inline]

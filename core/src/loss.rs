@@ -1,6 +1,6 @@
 //! Losses: binary, softmax and box regression, each generic over [`Real`](crate::Real).
 
-/// The three entry points every loss offers over its private `run(inputs.., Output)`:
+/// The three entry points every loss offers over its private `run((inputs..), Output)`:
 /// `value`, `value_and_grad` and `per_element` (DESIGN §3), each documented by the line the
 /// loss gives.
 macro_rules! entry_points {
@@ -15,7 +15,7 @@ macro_rules! entry_points {
         /// # Errors
         /// See the module documentation.
         pub fn value<$($g: $bound),*>(&self, $($arg: $ty),*) -> Result<T, Error> {
-            self.run($($arg,)* Output::Nothing)
+            self.run(($($arg),*), Output::Nothing)
         }
 
         #[doc = $grad_doc]
@@ -27,7 +27,7 @@ macro_rules! entry_points {
             $($arg: $ty,)*
             grad: &mut [T],
         ) -> Result<T, Error> {
-            self.run($($arg,)* Output::Grad(grad))
+            self.run(($($arg),*), Output::Grad(grad))
         }
 
         #[doc = $per_doc]
@@ -39,11 +39,28 @@ macro_rules! entry_points {
             $($arg: $ty,)*
             out: &mut [T],
         ) -> Result<(), Error> {
-            self.run($($arg,)* Output::PerElement(out)).map(|_| ())
+            self.run(($($arg),*), Output::PerElement(out)).map(|_| ())
         }
     };
 }
 pub(crate) use entry_points;
+
+/// `with_reduction` and `reduction` of a loss with a `reduction` field (`const` ones where the
+/// loss's constructor is `const`).
+macro_rules! reduction_accessors {
+    ($($c:tt)?) => {
+        /// The same loss with another reduction.
+        pub $($c)? fn with_reduction(self, reduction: Reduction) -> Self {
+            Self { reduction, ..self }
+        }
+
+        /// Its reduction.
+        pub $($c)? fn reduction(&self) -> Reduction {
+            self.reduction
+        }
+    };
+}
+pub(crate) use reduction_accessors;
 
 mod asl1;
 mod bce;

@@ -182,7 +182,14 @@ pub(crate) mod private {
         /// results below 2^-126 flush to 0); f64: the same construction in double precision
         /// (2 ULP (`EXP_NEG_ABS_F64_ULP`) and 1 ULP (`LN1P_EXP_F64_ULP`) from libm; below
         /// 2^-1022 flushed to 0); Q15.16: its `e^-|x|` kernel and `ln_1p`.
-        fn exp_ln1p_neg_abs(self) -> (Self, Self);
+        #[inline]
+        fn exp_ln1p_neg_abs(self) -> (Self, Self)
+        where
+            Self: Real,
+        {
+            let e = self.exp_neg_abs();
+            (e, e.ln_1p())
+        }
         /// The first stage of [`logistic_parts`](Self::logistic_parts) in staged form (see
         /// `kernel::staged`): `e^-|x|` as a [`Stage`](Self::Stage).
         fn logistic_stage(self) -> Self::Stage;

@@ -17,11 +17,14 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use hardmine::{
-    elementwise_inputs, ghm_inputs, Asl1, BceWithLogits, ClassLabel, Error, Ghm, GradientHistogram,
-    Ohem, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
-    Targets,
+    elementwise_inputs, Asl1, BceWithLogits, ClassLabel, Error, Ghm, GradientHistogram, Ohem,
+    Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
+    Targets, WeightCheck,
 };
 use std::sync::Arc;
+
+/// The core's element-wise rule for binary losses (weight first, targets in `[0, 1]`).
+const LOSS_UNIT: (Targets, WeightCheck) = (Targets::Unit, WeightCheck::First);
 
 /// Most blocks per launch; larger inputs are walked by grid-stride loops.
 const MAX_BLOCKS: u32 = 4096;
@@ -358,7 +361,7 @@ impl Gpu {
         targets: &[f32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        elementwise_inputs(logits, targets, None, Some(grad.len()), Targets::Unit)?;
+        elementwise_inputs((logits, targets, None), Some(grad.len()), LOSS_UNIT)?;
         self.via_device((logits, targets, None), grad, |x, t, _, g| {
             self.run_focal(loss, x, t, g)
         })
@@ -394,7 +397,7 @@ impl Gpu {
         weights: Option<&[f32]>,
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        elementwise_inputs(logits, targets, weights, Some(grad.len()), Targets::Unit)?;
+        elementwise_inputs((logits, targets, weights), Some(grad.len()), LOSS_UNIT)?;
         self.via_device((logits, targets, weights), grad, |x, t, w, g| {
             self.run_bce(loss, (x, t, w), g)
         })
@@ -521,7 +524,11 @@ impl Gpu {
         target: &[f32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        elementwise_inputs(pred, target, None, Some(grad.len()), Targets::Any)?;
+        elementwise_inputs(
+            (pred, target, None),
+            Some(grad.len()),
+            (Targets::Any, WeightCheck::First),
+        )?;
         self.via_device((pred, target, None), grad, |p, t, _, g| {
             let Some(shape) = Shape::of(p.len, reduction)? else {
                 return Ok(0.0);
@@ -642,7 +649,11 @@ impl Gpu {
         label_weights: Option<&[f32]>,
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        ghm_inputs(xs, ts, label_weights, Some(grad.len()), K::TARGETS)?;
+        elementwise_inputs(
+            (xs, ts, label_weights),
+            Some(grad.len()),
+            (K::TARGETS, WeightCheck::Last),
+        )?;
         if xs.is_empty() {
             // The core's one-shot call counts nothing, so nothing moves.
             return Ok(0.0);

@@ -49,19 +49,11 @@ impl<T: Real> Asl1<T> {
         })
     }
 
-    /// The same loss with another reduction.
-    pub fn with_reduction(self, reduction: Reduction) -> Self {
-        Self { reduction, ..self }
-    }
+    super::reduction_accessors!();
 
     /// Its smoothing parameter.
     pub fn mu(&self) -> T {
         self.mu
-    }
-
-    /// Its reduction.
-    pub fn reduction(&self) -> Reduction {
-        self.reduction
     }
 
     /// Loss, gradient and gradient norm `|d| / sqrt(d^2 + mu^2)` of one difference.
@@ -88,7 +80,7 @@ impl<T: Real> Asl1<T> {
         (loss, if d < T::ZERO { -norm } else { norm }, norm)
     }
 
-    fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
+    fn run(&self, (pred, target): (&[T], &[T]), out: Output<'_, T>) -> Result<T, Error> {
         elementwise::run(
             self.reduction,
             pred,

@@ -75,9 +75,7 @@ impl BceWithLogits {
 
     fn run<T: Real>(
         &self,
-        logits: &[T],
-        targets: &[T],
-        weights: Option<&[T]>,
+        (logits, targets, weights): (&[T], &[T], Option<&[T]>),
         out: Output<'_, T>,
     ) -> Result<T, Error> {
         // Hard targets (the detection case) are evaluated in `T`: the gradient's two terms

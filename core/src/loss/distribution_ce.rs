@@ -101,10 +101,7 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
         })
     }
 
-    /// The same loss with another reduction.
-    pub fn with_reduction(self, reduction: Reduction) -> Self {
-        Self { reduction, ..self }
-    }
+    super::reduction_accessors!();
 
     /// Labels observed per class (without the pseudo-count).
     pub fn counts(&self) -> &[u64] {
@@ -186,22 +183,14 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
         Ok(())
     }
 
-    fn run<L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        out: Output<'_, T>,
-    ) -> Result<T, Error> {
+    fn run<L: ClassLabel>(&self, rows: (&[T], &[L]), out: Output<'_, T>) -> Result<T, Error> {
         let (weight, offset) = self.tables();
         let w = |c: usize| weight.get(c).copied().unwrap_or(T::ONE);
         rowwise::run(
-            self.reduction,
-            self.classes,
-            logits,
-            labels,
+            (self.reduction, self.classes),
+            rows,
             out,
-            w,
-            |row, grad| {
+            (w, |row, grad| {
                 let mut shifted = [T::ZERO; C];
                 for ((s, &x), &o) in shifted.iter_mut().zip(row.logits).zip(&offset) {
                     *s = x + o;
@@ -214,7 +203,7 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
                     },
                     grad,
                 )
-            },
+            }),
         )
     }
 

@@ -17,13 +17,10 @@ pub(crate) struct Row<'r, T> {
 /// a label at or above `classes` is `InvalidTarget`. `weight(class)` scales a row's loss, and a
 /// mean divides by the sum of the counted rows' weights (PyTorch's weighted mean).
 pub(crate) fn run<T, L, W, F>(
-    reduction: Reduction,
-    classes: usize,
-    logits: &[T],
-    labels: &[L],
+    (reduction, classes): (Reduction, usize),
+    (logits, labels): (&[T], &[L]),
     out: Output<'_, T>,
-    weight: W,
-    row_loss: F,
+    (weight, row_loss): (W, F),
 ) -> Result<T, Error>
 where
     T: Real,

@@ -145,10 +145,7 @@ impl<T: Real> SigmoidFocal<T> {
         })
     }
 
-    /// The same loss with another reduction.
-    pub fn with_reduction(self, reduction: Reduction) -> Self {
-        Self { reduction, ..self }
-    }
+    super::reduction_accessors!();
 
     /// Its balance, `None` when off.
     pub fn alpha(&self) -> Option<T> {
@@ -158,11 +155,6 @@ impl<T: Real> SigmoidFocal<T> {
     /// Its focusing parameter.
     pub fn gamma(&self) -> T {
         self.gamma
-    }
-
-    /// Its reduction.
-    pub fn reduction(&self) -> Reduction {
-        self.reduction
     }
 
     /// Loss and gradient of one logit against target `t`, with balance `alpha`, evaluated in
@@ -185,7 +177,7 @@ impl<T: Real> SigmoidFocal<T> {
         self.gamma_int
     }
 
-    fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {
+    fn run(&self, (logits, targets): (&[T], &[T]), out: Output<'_, T>) -> Result<T, Error> {
         with_pow!(self, pow => self.run_with(logits, targets, out, pow))
     }
 

@@ -91,9 +91,7 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
 
     fn run<L: ClassLabel>(
         &self,
-        logits: &[T],
-        labels: &[L],
-        weights: Option<&[T]>,
+        (logits, labels, weights): (&[T], &[L], Option<&[T]>),
         out: Output<'_, T>,
     ) -> Result<T, Error> {
         check::label_inputs(self.classes, logits, labels.len(), weights, out.len())?;

@@ -47,19 +47,11 @@ impl<T: Real> SmoothL1<T> {
         })
     }
 
-    /// The same loss with another reduction.
-    pub fn with_reduction(self, reduction: Reduction) -> Self {
-        Self { reduction, ..self }
-    }
+    super::reduction_accessors!();
 
     /// Its threshold.
     pub fn beta(&self) -> T {
         self.beta
-    }
-
-    /// Its reduction.
-    pub fn reduction(&self) -> Reduction {
-        self.reduction
     }
 
     #[inline]
@@ -79,7 +71,7 @@ impl<T: Real> SmoothL1<T> {
         }
     }
 
-    fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
+    fn run(&self, (pred, target): (&[T], &[T]), out: Output<'_, T>) -> Result<T, Error> {
         elementwise::run(
             self.reduction,
             pred,

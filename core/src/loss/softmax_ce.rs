@@ -69,15 +69,7 @@ impl SoftmaxCrossEntropy {
         })
     }
 
-    /// The same loss with another reduction.
-    pub const fn with_reduction(self, reduction: Reduction) -> Self {
-        Self { reduction, ..self }
-    }
-
-    /// Its reduction.
-    pub const fn reduction(&self) -> Reduction {
-        self.reduction
-    }
+    super::reduction_accessors!(const);
 
     /// The number of classes.
     pub const fn classes(&self) -> usize {
@@ -86,18 +78,14 @@ impl SoftmaxCrossEntropy {
 
     fn run<T: Real, L: ClassLabel>(
         &self,
-        logits: &[T],
-        labels: &[L],
+        rows: (&[T], &[L]),
         out: Output<'_, T>,
     ) -> Result<T, Error> {
         rowwise::run(
-            self.reduction,
-            self.classes,
-            logits,
-            labels,
+            (self.reduction, self.classes),
+            rows,
             out,
-            |_| T::ONE,
-            row_loss,
+            (|_| T::ONE, row_loss),
         )
     }
 

@@ -59,10 +59,7 @@ impl<T: Real> SoftmaxFocal<T> {
         })
     }
 
-    /// The same loss with another reduction.
-    pub fn with_reduction(self, reduction: Reduction) -> Self {
-        Self { reduction, ..self }
-    }
+    super::reduction_accessors!();
 
     /// Its balance `alpha`.
     pub fn alpha(&self) -> T {
@@ -77,11 +74,6 @@ impl<T: Real> SoftmaxFocal<T> {
     /// The number of classes.
     pub fn classes(&self) -> usize {
         self.classes
-    }
-
-    /// Its reduction.
-    pub fn reduction(&self) -> Reduction {
-        self.reduction
     }
 
     fn row_loss(&self, row: Row<'_, T>, grad: Option<&mut [T]>) -> T {
@@ -101,20 +93,12 @@ impl<T: Real> SoftmaxFocal<T> {
         -(self.alpha * mod_factor * s.ln_p)
     }
 
-    fn run<L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        out: Output<'_, T>,
-    ) -> Result<T, Error> {
+    fn run<L: ClassLabel>(&self, rows: (&[T], &[L]), out: Output<'_, T>) -> Result<T, Error> {
         rowwise::run(
-            self.reduction,
-            self.classes,
-            logits,
-            labels,
+            (self.reduction, self.classes),
+            rows,
             out,
-            |_| T::ONE,
-            |row, g| self.row_loss(row, g),
+            (|_| T::ONE, |row, g| self.row_loss(row, g)),
         )
     }
 

@@ -63,11 +63,6 @@ macro_rules! impl_fixed {
         fn exp_neg_abs(self) -> Self {
             Self::from_bits(fx::exp_neg_abs(self.to_bits()))
         }
-        #[inline]
-        fn exp_ln1p_neg_abs(self) -> (Self, Self) {
-            let e = self.exp_neg_abs();
-            (e, e.ln_1p())
-        }
         /// `e^-|x|` in Q31.
         #[inline(always)]
         fn logistic_stage(self) -> u32 {
@@ -94,11 +89,6 @@ macro_rules! impl_fixed {
         #[inline]
         fn exp_neg_abs(self) -> Self {
             (-self.abs()).exp()
-        }
-        #[inline]
-        fn exp_ln1p_neg_abs(self) -> (Self, Self) {
-            let e = self.exp_neg_abs();
-            (e, e.ln_1p())
         }
         #[inline(always)]
         fn logistic_stage(self) -> Self {
