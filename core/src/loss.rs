@@ -1,11 +1,19 @@
 //! Losses: binary, softmax and box regression, each generic over [`Real`](crate::Real).
 
-/// The three entry points every loss offers over its private `run((inputs..), Output)`:
+/// The three entry points every loss offers over its private `run(inputs.., Output)`:
 /// `value`, `value_and_grad` and `per_element` (DESIGN §3), each documented by the line the
-/// loss gives.
+/// loss gives. A row loss (`rows` first) takes its inputs in `run` as one tuple, which it
+/// hands on to the row driver; the element-wise losses take them one by one (a tuple there
+/// changed LLVM's inlining of the pass and cost the firmware 2.4 KB of stack).
 macro_rules! entry_points {
+    (@run $self:ident, rows, ($($arg:ident),*), $out:expr) => {
+        $self.run(($($arg),*), $out)
+    };
+    (@run $self:ident, , ($($arg:ident),*), $out:expr) => {
+        $self.run($($arg,)* $out)
+    };
     (
-        <$($g:ident: $bound:path),*> ($($arg:ident: $ty:ty),*),
+        $($rows:ident)? <$($g:ident: $bound:path),*> ($($arg:ident: $ty:ty),*),
         value: $value_doc:literal,
         grad: $grad_doc:literal,
         per_element: $per_doc:literal $(,)?
@@ -15,7 +23,7 @@ macro_rules! entry_points {
         /// # Errors
         /// See the module documentation.
         pub fn value<$($g: $bound),*>(&self, $($arg: $ty),*) -> Result<T, Error> {
-            self.run(($($arg),*), Output::Nothing)
+            $crate::loss::entry_points!(@run self, $($rows)?, ($($arg),*), Output::Nothing)
         }
 
         #[doc = $grad_doc]
@@ -27,7 +35,7 @@ macro_rules! entry_points {
             $($arg: $ty,)*
             grad: &mut [T],
         ) -> Result<T, Error> {
-            self.run(($($arg),*), Output::Grad(grad))
+            $crate::loss::entry_points!(@run self, $($rows)?, ($($arg),*), Output::Grad(grad))
         }
 
         #[doc = $per_doc]
@@ -39,7 +47,8 @@ macro_rules! entry_points {
             $($arg: $ty,)*
             out: &mut [T],
         ) -> Result<(), Error> {
-            self.run(($($arg),*), Output::PerElement(out)).map(|_| ())
+            $crate::loss::entry_points!(@run self, $($rows)?, ($($arg),*), Output::PerElement(out))
+                .map(|_| ())
         }
     };
 }

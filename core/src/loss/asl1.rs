@@ -80,7 +80,7 @@ impl<T: Real> Asl1<T> {
         (loss, if d < T::ZERO { -norm } else { norm }, norm)
     }
 
-    fn run(&self, (pred, target): (&[T], &[T]), out: Output<'_, T>) -> Result<T, Error> {
+    fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
         elementwise::run(
             self.reduction,
             pred,

@@ -75,7 +75,9 @@ impl BceWithLogits {
 
     fn run<T: Real>(
         &self,
-        (logits, targets, weights): (&[T], &[T], Option<&[T]>),
+        logits: &[T],
+        targets: &[T],
+        weights: Option<&[T]>,
         out: Output<'_, T>,
     ) -> Result<T, Error> {
         // Hard targets (the detection case) are evaluated in `T`: the gradient's two terms

@@ -208,7 +208,7 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
     }
 
     super::entry_points!(
-        <L: ClassLabel> (logits: &[T], labels: &[L]),
+        rows <L: ClassLabel> (logits: &[T], labels: &[L]),
         value: "The reduced loss under the current counts.",
         grad: "The reduced loss and its gradient with respect to the (unshifted) logits.",
         per_element: "The weighted per-row losses written to `out`, one per label.",

@@ -177,7 +177,7 @@ impl<T: Real> SigmoidFocal<T> {
         self.gamma_int
     }
 
-    fn run(&self, (logits, targets): (&[T], &[T]), out: Output<'_, T>) -> Result<T, Error> {
+    fn run(&self, logits: &[T], targets: &[T], out: Output<'_, T>) -> Result<T, Error> {
         with_pow!(self, pow => self.run_with(logits, targets, out, pow))
     }
 

@@ -91,7 +91,9 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
 
     fn run<L: ClassLabel>(
         &self,
-        (logits, labels, weights): (&[T], &[L], Option<&[T]>),
+        logits: &[T],
+        labels: &[L],
+        weights: Option<&[T]>,
         out: Output<'_, T>,
     ) -> Result<T, Error> {
         check::label_inputs(self.classes, logits, labels.len(), weights, out.len())?;

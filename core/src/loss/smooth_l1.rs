@@ -71,7 +71,7 @@ impl<T: Real> SmoothL1<T> {
         }
     }
 
-    fn run(&self, (pred, target): (&[T], &[T]), out: Output<'_, T>) -> Result<T, Error> {
+    fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
         elementwise::run(
             self.reduction,
             pred,

@@ -90,7 +90,7 @@ impl SoftmaxCrossEntropy {
     }
 
     super::entry_points!(
-        <T: Real, L: ClassLabel> (logits: &[T], labels: &[L]),
+        rows <T: Real, L: ClassLabel> (logits: &[T], labels: &[L]),
         value: "The reduced loss.",
         grad: "The reduced loss, with its gradient with respect to the logits written to `grad`.",
         per_element: "The per-row losses (0 for ignored rows) written to `out`, one per label.",

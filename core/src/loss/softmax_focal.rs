@@ -103,7 +103,7 @@ impl<T: Real> SoftmaxFocal<T> {
     }
 
     super::entry_points!(
-        <L: ClassLabel> (logits: &[T], labels: &[L]),
+        rows <L: ClassLabel> (logits: &[T], labels: &[L]),
         value: "The reduced loss.",
         grad: "The reduced loss, with its gradient with respect to the logits written to `grad`.",
         per_element: "The per-row losses written to `out`, one per label.",
