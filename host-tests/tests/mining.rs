@@ -294,9 +294,9 @@ fn sohem_quotas_are_exact() {
     }
     // A two-level loss in 2 strata of 4: (k, quotas, the indices selected).
     let cls = [0.1, 0.2, 0.3, 0.4, 5.0, 6.0, 7.0, 8.0];
-    let cases: [(usize, Option<[usize; 2]>, &[usize]); 3] = [
+    let cases = [
         // Equal quotas: the 2 hardest of each stratum.
-        (4, None, &[2, 3, 6, 7]),
+        (4, None, &[2, 3, 6, 7][..]),
         // Custom quotas: 3 from the easy half, 1 from the hard half.
         (4, Some([3, 1]), &[1, 2, 3, 7]),
         // An unfilled quota rolls to the harder stratum: 6 wanted from an easy half of 4.
