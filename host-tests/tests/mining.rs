@@ -117,21 +117,27 @@ fn ohem_and_nms_equal_brute_force_across_pool_passes() {
     }
 }
 
+/// `Ohem` of capacity `C` and NMS at `thr` selects the `k` the brute-force oracle selects.
+fn nms_matches_oracle<const C: usize>(losses: &[f64], b: &[f64], thr: f64, k: usize) {
+    let got = Ohem::<f64, C>::new(k)
+        .unwrap()
+        .with_nms(thr)
+        .unwrap()
+        .select(losses, Some(b))
+        .unwrap();
+    assert_eq!(
+        got.indices(),
+        &oracle::ohem(losses, Some(b), None, thr, k)[..],
+        "capacity {C}, k {k}, thr {thr}"
+    );
+}
+
 #[test]
 fn ohem_with_k_above_n_and_thousands_of_boxes() {
     let mut r = random::rng(1200);
     let losses = tied_losses(&mut r, 30, 100);
     let b = boxes(&mut r, 30, false);
-    let got = Ohem::<f64, 64>::new(64)
-        .unwrap()
-        .with_nms(0.5)
-        .unwrap()
-        .select(&losses, Some(&b))
-        .unwrap();
-    assert_eq!(
-        got.indices(),
-        &oracle::ohem(&losses, Some(&b), None, 0.5, 64)[..]
-    );
+    nms_matches_oracle::<64>(&losses, &b, 0.5, 64);
     let got = Ohem::<f64, 64>::new(64)
         .unwrap()
         .select(&losses, None)
@@ -140,16 +146,7 @@ fn ohem_with_k_above_n_and_thousands_of_boxes() {
     let n = 5000;
     let losses = random::uniform(&mut r, n, 0.0, 5.0);
     let b = boxes(&mut r, n, false);
-    let got = Ohem::<f64, 512>::new(512)
-        .unwrap()
-        .with_nms(0.7)
-        .unwrap()
-        .select(&losses, Some(&b))
-        .unwrap();
-    assert_eq!(
-        got.indices(),
-        &oracle::ohem(&losses, Some(&b), None, 0.7, 512)[..]
-    );
+    nms_matches_oracle::<512>(&losses, &b, 0.7, 512);
 }
 
 #[test]
