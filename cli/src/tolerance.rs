@@ -60,4 +60,26 @@ impl Tolerance {
     pub const fn parts(self) -> (f64, f64, f64) {
         (self.rtol, self.afrac, self.floor)
     }
+
+    /// `Err` describing the first element of `got` outside `rtol |exp| + afrac * scale +
+    /// floor`, `scale` the largest `|exp|` (a NaN on either side fails), or a length that differs.
+    /// The plain rule, for tests and fuzz oracles; the golden check (`compare.rs`) adds the
+    /// Q15.16 saturation rule.
+    pub fn check(self, got: &[f64], exp: &[f64]) -> Result<(), String> {
+        if got.len() != exp.len() {
+            return Err(format!("length {} instead of {}", got.len(), exp.len()));
+        }
+        let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
+            let bound = self.rtol * e.abs() + self.afrac * scale + self.floor;
+            // Written so a NaN on either side fails.
+            let within = (g - e).abs() <= bound;
+            if !within {
+                return Err(format!(
+                    "[{i}]: got {g:e}, expected {e:e}, bound {bound:.3e}"
+                ));
+            }
+        }
+        Ok(())
+    }
 }

@@ -5,6 +5,7 @@
 //! element in index order; at one index, a non-finite value before an out-of-range one.
 
 use hardmine::{Error, Real};
+use hardmine_cli::tolerance::Tolerance;
 
 /// Logits and other values are "in range" (finite results guaranteed) within this magnitude.
 pub const RANGE: f32 = 1e4;
@@ -69,16 +70,11 @@ pub fn assert_finite<T: Real>(xs: &[T], what: &str) {
 }
 
 /// `|got - exp| <= rel |exp| + frac * scale + floor` for every element, with `scale` the
-/// largest `|exp|` (the golden tolerance rule).
-pub fn assert_close(got: &[f64], exp: &[f64], (rel, frac, floor): (f64, f64, f64), what: &str) {
-    assert_eq!(got.len(), exp.len(), "{what}: lengths");
-    let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
-        let bound = rel * e.abs() + frac * scale + floor;
-        assert!(
-            (g - e).abs() <= bound,
-            "{what}[{i}]: {g} vs {e} (bound {bound:e})"
-        );
+/// largest `|exp|` (the golden tolerance rule, `Tolerance::check`).
+pub fn assert_close(got: &[f64], exp: &[f64], (rtol, afrac, floor): (f64, f64, f64), what: &str) {
+    let tol = Tolerance { rtol, afrac, floor };
+    if let Err(e) = tol.check(got, exp) {
+        panic!("{what}: {e}");
     }
 }
 

@@ -46,6 +46,20 @@ fn inputs(n: usize, soft: bool, seed: u64) -> (Vec<f32>, Vec<f32>) {
     (x, t)
 }
 
+/// `rows x c` logits (those of `inputs(rows * c, false, seed)`) and one label per row drawn by
+/// `label` from a generator seeded `seed + 1`, which is handed back for further draws.
+fn class_inputs(
+    rows: usize,
+    c: usize,
+    seed: u64,
+    mut label: impl FnMut(&mut SplitMix64) -> i32,
+) -> (Vec<f32>, Vec<i32>, SplitMix64) {
+    let (x, _) = inputs(rows * c, false, seed);
+    let mut r = SplitMix64::new(seed + 1);
+    let labels = (0..rows).map(|_| label(&mut r)).collect();
+    (x, labels, r)
+}
+
 fn close(got: &[f32], exp: &[f32]) -> bool {
     let scale = exp.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     got.iter()
@@ -272,15 +286,11 @@ fn device_buffers_match_host_slices() {
 fn label_focal_and_box_losses_match_the_core() {
     let gpu = Gpu::new().expect("a CUDA device");
     let (c, rows) = (80usize, 5_003usize);
-    let (x, _) = inputs(rows * c, false, 31);
-    let mut r = SplitMix64::new(32);
-    let labels: Vec<i32> = (0..rows)
-        .map(|_| match r.below(4) {
-            0 => r.below(c as u64) as i32,
-            1 => -1,
-            _ => c as i32,
-        })
-        .collect();
+    let (x, labels, mut r) = class_inputs(rows, c, 31, |r| match r.below(4) {
+        0 => r.below(c as u64) as i32,
+        1 => -1,
+        _ => c as i32,
+    });
     let w: Vec<f32> = (0..rows).map(|_| r.unit_f64() as f32).collect();
     let alphas: Vec<f32> = (0..c).map(|j| j as f32 / c as f32).collect();
     for reduction in [Reduction::Sum, Reduction::Mean] {
@@ -322,17 +332,13 @@ fn label_focal_and_box_losses_match_the_core() {
 fn softmax_losses_match_the_core() {
     let gpu = Gpu::new().expect("a CUDA device");
     let (c, rows) = (80usize, 20_011usize);
-    let (x, _) = inputs(rows * c, false, 41);
-    let mut r = SplitMix64::new(42);
-    let labels: Vec<i32> = (0..rows)
-        .map(|_| {
-            if r.below(20) == 0 {
-                -1
-            } else {
-                r.below(c as u64) as i32
-            }
-        })
-        .collect();
+    let (x, labels, _) = class_inputs(rows, c, 41, |r| {
+        if r.below(20) == 0 {
+            -1
+        } else {
+            r.below(c as u64) as i32
+        }
+    });
     let (mut g_gpu, mut g_cpu) = (vec![0.0f32; rows * c], vec![0.0f32; rows * c]);
     for reduction in [Reduction::Sum, Reduction::Mean] {
         let ce = SoftmaxCrossEntropy::new(c)

@@ -66,23 +66,15 @@ bounds! {
 /// fraction of the array's scale, and an absolute floor of 2 LSB.
 pub const FIXED: (f64, f64, f64) = Tolerance::of(Path::Fixed).parts();
 
-/// `Err` describing the first element of `got` outside `rel * |exp| + abs_frac * scale`.
+/// `Err` describing the first element of `got` outside `rel * |exp| + abs_frac * scale`
+/// (`Tolerance::check` with no floor).
 pub fn check_close(got: &[f64], exp: &[f64], rel: f64, abs_frac: f64) -> Result<(), String> {
-    if got.len() != exp.len() {
-        return Err(format!("length {} instead of {}", got.len(), exp.len()));
+    Tolerance {
+        rtol: rel,
+        afrac: abs_frac,
+        floor: 0.0,
     }
-    let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
-        let bound = rel * e.abs() + abs_frac * scale;
-        // Written so a NaN on either side fails.
-        let within = (g - e).abs() <= bound;
-        if !within {
-            return Err(format!(
-                "[{i}]: got {g:e}, expected {e:e}, bound {bound:.3e}"
-            ));
-        }
-    }
-    Ok(())
+    .check(got, exp)
 }
 
 /// Distance in units in the last place between two f32 values (same sign assumed close).

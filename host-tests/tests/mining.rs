@@ -117,21 +117,27 @@ fn ohem_and_nms_equal_brute_force_across_pool_passes() {
     }
 }
 
+/// `Ohem` of capacity `C` and NMS at `thr` selects the `k` the brute-force oracle selects.
+fn nms_matches_oracle<const C: usize>(losses: &[f64], b: &[f64], thr: f64, k: usize) {
+    let got = Ohem::<f64, C>::new(k)
+        .unwrap()
+        .with_nms(thr)
+        .unwrap()
+        .select(losses, Some(b))
+        .unwrap();
+    assert_eq!(
+        got.indices(),
+        &oracle::ohem(losses, Some(b), None, thr, k)[..],
+        "capacity {C}, k {k}, thr {thr}"
+    );
+}
+
 #[test]
 fn ohem_with_k_above_n_and_thousands_of_boxes() {
     let mut r = random::rng(1200);
     let losses = tied_losses(&mut r, 30, 100);
     let b = boxes(&mut r, 30, false);
-    let got = Ohem::<f64, 64>::new(64)
-        .unwrap()
-        .with_nms(0.5)
-        .unwrap()
-        .select(&losses, Some(&b))
-        .unwrap();
-    assert_eq!(
-        got.indices(),
-        &oracle::ohem(&losses, Some(&b), None, 0.5, 64)[..]
-    );
+    nms_matches_oracle::<64>(&losses, &b, 0.5, 64);
     let got = Ohem::<f64, 64>::new(64)
         .unwrap()
         .select(&losses, None)
@@ -140,16 +146,7 @@ fn ohem_with_k_above_n_and_thousands_of_boxes() {
     let n = 5000;
     let losses = random::uniform(&mut r, n, 0.0, 5.0);
     let b = boxes(&mut r, n, false);
-    let got = Ohem::<f64, 512>::new(512)
-        .unwrap()
-        .with_nms(0.7)
-        .unwrap()
-        .select(&losses, Some(&b))
-        .unwrap();
-    assert_eq!(
-        got.indices(),
-        &oracle::ohem(&losses, Some(&b), None, 0.7, 512)[..]
-    );
+    nms_matches_oracle::<512>(&losses, &b, 0.7, 512);
 }
 
 #[test]
@@ -292,29 +289,24 @@ fn sohem_quotas_are_exact() {
             "round {round}: n {n}, strata {strata}, k {k}"
         );
     }
-    // Equal quotas on a two-level loss: 2 strata of 4, the 2 hardest of each.
+    // A two-level loss in 2 strata of 4: (k, quotas, the indices selected).
     let cls = [0.1, 0.2, 0.3, 0.4, 5.0, 6.0, 7.0, 8.0];
-    let got = SOhem::<f64, 8>::new(4, 2)
-        .unwrap()
-        .select(&cls, &[0.0; 8], 0.0)
-        .unwrap();
-    assert_eq!(got.indices(), &[2, 3, 6, 7]);
-    // Custom quotas: 3 from the easy half, 1 from the hard half.
-    let got = SOhem::<f64, 8>::new(4, 2)
-        .unwrap()
-        .with_quotas(&[3, 1])
-        .unwrap()
-        .select(&cls, &[0.0; 8], 0.0)
-        .unwrap();
-    assert_eq!(got.indices(), &[1, 2, 3, 7]);
-    // An unfilled quota rolls to the harder stratum: 6 wanted from an easy half of 4.
-    let got = SOhem::<f64, 8>::new(7, 2)
-        .unwrap()
-        .with_quotas(&[6, 1])
-        .unwrap()
-        .select(&cls, &[0.0; 8], 0.0)
-        .unwrap();
-    assert_eq!(got.indices(), &[0, 1, 2, 3, 5, 6, 7]);
+    let cases = [
+        // Equal quotas: the 2 hardest of each stratum.
+        (4, None, &[2, 3, 6, 7][..]),
+        // Custom quotas: 3 from the easy half, 1 from the hard half.
+        (4, Some([3, 1]), &[1, 2, 3, 7]),
+        // An unfilled quota rolls to the harder stratum: 6 wanted from an easy half of 4.
+        (7, Some([6, 1]), &[0, 1, 2, 3, 5, 6, 7]),
+    ];
+    for (k, quotas, want) in cases {
+        let mut sohem = SOhem::<f64, 8>::new(k, 2).unwrap();
+        if let Some(quotas) = quotas {
+            sohem = sohem.with_quotas(&quotas).unwrap();
+        }
+        let got = sohem.select(&cls, &[0.0; 8], 0.0).unwrap();
+        assert_eq!(got.indices(), want, "k {k}, quotas {quotas:?}");
+    }
     // Late in training localisation dominates: with s = 1, beta = 1 and alpha = 0.5.
     let sohem = SOhem::<f64, 8>::new(1, 1).unwrap();
     let got = sohem.select(&[2.0, 0.0], &[0.0, 1.5], 1.0).unwrap();

@@ -7,7 +7,7 @@ use hardmine::{
 };
 use hardmine_host_tests::random::{self, to_f32, to_f64};
 use hardmine_host_tests::reference as oracle;
-use hardmine_host_tests::tolerance::{check_close, F32_ABS_FRAC, F32_REL, FIXED};
+use hardmine_host_tests::tolerance::{check_close, Path, Tolerance, F32_ABS_FRAC, F32_REL};
 
 /// The naive oracle loses a few digits to cancellation; 1e-9 is its honest f64 agreement.
 const ORACLE_F64_REL: f64 = 1e-9;
@@ -23,16 +23,9 @@ fn from_q(xs: &[Q16]) -> Vec<f64> {
 /// The fixed path against the exact value at the fixed-point tolerance (relative, a fraction of
 /// the array's scale, and a 2-LSB floor).
 fn fixed(name: &str, exp: &[f64], got: Vec<f64>) {
-    let (rel, frac, floor) = FIXED;
-    let scale = exp.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    for (i, (&g, &e)) in got.iter().zip(exp).enumerate() {
-        let bound = rel * e.abs() + frac * scale + floor;
-        assert!(
-            (g - e).abs() <= bound,
-            "{name} fixed [{i}]: got {g}, expected {e}, bound {bound:e}"
-        );
-    }
-    assert_eq!(got.len(), exp.len());
+    Tolerance::of(Path::Fixed)
+        .check(&got, exp)
+        .unwrap_or_else(|e| panic!("{name} fixed {e}"));
 }
 
 /// The f64 and f32 paths against the oracle's per-element `exp`: each path writes its losses
@@ -267,6 +260,57 @@ fn softmax_losses_match_the_oracle() {
     }
 }
 
+/// A box loss of one parameter (`SmoothL1`'s beta, `Asl1`'s mu), on every path.
+trait BoxLoss {
+    const NAME: &'static str;
+    /// The oracle's loss at the difference `d` of prediction and target.
+    fn exact(d: f64, param: f64) -> f64;
+    /// The loss of `param`, per element, written to `out`.
+    fn per_element<T: Real>(param: T, p: &[T], t: &[T], out: &mut [T]) -> Result<(), Error>;
+}
+
+impl BoxLoss for SmoothL1<f64> {
+    const NAME: &'static str = "smooth l1";
+    fn exact(d: f64, beta: f64) -> f64 {
+        oracle::smooth_l1(d, beta)
+    }
+    fn per_element<T: Real>(beta: T, p: &[T], t: &[T], out: &mut [T]) -> Result<(), Error> {
+        SmoothL1::new(beta)?.per_element(p, t, out)
+    }
+}
+
+impl BoxLoss for Asl1<f64> {
+    const NAME: &'static str = "asl1";
+    fn exact(d: f64, mu: f64) -> f64 {
+        oracle::asl1(d, mu)
+    }
+    fn per_element<T: Real>(mu: T, p: &[T], t: &[T], out: &mut [T]) -> Result<(), Error> {
+        Asl1::new(mu)?.per_element(p, t, out)
+    }
+}
+
+/// `L` of `param` on the f64 and f32 paths against the oracle, and on the fixed path against
+/// the oracle of the inputs and `param` as Q15.16 rounds them.
+fn box_loss<L: BoxLoss>(p: &[f64], t: &[f64], param: f64) {
+    let exact = |p: &[f64], t: &[f64], param: f64| -> Vec<f64> {
+        p.iter()
+            .zip(t)
+            .map(|(a, b)| L::exact(a - b, param))
+            .collect()
+    };
+    both(
+        L::NAME,
+        &exact(p, t, param),
+        |o| L::per_element(param, p, t, o),
+        |o| L::per_element(param as f32, &to_f32(p), &to_f32(t), o),
+    );
+    let (pq, tq, param_q) = (q(p), q(t), Q16::from_f64(param));
+    let mut o = vec![Q16::ZERO; p.len()];
+    L::per_element(param_q, &pq, &tq, &mut o).unwrap();
+    let e = exact(&from_q(&pq), &from_q(&tq), param_q.to_f64());
+    fixed(L::NAME, &e, from_q(&o));
+}
+
 #[test]
 fn box_losses_match_the_oracle() {
     for round in 0..10u64 {
@@ -276,51 +320,8 @@ fn box_losses_match_the_oracle() {
         let t = to_f64(&to_f32(&random::uniform(&mut r, n, -3.0, 3.0)));
         let beta = [0.0, 1.0 / 9.0, 0.5, 1.0, 2.0][round as usize % 5];
         let mu = [0.02, 0.1, 1.0][round as usize % 3];
-        let d: Vec<f64> = p.iter().zip(&t).map(|(a, b)| a - b).collect();
-        let sl: Vec<f64> = d.iter().map(|&d| oracle::smooth_l1(d, beta)).collect();
-        let al: Vec<f64> = d.iter().map(|&d| oracle::asl1(d, mu)).collect();
-        both(
-            "smooth l1",
-            &sl,
-            |o| SmoothL1::new(beta).unwrap().per_element(&p, &t, o),
-            |o| {
-                SmoothL1::new(beta as f32)
-                    .unwrap()
-                    .per_element(&to_f32(&p), &to_f32(&t), o)
-            },
-        );
-        both(
-            "asl1",
-            &al,
-            |o| Asl1::new(mu).unwrap().per_element(&p, &t, o),
-            |o| {
-                Asl1::new(mu as f32)
-                    .unwrap()
-                    .per_element(&to_f32(&p), &to_f32(&t), o)
-            },
-        );
-        let dq: Vec<f64> = from_q(&q(&p))
-            .iter()
-            .zip(from_q(&q(&t)))
-            .map(|(a, b)| a - b)
-            .collect();
-        let (bq, mq) = (Q16::from_f64(beta), Q16::from_f64(mu));
-        let mut o = vec![Q16::ZERO; n];
-        SmoothL1::new(bq)
-            .unwrap()
-            .per_element(&q(&p), &q(&t), &mut o)
-            .unwrap();
-        let e: Vec<f64> = dq
-            .iter()
-            .map(|&d| oracle::smooth_l1(d, bq.to_f64()))
-            .collect();
-        fixed("smooth l1", &e, from_q(&o));
-        Asl1::new(mq)
-            .unwrap()
-            .per_element(&q(&p), &q(&t), &mut o)
-            .unwrap();
-        let e: Vec<f64> = dq.iter().map(|&d| oracle::asl1(d, mq.to_f64())).collect();
-        fixed("asl1", &e, from_q(&o));
+        box_loss::<SmoothL1<f64>>(&p, &t, beta);
+        box_loss::<Asl1<f64>>(&p, &t, mu);
     }
 }
 
