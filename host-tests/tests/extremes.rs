@@ -1,6 +1,6 @@
 //! Exactness beyond the references: saturated logits, small gamma, `+-1e4` logits.
 
-use hardmine::{Reduction, SigmoidFocal, SoftmaxCrossEntropy, SoftmaxFocal};
+use hardmine::{BceWithLogits, Reduction, SigmoidFocal, SoftmaxCrossEntropy, SoftmaxFocal};
 
 fn focal_f64(x: f64, t: f64, gamma: f64) -> (f64, f64) {
     let f = SigmoidFocal::new(0.25, gamma)
@@ -64,10 +64,18 @@ fn small_gamma_gradient_is_the_limit() {
     assert!((g - exp).abs() <= 1e-14 * exp.abs(), "{g} vs {exp}");
 }
 
-/// BCE at `+-1e4` (every logit sign against every target) is asserted exactly by the core's
-/// unit test `loss::bce::tests::saturated_logits_are_exact`.
 #[test]
-fn huge_logits_in_softmax() {
+fn huge_logits_in_bce_and_softmax() {
+    let bce = BceWithLogits::new().with_reduction(Reduction::None);
+    let mut out = [0.0f32; 4];
+    bce.per_element(
+        &[1e4f32, -1e4, 1e4, -1e4],
+        &[1.0, 1.0, 0.0, 0.0],
+        None,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out, [0.0, 1e4, 1e4, 0.0]);
     let ce = SoftmaxCrossEntropy::new(3)
         .unwrap()
         .with_reduction(Reduction::None);
