@@ -11,6 +11,11 @@ pub fn rng(salt: u64) -> SplitMix64 {
     SplitMix64::new(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
+/// `rounds` random rounds: each round's number and its generator, `rng(salt + round)`.
+pub fn rounds(salt: u64, rounds: u64) -> impl Iterator<Item = (u64, SplitMix64)> {
+    (0..rounds).map(move |round| (round, rng(salt + round)))
+}
+
 /// `n` uniform values in `[lo, hi)`.
 pub fn uniform(r: &mut SplitMix64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
     (0..n).map(|_| lo + (hi - lo) * r.unit_f64()).collect()

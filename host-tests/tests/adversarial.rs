@@ -43,8 +43,7 @@ fn rotation<T: Real>(
 
 #[test]
 fn rotation_matches_the_pytorch_transcription_on_every_path() {
-    for round in 0..30u64 {
-        let mut r = random::rng(2000 + round);
+    for (round, mut r) in random::rounds(2000, 30) {
         let (c, h, w, b) = random_geometry(&mut r, 1, [9, 9, 9]);
         let x = random::to_f64(&random::to_f32(&random::uniform(
             &mut r,
@@ -92,8 +91,7 @@ fn rotation_matches_the_pytorch_transcription_on_every_path() {
 
 #[test]
 fn rotation_gradients_match_central_differences() {
-    for round in 0..8u64 {
-        let mut r = random::rng(2100 + round);
+    for (round, mut r) in random::rounds(2100, 8) {
         let (c, h, w, b) = random_geometry(&mut r, 2, [4, 6, 6]);
         let x = random::uniform(&mut r, c * h * w, -2.0, 2.0);
         let up = random::uniform(&mut r, c * h * w, -1.0, 1.0);

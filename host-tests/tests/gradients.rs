@@ -32,8 +32,7 @@ fn fd_check(name: &str, x: &[f64], grad: &[f64], value: impl Fn(&[f64]) -> f64) 
 
 #[test]
 fn elementwise_losses() {
-    for round in 0..6u64 {
-        let mut r = random::rng(600 + round);
+    for (round, mut r) in random::rounds(600, 6) {
         let n = 40;
         let x = random::uniform(&mut r, n, -8.0, 8.0);
         let t = random::targets(&mut r, n, 0.5);
@@ -67,8 +66,7 @@ fn elementwise_losses() {
 
 #[test]
 fn label_and_softmax_losses() {
-    for round in 0..6u64 {
-        let mut r = random::rng(700 + round);
+    for (round, mut r) in random::rounds(700, 6) {
         let (rows, c) = (12, 5);
         let x = random::uniform(&mut r, rows * c, -6.0, 6.0);
         let y = random::labels(&mut r, rows, -1, c as i64 + 1);

@@ -10,6 +10,11 @@ use hardmine_host_tests::random;
 use hardmine_host_tests::reference as oracle;
 
 /// Losses with many ties: values on a coarse grid.
+/// The `LengthMismatch` a call with a slice of the wrong length returns.
+fn mismatch<T>(expected: usize, got: usize) -> Result<T, Error> {
+    Err(Error::LengthMismatch { expected, got })
+}
+
 fn tied_losses(r: &mut SplitMix64, n: usize, levels: u64) -> Vec<f64> {
     (0..n).map(|_| r.below(levels) as f64 * 0.25).collect()
 }
@@ -34,8 +39,7 @@ fn boxes(r: &mut SplitMix64, n: usize, integer: bool) -> Vec<f64> {
 
 #[test]
 fn top_k_equals_a_full_sort() {
-    for round in 0..50u64 {
-        let mut r = random::rng(1000 + round);
+    for (round, mut r) in random::rounds(1000, 50) {
         let n = r.below(300) as usize;
         let k = 1 + r.below(40) as usize;
         let losses = tied_losses(&mut r, n, 6);
@@ -72,8 +76,7 @@ fn top_k_equals_a_full_sort() {
 
 #[test]
 fn ohem_and_nms_equal_brute_force_across_pool_passes() {
-    for round in 0..60u64 {
-        let mut r = random::rng(1100 + round);
+    for (round, mut r) in random::rounds(1100, 60) {
         let n = 1 + r.below(400) as usize;
         let k = 1 + r.below(16) as usize;
         let thr = [0.0, 0.3, 0.5, 0.7, 1.0][round as usize % 5];
@@ -151,8 +154,7 @@ fn ohem_with_k_above_n_and_thousands_of_boxes() {
 
 #[test]
 fn ohem_sampler_equals_brute_force() {
-    for round in 0..20u64 {
-        let mut r = random::rng(1300 + round);
+    for (round, mut r) in random::rounds(1300, 20) {
         let n = r.below(200) as usize;
         let losses = tied_losses(&mut r, n, 7);
         let positive: Vec<bool> = (0..n).map(|_| r.below(6) == 0).collect();
@@ -232,8 +234,7 @@ fn balanced_sampler_proportions_and_uniformity() {
 
 #[test]
 fn sohem_quotas_are_exact() {
-    for round in 0..20u64 {
-        let mut r = random::rng(1400 + round);
+    for (round, mut r) in random::rounds(1400, 20) {
         let n = 40 + r.below(400) as usize;
         let strata = 1 + r.below(6) as usize;
         let k = strata + r.below(60) as usize;
@@ -262,8 +263,7 @@ fn sohem_quotas_are_exact() {
     }
     // Against the brute-force definition, ties included (losses on a few levels) and with
     // uneven quotas.
-    for round in 0..40u64 {
-        let mut r = random::rng(1500 + round);
+    for (round, mut r) in random::rounds(1500, 40) {
         let n = r.below(3000) as usize;
         let strata = 1 + r.below(6) as usize;
         let k = strata + r.below(120) as usize;
@@ -360,20 +360,8 @@ fn selection_masks_gradient_rows() {
     let mut grad = [1.0f32; 8];
     sel.apply(&mut grad, 2).unwrap();
     assert_eq!(grad, [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]);
-    assert_eq!(
-        sel.apply(&mut [1.0f32; 7], 2),
-        Err(Error::LengthMismatch {
-            expected: 6,
-            got: 7
-        })
-    );
-    assert_eq!(
-        sel.apply(&mut [1.0f32; 4], 2),
-        Err(Error::LengthMismatch {
-            expected: 8,
-            got: 4
-        })
-    );
+    assert_eq!(sel.apply(&mut [1.0f32; 7], 2), mismatch(6, 7));
+    assert_eq!(sel.apply(&mut [1.0f32; 4], 2), mismatch(8, 4));
     assert_eq!(
         sel.apply(&mut [1.0f32; 4], 0),
         Err(Error::InvalidParameter("row_len"))
@@ -417,20 +405,8 @@ fn mining_bad_inputs() {
         ohem.select(&[1.0, f32::NAN], Some(&b)),
         Err(Error::NonFinite { index: 1 })
     );
-    assert_eq!(
-        ohem.select(&[1.0, 2.0, 3.0], Some(&b)),
-        Err(Error::LengthMismatch {
-            expected: 12,
-            got: 8
-        })
-    );
-    assert_eq!(
-        ohem.select(&[1.0, 2.0], None),
-        Err(Error::LengthMismatch {
-            expected: 8,
-            got: 0
-        })
-    );
+    assert_eq!(ohem.select(&[1.0, 2.0, 3.0], Some(&b)), mismatch(12, 8));
+    assert_eq!(ohem.select(&[1.0, 2.0], None), mismatch(8, 0));
     let inverted = [0.0f32, 0.0, 1.0, 1.0, 3.0, 0.0, 2.0, 2.0];
     assert_eq!(
         ohem.select(&[1.0, 2.0], Some(&inverted)),
@@ -443,19 +419,13 @@ fn mining_bad_inputs() {
     );
     assert_eq!(
         ohem.select_per_label(&[1.0, 2.0], Some(&b), &[0u8]),
-        Err(Error::LengthMismatch {
-            expected: 2,
-            got: 1
-        })
+        mismatch(2, 1)
     );
     assert_eq!(
         SOhem::<f32, 8>::new(2, 1)
             .unwrap()
             .select(&[1.0, 2.0], &[0.0], 0.5),
-        Err(Error::LengthMismatch {
-            expected: 2,
-            got: 1
-        })
+        mismatch(2, 1)
     );
     assert_eq!(
         SOhem::<f32, 8>::new(2, 1)
@@ -467,10 +437,7 @@ fn mining_bad_inputs() {
         OhemSampler::<f32, 8>::new(Budget::new(8, 0.25, None).unwrap())
             .unwrap()
             .sample(&[1.0], &[true, false]),
-        Err(Error::LengthMismatch {
-            expected: 1,
-            got: 2
-        })
+        mismatch(1, 2)
     );
 
     // A miner's state is unchanged after an Err.

@@ -126,8 +126,7 @@ fn bce_and_focal_match_the_oracle() {
 
 #[test]
 fn focal_labels_match_the_dense_oracle() {
-    for round in 0..10u64 {
-        let mut r = random::rng(100 + round);
+    for (_, mut r) in random::rounds(100, 10) {
         let (rows, c) = (1 + r.below(60) as usize, 1 + r.below(8) as usize);
         let x = to_f64(&to_f32(&random::uniform(&mut r, rows * c, -12.0, 12.0)));
         let y = random::labels(&mut r, rows, -1, c as i64 + 2);
@@ -168,8 +167,7 @@ fn focal_labels_match_the_dense_oracle() {
 
 #[test]
 fn softmax_losses_match_the_oracle() {
-    for round in 0..12u64 {
-        let mut r = random::rng(200 + round);
+    for (round, mut r) in random::rounds(200, 12) {
         let (rows, c) = (1 + r.below(40) as usize, 1 + r.below(12) as usize);
         let x = to_f64(&to_f32(&random::uniform(&mut r, rows * c, -25.0, 25.0)));
         let y = random::labels(&mut r, rows, -1, c as i64);
@@ -313,8 +311,7 @@ fn box_loss<L: BoxLoss>(p: &[f64], t: &[f64], param: f64) {
 
 #[test]
 fn box_losses_match_the_oracle() {
-    for round in 0..10u64 {
-        let mut r = random::rng(300 + round);
+    for (round, mut r) in random::rounds(300, 10) {
         let n = 1 + r.below(200) as usize;
         let p = to_f64(&to_f32(&random::uniform(&mut r, n, -3.0, 3.0)));
         let t = to_f64(&to_f32(&random::uniform(&mut r, n, -3.0, 3.0)));
@@ -341,8 +338,7 @@ fn near_edge(g: &[f64], bins: usize) -> bool {
 #[test]
 fn ghm_sequences_match_mmdetection() {
     let mut checked = 0;
-    for round in 0..30u64 {
-        let mut r = random::rng(400 + round);
+    for (round, mut r) in random::rounds(400, 30) {
         let bins = [7usize, 10, 30][round as usize % 3];
         let momentum = [0.0, 0.75, 0.9][(round as usize / 3) % 3];
         let loss_weight = [1.0, 2.0, 0.5][round as usize % 3];
@@ -430,8 +426,7 @@ fn distribution_ce_weights_survive_large_counts_in_fixed_point() {
 
 #[test]
 fn distribution_ce_matches_the_formulas() {
-    for round in 0..9u64 {
-        let mut r = random::rng(500 + round);
+    for (round, mut r) in random::rounds(500, 9) {
         let c = 2 + r.below(6) as usize;
         let rows = 1 + r.below(50) as usize;
         let (mode, p, weighting) = match round % 3 {

@@ -288,17 +288,14 @@ impl<T: Real> ChannelBlockRotation<T> {
     /// # Errors
     /// See the module documentation; `InvalidParameter("grid")` for 0, `NonFinite` when the
     /// loss is not finite (the index is the block).
-    pub fn adversarial<F>(
+    pub fn adversarial(
         &self,
         features: &[T],
         grid: usize,
         out: &mut [T],
         angles: &mut [T],
-        mut loss: F,
-    ) -> Result<T, Error>
-    where
-        F: FnMut(&[T]) -> T,
-    {
+        mut loss: impl FnMut(&[T]) -> T,
+    ) -> Result<T, Error> {
         check::parameter(grid > 0, "grid")?;
         check::length(self.shape.len(), features.len())?;
         check::length(self.shape.len(), out.len())?;

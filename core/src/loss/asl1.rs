@@ -42,8 +42,7 @@ impl<T: Real> Asl1<T> {
     /// # Errors
     /// `InvalidParameter("mu")`.
     pub fn new(mu: T) -> Result<Self, Error> {
-        check::positive(mu, "mu")?;
-        Ok(Self {
+        check::positive(mu, "mu").map(|()| Self {
             mu,
             reduction: Reduction::Mean,
         })

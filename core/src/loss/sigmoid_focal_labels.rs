@@ -25,6 +25,9 @@ use crate::kernel::{padded, staged, Hard};
 use crate::label::class_of;
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
 
+/// One call's inputs: logits `[N x C]`, labels `[N]` and the optional label weights `[N]`.
+type Call<'a, T, L> = (&'a [T], &'a [L], Option<&'a [T]>);
+
 /// Sigmoid focal loss over `N x C` logits with one class label per row.
 ///
 /// # Examples
@@ -89,19 +92,15 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
         self.class_alpha
     }
 
-    fn run<L: ClassLabel>(
-        &self,
-        logits: &[T],
-        labels: &[L],
-        weights: Option<&[T]>,
-        out: Output<'_, T>,
-    ) -> Result<T, Error> {
+    /// Validates the call, then runs the rows with the focal power chosen once.
+    fn run<L: ClassLabel>(&self, call: Call<'_, T, L>, out: Output<'_, T>) -> Result<T, Error> {
+        let (logits, labels, weights) = call;
         check::label_inputs(self.classes, logits, labels.len(), weights, out.len())?;
-        with_pow!(self.focal, pow => self.rows(logits, labels, weights, out, pow))
+        with_pow!(self.focal, pow => self.rows(call, out, pow))
     }
 
     super::entry_points!(
-        <L: ClassLabel> (logits: &[T], labels: &[L], label_weights: Option<&[T]>),
+        rows <L: ClassLabel> (logits: &[T], labels: &[L], label_weights: Option<&[T]>),
         value: "The reduced loss.",
         grad: "The reduced loss, with its gradient with respect to the logits written to `grad`.",
         per_element: "The weighted per-element losses (`N * C`) written to `out`.",
@@ -113,9 +112,7 @@ impl<T: Real> SigmoidFocalLabels<'_, T> {
     /// kernel of the dense form's hard path evaluates them, a chunk at a time.
     fn rows<L: ClassLabel>(
         &self,
-        logits: &[T],
-        labels: &[L],
-        weights: Option<&[T]>,
+        (logits, labels, weights): Call<'_, T, L>,
         out: Output<'_, T>,
         pow: impl Fn(T) -> T + Copy,
     ) -> Result<T, Error> {

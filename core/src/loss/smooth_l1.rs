@@ -40,8 +40,7 @@ impl<T: Real> SmoothL1<T> {
     /// # Errors
     /// `InvalidParameter("beta")`.
     pub fn new(beta: T) -> Result<Self, Error> {
-        check::non_negative(beta, "beta")?;
-        Ok(Self {
+        check::non_negative(beta, "beta").map(|()| Self {
             beta,
             reduction: Reduction::Mean,
         })

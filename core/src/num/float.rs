@@ -189,6 +189,15 @@ fn ln1p_unit_f64(e: f64) -> f64 {
 }
 
 macro_rules! impl_float {
+    // Methods that are libm's function of the same type: `name => libm_name` each.
+    (@libm $t:ident: $($name:ident => $libm:ident),*) => {
+        $(
+            #[inline]
+            fn $name(self) -> Self {
+                Libm::<$t>::$libm(self)
+            }
+        )*
+    };
     (@exp_ln1p fast $exp:ident $ln1p:ident) => {
         #[inline(always)]
         fn exp_ln1p_neg_abs(self) -> (Self, Self) {
@@ -261,18 +270,7 @@ macro_rules! impl_float {
             fn mul_add(self, a: Self, b: Self) -> Self {
                 $fma(self, a, b)
             }
-            #[inline]
-            fn exp(self) -> Self {
-                Libm::<$t>::exp(self)
-            }
-            #[inline]
-            fn ln_1p(self) -> Self {
-                Libm::<$t>::log1p(self)
-            }
-            #[inline]
-            fn sqrt(self) -> Self {
-                Libm::<$t>::sqrt(self)
-            }
+            impl_float!(@libm $t: exp => exp, ln_1p => log1p, sqrt => sqrt);
             #[inline]
             fn sigmoid(self) -> Self {
                 if self >= 0.0 {
@@ -295,14 +293,7 @@ macro_rules! impl_float {
         impl private::Kernels for $t {
             type Stage = Self;
 
-            #[inline]
-            fn exp_m1(self) -> Self {
-                Libm::<$t>::expm1(self)
-            }
-            #[inline]
-            fn ln(self) -> Self {
-                Libm::<$t>::log(self)
-            }
+            impl_float!(@libm $t: exp_m1 => expm1, ln => log);
             #[inline]
             fn powf(self, e: Self) -> Self {
                 Libm::<$t>::pow(self, e)
