@@ -125,6 +125,42 @@ pub(crate) fn chunks<S: Split>(parts: S, n: usize) -> impl Iterator<Item = (usiz
     })
 }
 
+/// The whole chunks of `N` of two parallel slices as arrays, each with the index of its first
+/// element, and then the rest of both (shorter than `N`) with its first index: the form of the
+/// screened lane passes (OHEM's and S-OHEM's), whose whole chunks are tested branch-free and
+/// whose rest is taken element by element. Free of bounds checks: `as_chunks` splits once.
+#[inline(always)]
+pub(crate) fn lanes<'a, T, const N: usize>(
+    a: &'a [T],
+    b: &'a [T],
+) -> (
+    impl Iterator<Item = (usize, &'a [T; N], &'a [T; N])>,
+    (usize, &'a [T], &'a [T]),
+) {
+    let (a_whole, a_rest) = a.as_chunks::<N>();
+    let (b_whole, b_rest) = b.as_chunks::<N>();
+    let whole = a_whole.len().min(b_whole.len());
+    let chunks = a_whole
+        .iter()
+        .zip(b_whole)
+        .enumerate()
+        .map(|(k, (a, b))| (k * N, a, b));
+    (chunks, (whole * N, a_rest, b_rest))
+}
+
+/// [`lanes`] of one slice.
+#[inline(always)]
+pub(crate) fn lanes_of<T, const N: usize>(
+    a: &[T],
+) -> (impl Iterator<Item = (usize, &[T; N])>, (usize, &[T])) {
+    let (whole, rest) = a.as_chunks::<N>();
+    let at = whole.len() * N;
+    (
+        whole.iter().enumerate().map(|(k, c)| (k * N, c)),
+        (at, rest),
+    )
+}
+
 /// `s` as an array when it has exactly `N` elements.
 #[inline(always)]
 pub(crate) fn whole<T, const N: usize>(s: &[T]) -> Option<&[T; N]> {

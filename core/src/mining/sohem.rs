@@ -50,7 +50,7 @@
 
 use super::selection::Selection;
 use super::top_k::{Ranked, TopK};
-use crate::kernel::blocks::{self, whole};
+use crate::kernel::blocks;
 use crate::{check, Error, Real};
 use heapless::Vec;
 
@@ -428,23 +428,21 @@ impl<T: Real> Strata<T> {
             hi,
             floor: lo,
         };
-        for (start, (x, y)) in blocks::chunks((losses.cls, losses.loc), LANES) {
-            let (Some(x), Some(y)) = (whole::<T, LANES>(x), whole::<T, LANES>(y)) else {
-                // The last, partial chunk: offered without the screen.
-                for (i, (&x, &y)) in x.iter().zip(y).enumerate() {
-                    hardest.offer(start + i, losses.of(x, y));
-                }
-                continue;
-            };
+        let (whole, (start, cls, loc)) = blocks::lanes::<T, LANES>(losses.cls, losses.loc);
+        for (at, x, y) in whole {
             let mut c = [T::ZERO; LANES];
             for ((c, &x), &y) in c.iter_mut().zip(x).zip(y) {
                 *c = losses.of(x, y);
             }
             if c.iter().fold(false, |any, &c| any | hardest.screens(c)) {
                 for (i, &c) in c.iter().enumerate() {
-                    hardest.offer(start + i, c);
+                    hardest.offer(at + i, c);
                 }
             }
+        }
+        // The rest, shorter than a chunk: offered without the screen.
+        for (i, (&x, &y)) in cls.iter().zip(loc).enumerate() {
+            hardest.offer(start + i, losses.of(x, y));
         }
         for e in hardest.top.sorted() {
             let _ = out.push(e.index);

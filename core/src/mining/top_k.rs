@@ -13,7 +13,7 @@
 //! `Err`.
 
 use super::selection::Selection;
-use crate::kernel::blocks::{self, whole};
+use crate::kernel::blocks;
 use crate::{check, Error, Real};
 use core::cmp::Ordering;
 use heapless::binary_heap::{BinaryHeap, Min};
@@ -177,15 +177,14 @@ impl<T: Real, const K: usize> TopK<T, K> {
                 }
             }
         };
-        for (at, chunk) in blocks::chunks(rest, LANES) {
-            // A whole chunk is screened by one branch-free test; the last, partial one is
-            // offered as it is.
-            let screened = whole::<T, LANES>(chunk)
-                .is_none_or(|c| c.iter().fold(false, |any, &key| any | (key >= worst)));
-            if screened {
-                offer_chunk(self, fill + at, chunk, &mut worst);
+        let (whole, (at, tail)) = blocks::lanes_of::<T, LANES>(rest);
+        for (start, chunk) in whole {
+            // A whole chunk is screened by one branch-free test.
+            if chunk.iter().fold(false, |any, &key| any | (key >= worst)) {
+                offer_chunk(self, fill + start, chunk, &mut worst);
             }
         }
+        offer_chunk(self, fill + at, tail, &mut worst);
     }
 
     /// The kept entries, best first.
