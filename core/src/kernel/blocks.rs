@@ -125,6 +125,11 @@ pub(crate) fn chunks<S: Split>(parts: S, n: usize) -> impl Iterator<Item = (usiz
     })
 }
 
+/// A whole chunk of [`lanes`]: its first index and both slices' arrays.
+pub(crate) type LanePair<'a, T, const N: usize> = (usize, &'a [T; N], &'a [T; N]);
+/// The rest of [`lanes`]: its first index and both slices' last elements.
+pub(crate) type LaneRest<'a, T> = (usize, &'a [T], &'a [T]);
+
 /// The whole chunks of `N` of two parallel slices as arrays, each with the index of its first
 /// element, and then the rest of both (shorter than `N`) with its first index: the form of the
 /// screened lane passes (OHEM's and S-OHEM's), whose whole chunks are tested branch-free and
@@ -133,10 +138,7 @@ pub(crate) fn chunks<S: Split>(parts: S, n: usize) -> impl Iterator<Item = (usiz
 pub(crate) fn lanes<'a, T, const N: usize>(
     a: &'a [T],
     b: &'a [T],
-) -> (
-    impl Iterator<Item = (usize, &'a [T; N], &'a [T; N])>,
-    (usize, &'a [T], &'a [T]),
-) {
+) -> (impl Iterator<Item = LanePair<'a, T, N>>, LaneRest<'a, T>) {
     let (a_whole, a_rest) = a.as_chunks::<N>();
     let (b_whole, b_rest) = b.as_chunks::<N>();
     let whole = a_whole.len().min(b_whole.len());
