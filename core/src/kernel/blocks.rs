@@ -150,11 +150,14 @@ pub(crate) fn lanes<'a, T, const N: usize>(
     (chunks, (whole * N, a_rest, b_rest))
 }
 
-/// [`lanes`] of one slice.
+/// A chunk with the index of its first element.
+pub(crate) type Indexed<'a, C> = (usize, &'a C);
+
+/// [`lanes`] of one slice: its whole chunks with their first index, and the rest with its.
 #[inline(always)]
 pub(crate) fn lanes_of<T, const N: usize>(
     a: &[T],
-) -> (impl Iterator<Item = (usize, &[T; N])>, (usize, &[T])) {
+) -> (impl Iterator<Item = Indexed<'_, [T; N]>>, Indexed<'_, [T]>) {
     let (whole, rest) = a.as_chunks::<N>();
     let at = whole.len() * N;
     (
