@@ -71,8 +71,7 @@ fn positive_list<T: Real, const N: usize>(
     name: &'static str,
 ) -> Result<([T; N], usize), Error> {
     parameter(
-        (1..=N).contains(&values.len())
-            && values.iter().all(|v| v.is_finite() && *v > T::ZERO),
+        (1..=N).contains(&values.len()) && values.iter().all(|v| v.is_finite() && *v > T::ZERO),
         name,
     )?;
     let mut out = [T::ZERO; N];
@@ -132,7 +131,11 @@ impl<T: Real> Anchors<T> {
             let octave = <f64 as Real>::exp(core::f64::consts::LN_2 * (i as f64) / per);
             *s = T::from_f64(octave * base);
         }
-        Self::new(stride, scales.get(..scales_per_octave).unwrap_or(&[]), ratios)
+        Self::new(
+            stride,
+            scales.get(..scales_per_octave).unwrap_or(&[]),
+            ratios,
+        )
     }
 
     /// RetinaNet's anchors at `stride`: octave base scale 4, 3 scales per octave, ratios

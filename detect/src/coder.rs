@@ -98,10 +98,7 @@ impl<T: Real> DeltaXywhCoder<T> {
     /// # Errors
     /// `InvalidParameter("wh_ratio_clip")` unless in `(0, 1]`.
     pub fn with_wh_ratio_clip(self, wh_ratio_clip: f64) -> Result<Self, Error> {
-        parameter(
-            wh_ratio_clip > 0.0 && wh_ratio_clip <= 1.0,
-            "wh_ratio_clip",
-        )?;
+        parameter(wh_ratio_clip > 0.0 && wh_ratio_clip <= 1.0, "wh_ratio_clip")?;
         Ok(Self {
             max_ratio: T::from_f64(ln(wh_ratio_clip).abs()),
             ..self
@@ -141,12 +138,7 @@ impl<T: Real> DeltaXywhCoder<T> {
     pub fn encode_box(&self, proposal: &[T; 4], target: &[T; 4]) -> [T; 4] {
         let [px, py, pw, ph] = center_size(proposal);
         let [gx, gy, gw, gh] = center_size(target);
-        let d = [
-            (gx - px) / pw,
-            (gy - py) / ph,
-            ln_or_nan(gw / pw),
-            ln_or_nan(gh / ph),
-        ];
+        let d = [(gx - px) / pw, (gy - py) / ph, ln(gw / pw), ln(gh / ph)];
         let mut out = [T::ZERO; 4];
         for (((o, d), m), s) in out.iter_mut().zip(d).zip(self.means).zip(self.stds) {
             *o = (d - m) / s;
@@ -251,15 +243,4 @@ fn center_size<T: Real>(b: &[T; 4]) -> [T; 4] {
 fn positive_size<T: Real>(boxes: &[T], i: usize) -> bool {
     let [x1, y1, x2, y2] = box_at(boxes, i);
     x2 > x1 && y2 > y1
-}
-
-/// `ln(x)` for finite `x > 0`; NaN (as `0 / 0`) for anything else.
-fn ln_or_nan<T: Real>(x: T) -> T {
-    if x.is_finite() && x > T::ZERO {
-        ln(x)
-    } else {
-        // 0 / 0 is NaN for floats; Q15.16 has no NaN and saturates, which `encode` then
-        // reports through its own size check before getting here.
-        T::ZERO / T::ZERO
-    }
 }

@@ -257,11 +257,7 @@ impl<T: Real> PostProcess<T> {
 
 /// The best `pool.len()` scores above `thr` (strictly), sorted best first into `pool`'s front;
 /// returns that sorted prefix. A heap whose root is the worst kept entry.
-fn select<'p, T: Real>(
-    scores: &[T],
-    thr: T,
-    pool: &'p mut [Candidate<T>],
-) -> &'p [Candidate<T>] {
+fn select<'p, T: Real>(scores: &[T], thr: T, pool: &'p mut [Candidate<T>]) -> &'p [Candidate<T>] {
     let mut len = 0;
     for (index, &score) in scores.iter().enumerate() {
         if score <= thr {

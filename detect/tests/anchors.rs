@@ -12,7 +12,10 @@ fn grid<T: Real>(a: &Anchors<T>, h: usize, w: usize) -> Vec<T> {
 /// mmdetection's AnchorGenerator docstring: strides [16], ratios [1], scales [1], base size 9.
 #[test]
 fn mmdet_docstring_example() {
-    let a = Anchors::new(16.0f32, &[1.0], &[1.0]).unwrap().with_base_size(9.0).unwrap();
+    let a = Anchors::new(16.0f32, &[1.0], &[1.0])
+        .unwrap()
+        .with_base_size(9.0)
+        .unwrap();
     let want = [
         -4.5, -4.5, 4.5, 4.5, 11.5, -4.5, 20.5, 4.5, -4.5, 11.5, 4.5, 20.5, 11.5, 11.5, 20.5, 20.5,
     ];
@@ -139,7 +142,10 @@ fn small_config_by_hand() {
 
 #[test]
 fn sparse_anchor_equals_the_grid() {
-    let a = Anchors::retinanet(16.0f32).unwrap().with_center_offset(0.5).unwrap();
+    let a = Anchors::retinanet(16.0f32)
+        .unwrap()
+        .with_center_offset(0.5)
+        .unwrap();
     let (h, w) = (3, 5);
     let g = grid(&a, h, w);
     for i in 0..a.count(h, w) {
@@ -156,7 +162,10 @@ fn octave_scales_and_accessors() {
     assert_eq!(a.scales()[0], 4.0);
     assert!((a.scales()[1] - 4.0 * 2f64.sqrt()).abs() < 1e-14);
     assert_eq!(a.ratios(), &[1.0]);
-    assert_eq!((a.stride(), a.base_size(), a.center_offset()), (8.0, 8.0, 0.0));
+    assert_eq!(
+        (a.stride(), a.base_size(), a.center_offset()),
+        (8.0, 8.0, 0.0)
+    );
 }
 
 #[test]
@@ -166,12 +175,27 @@ fn bad_parameters_and_lengths_are_errors() {
     assert_eq!(Anchors::new(f32::NAN, &[1.0], &[1.0]), Err(p("stride")));
     assert_eq!(Anchors::new(1.0f32, &[], &[1.0]), Err(p("scales")));
     assert_eq!(Anchors::new(1.0f32, &[1.0, -1.0], &[1.0]), Err(p("scales")));
-    assert_eq!(Anchors::new(1.0f32, &[1.0; MAX_SCALES + 1], &[1.0]), Err(p("scales")));
+    assert_eq!(
+        Anchors::new(1.0f32, &[1.0; MAX_SCALES + 1], &[1.0]),
+        Err(p("scales"))
+    );
     assert_eq!(Anchors::new(1.0f32, &[1.0], &[0.0]), Err(p("ratios")));
-    assert_eq!(Anchors::new(1.0f32, &[1.0], &[1.0; MAX_RATIOS + 1]), Err(p("ratios")));
-    assert_eq!(Anchors::octave(1.0f32, 0.0, 3, &[1.0]), Err(p("octave_base_scale")));
-    assert_eq!(Anchors::octave(1.0f32, 4.0, 0, &[1.0]), Err(p("scales_per_octave")));
-    assert_eq!(Anchors::octave(1.0f32, 4.0, 9, &[1.0]), Err(p("scales_per_octave")));
+    assert_eq!(
+        Anchors::new(1.0f32, &[1.0], &[1.0; MAX_RATIOS + 1]),
+        Err(p("ratios"))
+    );
+    assert_eq!(
+        Anchors::octave(1.0f32, 0.0, 3, &[1.0]),
+        Err(p("octave_base_scale"))
+    );
+    assert_eq!(
+        Anchors::octave(1.0f32, 4.0, 0, &[1.0]),
+        Err(p("scales_per_octave"))
+    );
+    assert_eq!(
+        Anchors::octave(1.0f32, 4.0, 9, &[1.0]),
+        Err(p("scales_per_octave"))
+    );
     let a = Anchors::retinanet(8.0f32).unwrap();
     assert_eq!(a.with_center_offset(1.5), Err(p("center_offset")));
     assert_eq!(a.with_center_offset(-0.1), Err(p("center_offset")));
@@ -179,7 +203,10 @@ fn bad_parameters_and_lengths_are_errors() {
     let mut short = vec![0.0f32; a.anchors_len(2, 2) - 1];
     assert_eq!(
         a.write(2, 2, &mut short),
-        Err(Error::LengthMismatch { expected: 144, got: 143 })
+        Err(Error::LengthMismatch {
+            expected: 144,
+            got: 143
+        })
     );
     assert_eq!(a.anchors_len(usize::MAX, 2), usize::MAX);
 }

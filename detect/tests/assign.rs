@@ -4,7 +4,11 @@
 use hardmine::{Error, Real, SplitMix64, Q16};
 use hardmine_detect::{Assignment, Match, MaxIouAssigner};
 
-fn run<T: Real>(a: &MaxIouAssigner<T>, anchors: &[f64], gts: &[f64]) -> (Vec<Assignment<T>>, usize) {
+fn run<T: Real>(
+    a: &MaxIouAssigner<T>,
+    anchors: &[f64],
+    gts: &[f64],
+) -> (Vec<Assignment<T>>, usize) {
     let anchors: Vec<T> = anchors.iter().map(|&v| T::from_f64(v)).collect();
     let gts: Vec<T> = gts.iter().map(|&v| T::from_f64(v)).collect();
     let mut out = vec![Assignment::default(); anchors.len() / 4];
@@ -29,7 +33,10 @@ fn ignore_band<T: Real>() {
     ];
     let (out, pos) = run(&MaxIouAssigner::<T>::retinanet(), &anchors, &gt);
     use Match::*;
-    assert_eq!(matches(&out), [Negative, Ignored, Ignored, Positive(0), Positive(0)]);
+    assert_eq!(
+        matches(&out),
+        [Negative, Ignored, Ignored, Positive(0), Positive(0)]
+    );
     assert_eq!(pos, 2);
     assert!((out[2].max_iou.to_f64() - 0.45).abs() < 1e-4);
     assert_eq!(out[4].max_iou, T::ONE);
@@ -65,7 +72,9 @@ fn best_anchor_rule_makes_a_low_iou_anchor_positive() {
 fn step3_tie_goes_to_the_lower_box() {
     let gts = [0.0, 0.0, 10.0, 8.0, 0.0, 2.0, 10.0, 10.0];
     // Anchor 0 has IoU 0.8 with both; anchors 1 and 2 are each box's best.
-    let anchors = [0.0, 0.0, 10.0, 10.0, 0.0, 0.0, 10.0, 8.0, 0.0, 2.0, 10.0, 10.0];
+    let anchors = [
+        0.0, 0.0, 10.0, 10.0, 0.0, 0.0, 10.0, 8.0, 0.0, 2.0, 10.0, 10.0,
+    ];
     let (out, _) = run(&MaxIouAssigner::<f64>::retinanet(), &anchors, &gts);
     use Match::*;
     assert_eq!(matches(&out), [Positive(0), Positive(0), Positive(1)]);
@@ -76,7 +85,9 @@ fn step3_tie_goes_to_the_lower_box() {
 #[test]
 fn step4_ties_between_anchors() {
     let gt = [0.0, 0.0, 10.0, 10.0];
-    let anchors = [-5.0, 0.0, 5.0, 10.0, 5.0, 0.0, 15.0, 10.0, 30.0, 0.0, 40.0, 10.0];
+    let anchors = [
+        -5.0, 0.0, 5.0, 10.0, 5.0, 0.0, 15.0, 10.0, 30.0, 0.0, 40.0, 10.0,
+    ];
     let (out, pos) = run(&MaxIouAssigner::<f64>::retinanet(), &anchors, &gt);
     use Match::*;
     assert_eq!(matches(&out), [Positive(0), Positive(0), Negative]);
@@ -108,7 +119,13 @@ fn no_ground_truth_makes_every_anchor_negative() {
         max_iou: 0.7,
     }; 2];
     assert_eq!(a.assign(&anchors, &[], &mut out), Ok(0));
-    assert_eq!(out, [Assignment { matched: Match::Negative, max_iou: 0.0 }; 2]);
+    assert_eq!(
+        out,
+        [Assignment {
+            matched: Match::Negative,
+            max_iou: 0.0
+        }; 2]
+    );
     // No anchors: nothing to do.
     assert_eq!(a.assign(&[], &[0.0, 0.0, 1.0, 1.0], &mut []), Ok(0));
 }
@@ -140,18 +157,30 @@ fn bad_input_is_an_error_and_leaves_out_alone() {
     let gt = [0.0, 0.0, 1.0, 1.0];
     assert_eq!(
         a.assign(&good[..4], &gt, &mut out),
-        Err(Error::LengthMismatch { expected: 8, got: 4 })
+        Err(Error::LengthMismatch {
+            expected: 8,
+            got: 4
+        })
     );
     assert_eq!(
         a.assign(&good, &gt[..3], &mut out),
-        Err(Error::LengthMismatch { expected: 0, got: 3 })
+        Err(Error::LengthMismatch {
+            expected: 0,
+            got: 3
+        })
     );
     let mut nan = good;
     nan[6] = f32::NAN;
-    assert_eq!(a.assign(&nan, &gt, &mut out), Err(Error::NonFinite { index: 1 }));
+    assert_eq!(
+        a.assign(&nan, &gt, &mut out),
+        Err(Error::NonFinite { index: 1 })
+    );
     let mut inverted = good;
     inverted[5] = 3.0;
-    assert_eq!(a.assign(&inverted, &gt, &mut out), Err(Error::InvalidBox { index: 1 }));
+    assert_eq!(
+        a.assign(&inverted, &gt, &mut out),
+        Err(Error::InvalidBox { index: 1 })
+    );
     assert_eq!(
         a.assign(&good, &[0.0, 0.0, -1.0, 1.0], &mut out),
         Err(Error::InvalidBox { index: 0 })
@@ -159,11 +188,20 @@ fn bad_input_is_an_error_and_leaves_out_alone() {
     assert_eq!(out, [keep; 2]);
     let p = Error::InvalidParameter;
     assert_eq!(MaxIouAssigner::new(1.5f32, 0.4, 0.0), Err(p("pos_iou_thr")));
-    assert_eq!(MaxIouAssigner::new(0.5f32, f32::NAN, 0.0), Err(p("neg_iou_thr")));
+    assert_eq!(
+        MaxIouAssigner::new(0.5f32, f32::NAN, 0.0),
+        Err(p("neg_iou_thr"))
+    );
     assert_eq!(MaxIouAssigner::new(0.5f32, 0.6, 0.0), Err(p("neg_iou_thr")));
-    assert_eq!(MaxIouAssigner::new(0.5f32, 0.4, -0.1), Err(p("min_pos_iou")));
+    assert_eq!(
+        MaxIouAssigner::new(0.5f32, 0.4, -0.1),
+        Err(p("min_pos_iou"))
+    );
     let r = MaxIouAssigner::<f64>::retinanet();
-    assert_eq!((r.pos_iou_thr(), r.neg_iou_thr(), r.min_pos_iou()), (0.5, 0.4, 0.0));
+    assert_eq!(
+        (r.pos_iou_thr(), r.neg_iou_thr(), r.min_pos_iou()),
+        (0.5, 0.4, 0.0)
+    );
 }
 
 /// IoU written out again for the oracle (continuous coordinates, 0 for an empty union).
@@ -181,7 +219,13 @@ fn oracle_iou(a: &[f64], b: &[f64]) -> f64 {
 
 /// mmdetection's `assign_wrt_overlaps`, transcribed over the full `[G, N]` matrix with its
 /// `gt_inds` convention (-1 ignored, 0 negative, i + 1 box i).
-fn oracle(anchors: &[f64], gts: &[f64], pos_thr: f64, neg_thr: f64, min_pos: f64) -> (Vec<i64>, Vec<f64>) {
+fn oracle(
+    anchors: &[f64],
+    gts: &[f64],
+    pos_thr: f64,
+    neg_thr: f64,
+    min_pos: f64,
+) -> (Vec<i64>, Vec<f64>) {
     let n = anchors.len() / 4;
     let g = gts.len() / 4;
     let mut gt_inds = vec![-1i64; n];
@@ -189,7 +233,11 @@ fn oracle(anchors: &[f64], gts: &[f64], pos_thr: f64, neg_thr: f64, min_pos: f64
         return (vec![0; n], vec![0.0; n]);
     }
     let overlaps: Vec<Vec<f64>> = (0..g)
-        .map(|i| (0..n).map(|j| oracle_iou(&gts[4 * i..4 * i + 4], &anchors[4 * j..4 * j + 4])).collect())
+        .map(|i| {
+            (0..n)
+                .map(|j| oracle_iou(&gts[4 * i..4 * i + 4], &anchors[4 * j..4 * j + 4]))
+                .collect()
+        })
         .collect();
     // max over dim 0 (first maximal index, as torch.max)
     let mut max_overlaps = vec![0.0; n];
@@ -206,7 +254,10 @@ fn oracle(anchors: &[f64], gts: &[f64], pos_thr: f64, neg_thr: f64, min_pos: f64
         max_overlaps[j] = best;
         argmax[j] = arg;
     }
-    let gt_max: Vec<f64> = overlaps.iter().map(|r| r.iter().cloned().fold(f64::MIN, f64::max)).collect();
+    let gt_max: Vec<f64> = overlaps
+        .iter()
+        .map(|r| r.iter().cloned().fold(f64::MIN, f64::max))
+        .collect();
     for j in 0..n {
         if max_overlaps[j] >= 0.0 && max_overlaps[j] < neg_thr {
             gt_inds[j] = 0;

@@ -22,7 +22,10 @@ fn round_trip<T: Real>(tol: f64, means: [f64; 4], stds: [f64; 4]) {
         let mut g = random_box(&mut rng);
         // Keep the size ratio inside the decode clamp (e^4.1).
         for k in [2, 3] {
-            let (lo, side) = (g[k - 2], (g[k] - g[k - 2]).clamp((a[k] - a[k - 2]) / 50.0, (a[k] - a[k - 2]) * 50.0));
+            let (lo, side) = (
+                g[k - 2],
+                (g[k] - g[k - 2]).clamp((a[k] - a[k - 2]) / 50.0, (a[k] - a[k - 2]) * 50.0),
+            );
             g[k] = lo + side;
         }
         anchors.extend(a.map(T::from_f64));
@@ -64,7 +67,9 @@ fn encode_by_hand() {
     assert_eq!(d[0], 0.6);
     assert_eq!(d[1], -0.15);
     assert!((d[2] - 2f64.ln()).abs() < 1e-15 && (d[3] + 2f64.ln()).abs() < 1e-15);
-    let scaled = coder.with_means_stds([0.1, 0.0, 0.0, 0.0], [0.1, 0.1, 0.2, 0.2]).unwrap();
+    let scaled = coder
+        .with_means_stds([0.1, 0.0, 0.0, 0.0], [0.1, 0.1, 0.2, 0.2])
+        .unwrap();
     let s = scaled.encode_box(&[0.0, 0.0, 10.0, 20.0], &[1.0, 2.0, 21.0, 12.0]);
     assert!((s[0] - 5.0).abs() < 1e-14 && (s[1] + 1.5).abs() < 1e-14);
     assert!((s[2] - 2f64.ln() / 0.2).abs() < 1e-14);
@@ -73,8 +78,12 @@ fn encode_by_hand() {
 /// mmdetection's `delta2bbox` docstring example, with `max_shape = (32, 32)`.
 #[test]
 fn mmdet_delta2bbox_docstring_example() {
-    let rois = [0., 0., 1., 1., 0., 0., 1., 1., 0., 0., 1., 1., 5., 5., 5., 5.];
-    let deltas = [0., 0., 0., 0., 1., 1., 1., 1., 0., 0., 2., -1., 0.7, -1.9, -0.5, 0.3];
+    let rois = [
+        0., 0., 1., 1., 0., 0., 1., 1., 0., 0., 1., 1., 5., 5., 5., 5.,
+    ];
+    let deltas = [
+        0., 0., 0., 0., 1., 1., 1., 1., 0., 0., 2., -1., 0.7, -1.9, -0.5, 0.3,
+    ];
     #[rustfmt::skip]
     let want = [
         0.0000, 0.0000, 1.0000, 1.0000,
@@ -87,7 +96,9 @@ fn mmdet_delta2bbox_docstring_example() {
         let deltas: Vec<T> = deltas.iter().map(|&v| T::from_f64(v)).collect();
         let mut out = vec![T::ZERO; 16];
         let image = Some([T::from_f64(32.0), T::from_f64(32.0)]);
-        DeltaXywhCoder::<T>::new().decode(&rois, &deltas, image, &mut out).unwrap();
+        DeltaXywhCoder::<T>::new()
+            .decode(&rois, &deltas, image, &mut out)
+            .unwrap();
         for (g, w) in out.iter().zip(want) {
             assert!((g.to_f64() - w).abs() <= tol, "{out:?}");
         }
@@ -115,8 +126,14 @@ fn decode_clamps_dw_dh_at_ln_of_wh_ratio_clip() {
     let wide = coder.with_wh_ratio_clip(0.5).unwrap();
     let b = wide.decode_box(&roi, &[0.0, 0.0, 3.0, 0.0], None);
     assert!(((b[2] - b[0]) - 20.0).abs() < 1e-12);
-    assert_eq!(coder.with_wh_ratio_clip(0.0), Err(Error::InvalidParameter("wh_ratio_clip")));
-    assert_eq!(coder.with_wh_ratio_clip(1.5), Err(Error::InvalidParameter("wh_ratio_clip")));
+    assert_eq!(
+        coder.with_wh_ratio_clip(0.0),
+        Err(Error::InvalidParameter("wh_ratio_clip"))
+    );
+    assert_eq!(
+        coder.with_wh_ratio_clip(1.5),
+        Err(Error::InvalidParameter("wh_ratio_clip"))
+    );
 }
 
 #[test]
@@ -124,9 +141,17 @@ fn decode_clips_to_the_image_only_when_asked() {
     let coder = DeltaXywhCoder::<f32>::new();
     let roi = [-5.0, 2.0, 15.0, 30.0];
     let image = Some([20.0, 12.0]); // height 20, width 12
-    assert_eq!(coder.decode_box(&roi, &[0.0; 4], image), [0.0, 2.0, 12.0, 20.0]);
+    assert_eq!(
+        coder.decode_box(&roi, &[0.0; 4], image),
+        [0.0, 2.0, 12.0, 20.0]
+    );
     assert_eq!(coder.decode_box(&roi, &[0.0; 4], None), roi);
-    assert_eq!(coder.with_clip_border(false).decode_box(&roi, &[0.0; 4], image), roi);
+    assert_eq!(
+        coder
+            .with_clip_border(false)
+            .decode_box(&roi, &[0.0; 4], image),
+        roi
+    );
 }
 
 #[test]
@@ -136,19 +161,34 @@ fn bad_input_is_an_error() {
     let mut out = [0.0f32; 8];
     // A target of zero width (its ln is -inf in mmdetection).
     let flat = [0.0, 0.0, 10.0, 10.0, 3.0, 0.0, 3.0, 4.0];
-    assert_eq!(coder.encode(&a, &flat, &mut out), Err(Error::InvalidBox { index: 1 }));
-    assert_eq!(coder.encode(&flat, &a, &mut out), Err(Error::InvalidBox { index: 1 }));
+    assert_eq!(
+        coder.encode(&a, &flat, &mut out),
+        Err(Error::InvalidBox { index: 1 })
+    );
+    assert_eq!(
+        coder.encode(&flat, &a, &mut out),
+        Err(Error::InvalidBox { index: 1 })
+    );
     assert_eq!(
         coder.encode(&a[..4], &a, &mut out),
-        Err(Error::LengthMismatch { expected: 8, got: 4 })
+        Err(Error::LengthMismatch {
+            expected: 8,
+            got: 4
+        })
     );
     assert_eq!(
         coder.encode(&a, &a, &mut out[..7]),
-        Err(Error::LengthMismatch { expected: 4, got: 7 })
+        Err(Error::LengthMismatch {
+            expected: 4,
+            got: 7
+        })
     );
     let mut deltas = [0.0f32; 8];
     deltas[5] = f32::INFINITY;
-    assert_eq!(coder.decode(&a, &deltas, None, &mut out), Err(Error::NonFinite { index: 5 }));
+    assert_eq!(
+        coder.decode(&a, &deltas, None, &mut out),
+        Err(Error::NonFinite { index: 5 })
+    );
     assert_eq!(
         coder.decode(&a, &[0.0; 8], Some([f32::NAN, 1.0]), &mut out),
         Err(Error::NonFinite { index: 0 })

@@ -9,12 +9,20 @@ fn oracle_decode(a: &[f64], d: &[f64], image: Option<[f64; 2]>) -> [f64; 4] {
     let max_ratio = (16.0f64 / 1000.0).ln().abs();
     let (px, py) = ((a[0] + a[2]) * 0.5, (a[1] + a[3]) * 0.5);
     let (pw, ph) = (a[2] - a[0], a[3] - a[1]);
-    let (dw, dh) = (d[2].clamp(-max_ratio, max_ratio), d[3].clamp(-max_ratio, max_ratio));
+    let (dw, dh) = (
+        d[2].clamp(-max_ratio, max_ratio),
+        d[3].clamp(-max_ratio, max_ratio),
+    );
     let (gx, gy) = (px + pw * d[0], py + ph * d[1]);
     let (gw, gh) = (pw * dw.exp(), ph * dh.exp());
     let mut b = [gx - gw * 0.5, gy - gh * 0.5, gx + gw * 0.5, gy + gh * 0.5];
     if let Some([h, w]) = image {
-        b = [b[0].clamp(0.0, w), b[1].clamp(0.0, h), b[2].clamp(0.0, w), b[3].clamp(0.0, h)];
+        b = [
+            b[0].clamp(0.0, w),
+            b[1].clamp(0.0, h),
+            b[2].clamp(0.0, w),
+            b[3].clamp(0.0, h),
+        ];
     }
     b
 }
@@ -59,11 +67,20 @@ fn oracle(
             }
         }
     }
-    all.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap().then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    all.sort_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap()
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
     all.truncate(nms_pre);
     let mut ranked = Vec::new();
     for (rank, &(s, i, k)) in all.iter().enumerate() {
-        let b = oracle_decode(&c.anchors[4 * i..4 * i + 4], &c.deltas[4 * i..4 * i + 4], image);
+        let b = oracle_decode(
+            &c.anchors[4 * i..4 * i + 4],
+            &c.deltas[4 * i..4 * i + 4],
+            image,
+        );
         if min_size.is_some_and(|m| !(b[2] - b[0] > m && b[3] - b[1] > m)) {
             continue;
         }
@@ -77,11 +94,17 @@ fn oracle(
                 class_kept.push((rank, i, s, b));
             }
         }
-        kept.extend(class_kept.into_iter().map(|(r, i, s, b)| (r, i, k as u16, s, b)));
+        kept.extend(
+            class_kept
+                .into_iter()
+                .map(|(r, i, s, b)| (r, i, k as u16, s, b)),
+        );
     }
     kept.sort_by_key(|q| q.0);
     kept.truncate(max_per_img);
-    kept.into_iter().map(|(_, i, k, s, b)| (i, k, s, b)).collect()
+    kept.into_iter()
+        .map(|(_, i, k, s, b)| (i, k, s, b))
+        .collect()
 }
 
 fn run(
@@ -100,7 +123,10 @@ fn run(
     let mut pool = vec![Candidate::default(); nms_pre];
     let mut out = vec![Detection::default(); max_per_img];
     let n = post.run(&head, image, &mut pool, &mut out).unwrap();
-    out[..n].iter().map(|d| (d.anchor, d.class, d.score, d.bbox)).collect()
+    out[..n]
+        .iter()
+        .map(|d| (d.anchor, d.class, d.score, d.bbox))
+        .collect()
 }
 
 fn random_case(rng: &mut SplitMix64) -> Case {
@@ -115,10 +141,18 @@ fn random_case(rng: &mut SplitMix64) -> Case {
         anchors.extend_from_slice(&[x, y, x + s, y + s]);
     }
     let deltas = (0..4 * n)
-        .map(|k| if rng.below(3) == 0 { 0.0 } else { (rng.unit_f64() - 0.5) * if k % 4 >= 2 { 12.0 } else { 1.0 } })
+        .map(|k| {
+            if rng.below(3) == 0 {
+                0.0
+            } else {
+                (rng.unit_f64() - 0.5) * if k % 4 >= 2 { 12.0 } else { 1.0 }
+            }
+        })
         .collect();
     // Scores on a grid of tenths: many ties.
-    let scores = (0..n * classes).map(|_| rng.below(11) as f64 / 10.0).collect();
+    let scores = (0..n * classes)
+        .map(|_| rng.below(11) as f64 / 10.0)
+        .collect();
     Case {
         anchors,
         deltas,
@@ -138,7 +172,10 @@ fn matches_the_brute_force_oracle() {
         let image = [None, Some([20.0, 16.0])][round % 2];
         let nms_pre = [1000, 7, 1][round % 3];
         let max_per_img = [100, 3, 1][(round / 3) % 3];
-        let post = PostProcess::new(thr, iou_thr).unwrap().with_min_bbox_size(min_size).unwrap();
+        let post = PostProcess::new(thr, iou_thr)
+            .unwrap()
+            .with_min_bbox_size(min_size)
+            .unwrap();
         let want = oracle(&c, thr, iou_thr, min_size, image, nms_pre, max_per_img);
         let got = run(&post, &c, image, nms_pre, max_per_img);
         // Anchor, class and score exactly; boxes to 1e-9 (std's `exp` and libm's may differ
@@ -148,7 +185,10 @@ fn matches_the_brute_force_oracle() {
         };
         assert_eq!(key(&got), key(&want), "round {round}");
         for (g, w) in got.iter().zip(&want) {
-            assert!(g.3.iter().zip(&w.3).all(|(a, b)| (a - b).abs() <= 1e-9), "round {round}");
+            assert!(
+                g.3.iter().zip(&w.3).all(|(a, b)| (a - b).abs() <= 1e-9),
+                "round {round}"
+            );
         }
     }
 }
@@ -156,7 +196,10 @@ fn matches_the_brute_force_oracle() {
 #[test]
 fn retinanet_defaults() {
     let p = PostProcess::<f32>::retinanet();
-    assert_eq!((p.score_thr(), p.iou_thr(), p.min_bbox_size()), (0.05, 0.5, Some(0.0)));
+    assert_eq!(
+        (p.score_thr(), p.iou_thr(), p.min_bbox_size()),
+        (0.05, 0.5, Some(0.0))
+    );
     assert!(p.coder().clip_border());
 }
 
@@ -165,7 +208,9 @@ fn retinanet_defaults() {
 #[test]
 fn per_class_ties_and_threshold_by_hand() {
     let c = Case {
-        anchors: vec![0.0, 0.0, 10.0, 10.0, 0.0, 0.0, 10.0, 10.0, 50.0, 50.0, 60.0, 60.0],
+        anchors: vec![
+            0.0, 0.0, 10.0, 10.0, 0.0, 0.0, 10.0, 10.0, 50.0, 50.0, 60.0, 60.0,
+        ],
         deltas: vec![0.0; 12],
         // anchor-major, 2 classes
         scores: vec![0.6, 0.6, 0.6, 0.9, 0.05, 0.3],
@@ -219,24 +264,51 @@ fn bad_input_is_an_error() {
     let mut go = |h: &HeadOutput<'_, f32>, image| post.run(h, image, &mut pool, &mut out);
     // IoU 1/4: nothing suppressed.
     assert_eq!(go(&head(&anchors, &deltas, &scores, 2), None), Ok(4));
-    assert_eq!(go(&head(&anchors, &deltas, &scores, 0), None), Err(p("num_classes")));
-    assert_eq!(go(&head(&anchors, &deltas, &scores, 70_000), None), Err(p("num_classes")));
+    assert_eq!(
+        go(&head(&anchors, &deltas, &scores, 0), None),
+        Err(p("num_classes"))
+    );
+    assert_eq!(
+        go(&head(&anchors, &deltas, &scores, 70_000), None),
+        Err(p("num_classes"))
+    );
     assert_eq!(
         go(&head(&anchors, &deltas, &scores, 3), None),
-        Err(Error::LengthMismatch { expected: 3, got: 4 })
+        Err(Error::LengthMismatch {
+            expected: 3,
+            got: 4
+        })
     );
     assert_eq!(
         go(&head(&anchors, &deltas[..4], &scores, 2), None),
-        Err(Error::LengthMismatch { expected: 8, got: 4 })
+        Err(Error::LengthMismatch {
+            expected: 8,
+            got: 4
+        })
     );
     let bad_scores = [0.5, f32::NAN, 0.5, 0.5];
-    assert_eq!(go(&head(&anchors, &deltas, &bad_scores, 2), None), Err(Error::NonFinite { index: 1 }));
+    assert_eq!(
+        go(&head(&anchors, &deltas, &bad_scores, 2), None),
+        Err(Error::NonFinite { index: 1 })
+    );
     let inverted = [0.0, 0.0, 1.0, 1.0, 3.0, 0.0, 2.0, 2.0];
-    assert_eq!(go(&head(&inverted, &deltas, &scores, 2), None), Err(Error::InvalidBox { index: 1 }));
-    assert_eq!(go(&head(&anchors, &deltas, &scores, 2), Some([-1.0, 4.0])), Err(p("image")));
+    assert_eq!(
+        go(&head(&inverted, &deltas, &scores, 2), None),
+        Err(Error::InvalidBox { index: 1 })
+    );
+    assert_eq!(
+        go(&head(&anchors, &deltas, &scores, 2), Some([-1.0, 4.0])),
+        Err(p("image"))
+    );
     let h = head(&anchors, &deltas, &scores, 2);
-    assert_eq!(post.run(&h, None, &mut [], &mut [Detection::default()]), Err(p("nms_pre")));
-    assert_eq!(post.run(&h, None, &mut [Candidate::default()], &mut []), Err(p("max_per_img")));
+    assert_eq!(
+        post.run(&h, None, &mut [], &mut [Detection::default()]),
+        Err(p("nms_pre"))
+    );
+    assert_eq!(
+        post.run(&h, None, &mut [Candidate::default()], &mut []),
+        Err(p("max_per_img"))
+    );
     assert_eq!(PostProcess::new(f32::NAN, 0.5), Err(p("score_thr")));
     assert_eq!(PostProcess::new(0.1f32, 1.5), Err(p("nms_iou")));
     assert_eq!(post.with_min_bbox_size(Some(-1.0)), Err(p("min_bbox_size")));
@@ -246,7 +318,9 @@ fn bad_input_is_an_error() {
 #[test]
 fn candidates_hold_the_sorted_pool() {
     let n = 50;
-    let anchors: Vec<f32> = (0..n).flat_map(|i| [i as f32 * 100.0, 0.0, i as f32 * 100.0 + 10.0, 10.0]).collect();
+    let anchors: Vec<f32> = (0..n)
+        .flat_map(|i| [i as f32 * 100.0, 0.0, i as f32 * 100.0 + 10.0, 10.0])
+        .collect();
     let scores: Vec<f32> = (0..n).map(|i| ((i * 37) % n) as f32 / n as f32).collect();
     let head = HeadOutput {
         anchors: &anchors,
@@ -260,5 +334,8 @@ fn candidates_hold_the_sorted_pool() {
     assert_eq!(post.run(&head, None, &mut pool, &mut out), Ok(5));
     let got: Vec<f32> = pool.iter().map(|c| c.score()).collect();
     assert_eq!(got, [0.98, 0.96, 0.94, 0.92, 0.9]);
-    assert!(pool.iter().zip(&out).all(|(c, d)| c.index() == d.anchor && c.score() == d.score));
+    assert!(pool
+        .iter()
+        .zip(&out)
+        .all(|(c, d)| c.index() == d.anchor && c.score() == d.score));
 }
