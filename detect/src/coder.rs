@@ -63,7 +63,7 @@ impl<T: Real> Default for DeltaXywhCoder<T> {
     }
 }
 
-/// `|ln(16 / 1000)|`, mmdetection's default `max_ratio`.
+/// mmdetection's default `wh_ratio_clip`, `16 / 1000` (`max_ratio = |ln(16 / 1000)| = 4.135`).
 const DEFAULT_WH_RATIO_CLIP: f64 = 16.0 / 1000.0;
 
 impl<T: Real> DeltaXywhCoder<T> {

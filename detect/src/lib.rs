@@ -8,8 +8,9 @@
 //!   [`Assignment`] per anchor;
 //! - [`DeltaXywhCoder`]: the `(dx, dy, dw, dh)` box encoding and its decoding (mmdetection's
 //!   `DeltaXYWHBBoxCoder`);
-//! - [`PostProcess`]: inference post-processing (score threshold, pre-NMS top-k, decoding,
-//!   per-class NMS, at most `max_per_img` [`Detection`]s), RetinaNet's `test_cfg`.
+//! - [`PostProcess`]: inference post-processing of a [`HeadOutput`] (score threshold, pre-NMS
+//!   top-k into a caller pool of [`Candidate`]s, decoding, per-class NMS, at most
+//!   `max_per_img` [`Detection`]s), RetinaNet's `test_cfg`.
 //!
 //! Every entry point writes into caller buffers whose lengths it states (`*_len()` or the
 //! slice's own length) and answers bad input with a [`hardmine::Error`], never a panic.
