@@ -1,10 +1,11 @@
-//! Input validation shared by every entry point (DESIGN §4).
+//! Input validation shared by every entry point (DESIGN §4), and by the sibling crates
+//! (`hardmine-detect`, `hardmine-gpu`) that must answer bad input as the core does.
 
 use crate::{ClassLabel, Error, Real};
 
 /// `Err(LengthMismatch)` unless `got == expected`.
 #[inline]
-pub(crate) fn length(expected: usize, got: usize) -> Result<(), Error> {
+pub fn length(expected: usize, got: usize) -> Result<(), Error> {
     if expected == got {
         Ok(())
     } else {
@@ -14,7 +15,7 @@ pub(crate) fn length(expected: usize, got: usize) -> Result<(), Error> {
 
 /// `Err(NonFinite { index })` unless `x` is finite.
 #[inline]
-pub(crate) fn finite<T: Real>(x: T, index: usize) -> Result<T, Error> {
+pub fn finite<T: Real>(x: T, index: usize) -> Result<T, Error> {
     if x.is_finite() {
         Ok(x)
     } else {
@@ -35,7 +36,7 @@ pub(crate) fn unit_target<T: Real>(t: T, index: usize) -> Result<T, Error> {
 
 /// The first non-finite element of `xs`, as an error. (A branch-free pass the compiler
 /// vectorises; the search for the culprit only runs when there is one.)
-pub(crate) fn all_finite<T: Real>(xs: &[T]) -> Result<(), Error> {
+pub fn all_finite<T: Real>(xs: &[T]) -> Result<(), Error> {
     if xs.iter().fold(true, |ok, x| ok & x.is_finite()) {
         return Ok(());
     }
@@ -47,13 +48,13 @@ pub(crate) fn all_finite<T: Real>(xs: &[T]) -> Result<(), Error> {
 
 /// A length check for an optional slice.
 #[inline]
-pub(crate) fn optional_length<T>(expected: usize, xs: Option<&[T]>) -> Result<(), Error> {
+pub fn optional_length<T>(expected: usize, xs: Option<&[T]>) -> Result<(), Error> {
     xs.map_or(Ok(()), |xs| length(expected, xs.len()))
 }
 
 /// `Err(InvalidParameter(name))` unless `ok`: a constructor's check of one hyper-parameter.
 #[inline]
-pub(crate) fn parameter(ok: bool, name: &'static str) -> Result<(), Error> {
+pub fn parameter(ok: bool, name: &'static str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
@@ -63,20 +64,20 @@ pub(crate) fn parameter(ok: bool, name: &'static str) -> Result<(), Error> {
 
 /// A finite hyper-parameter `>= 0` (gamma, beta, a loss weight), else `InvalidParameter(name)`.
 #[inline]
-pub(crate) fn non_negative<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
+pub fn non_negative<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
     parameter(v.is_finite() && v >= T::ZERO, name)
 }
 
 /// A finite hyper-parameter `> 0` (ASL1's mu), else `InvalidParameter(name)`.
 #[inline]
-pub(crate) fn positive<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
+pub fn positive<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
     parameter(v.is_finite() && v > T::ZERO, name)
 }
 
 /// A hyper-parameter in `[0, 1]` (an alpha, a fraction; NaN fails), else
 /// `InvalidParameter(name)`.
 #[inline]
-pub(crate) fn unit<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
+pub fn unit<T: Real>(v: T, name: &'static str) -> Result<(), Error> {
     parameter(v >= T::ZERO && v <= T::ONE, name)
 }
 

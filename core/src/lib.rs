@@ -20,7 +20,10 @@
 //!   the build targets FMA hardware ([`FUSED_MULTIPLY_ADD`]); nothing else changes.
 
 mod adversarial;
-mod check;
+// The core's validation rules, for its sibling crates (the detector, the GPU crate), which must
+// answer bad input exactly as the core does; not part of the documented API.
+#[doc(hidden)]
+pub mod check;
 mod error;
 mod ghm;
 mod kernel;

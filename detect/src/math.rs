@@ -1,5 +1,5 @@
 //! Small helpers shared by the modules: the natural logarithm from the public `Real` surface,
-//! box access and the length check.
+//! box access, and the core's checks.
 //!
 //! ```text
 //! ln(x) = k * ln 2 + ln_1p(m - 1),   x = m * 2^k,  m in [0.75, 1.5)
@@ -7,7 +7,7 @@
 //! `m - 1` is exact for floats (Sterbenz), so `ln` is within a few ULP of the true value for
 //! f32/f64 whatever `x`; Q15.16 loses at most the halvings' low bits.
 
-use hardmine::{Error, Real};
+use hardmine::Real;
 
 /// `ln 2` to f64 precision.
 const LN_2: f64 = core::f64::consts::LN_2;
@@ -49,33 +49,7 @@ pub(crate) fn box_at<T: Real>(boxes: &[T], i: usize) -> [T; 4] {
     b
 }
 
-/// `Err(LengthMismatch)` unless `got == expected`.
-#[inline]
-pub(crate) fn length(expected: usize, got: usize) -> Result<(), Error> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(Error::LengthMismatch { expected, got })
-    }
-}
-
-/// `Err(InvalidParameter(name))` unless `ok`.
-#[inline]
-pub(crate) fn parameter(ok: bool, name: &'static str) -> Result<(), Error> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidParameter(name))
-    }
-}
-
-/// The first non-finite element of `xs`, as an error.
-pub(crate) fn all_finite<T: Real>(xs: &[T]) -> Result<(), Error> {
-    match xs.iter().position(|x| !x.is_finite()) {
-        Some(index) => Err(Error::NonFinite { index }),
-        None => Ok(()),
-    }
-}
+pub(crate) use hardmine::check::{all_finite, length, parameter};
 
 #[cfg(test)]
 mod tests {

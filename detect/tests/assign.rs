@@ -204,19 +204,6 @@ fn bad_input_is_an_error_and_leaves_out_alone() {
     );
 }
 
-/// IoU written out again for the oracle (continuous coordinates, 0 for an empty union).
-fn oracle_iou(a: &[f64], b: &[f64]) -> f64 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
-
 /// mmdetection's `assign_wrt_overlaps`, transcribed over the full `[G, N]` matrix with its
 /// `gt_inds` convention (-1 ignored, 0 negative, i + 1 box i).
 fn oracle(
@@ -235,7 +222,12 @@ fn oracle(
     let overlaps: Vec<Vec<f64>> = (0..g)
         .map(|i| {
             (0..n)
-                .map(|j| oracle_iou(&gts[4 * i..4 * i + 4], &anchors[4 * j..4 * j + 4]))
+                .map(|j| {
+                    hardmine_host_tests::reference::iou(
+                        &gts[4 * i..4 * i + 4],
+                        &anchors[4 * j..4 * j + 4],
+                    )
+                })
                 .collect()
         })
         .collect();

@@ -27,18 +27,6 @@ fn oracle_decode(a: &[f64], d: &[f64], image: Option<[f64; 2]>) -> [f64; 4] {
     b
 }
 
-fn oracle_iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
-
 struct Case {
     anchors: Vec<f64>,
     deltas: Vec<f64>,
@@ -90,7 +78,11 @@ fn oracle(
     for k in 0..c.classes {
         let mut class_kept: Vec<(usize, usize, f64, [f64; 4])> = Vec::new();
         for &(rank, i, kk, s, b) in &ranked {
-            if kk == k && class_kept.iter().all(|q| oracle_iou(&q.3, &b) <= iou_thr) {
+            if kk == k
+                && class_kept
+                    .iter()
+                    .all(|q| hardmine_host_tests::reference::iou(&q.3, &b) <= iou_thr)
+            {
                 class_kept.push((rank, i, s, b));
             }
         }
