@@ -5,7 +5,7 @@
 use hardmine::{ChannelBlockRotation, DropoutMask, Error, OcclusionSearch, Real, SplitMix64, Q16};
 use hardmine_host_tests::random;
 use hardmine_host_tests::reference as oracle;
-use hardmine_host_tests::tolerance::{check_close, F32_ABS_FRAC, F32_REL, FD_REL, FIXED};
+use hardmine_host_tests::tolerance::{check_close, Path, Tolerance, F32_ABS_FRAC, F32_REL, FD_REL};
 use std::f64::consts::FRAC_PI_2;
 
 fn blocks_of(c: usize, b: usize) -> Vec<std::ops::Range<usize>> {
@@ -78,14 +78,9 @@ fn rotation_matches_the_pytorch_transcription_on_every_path() {
         let mut out = vec![Q16::ZERO; c * h * w];
         rot.forward(&q(&x), &q(&angles), &mut out).unwrap();
         let got: Vec<f64> = out.iter().map(|v| v.to_f64()).collect();
-        let (rel, frac, floor) = FIXED;
-        let scale = exp.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (i, (g, e)) in got.iter().zip(&exp).enumerate() {
-            assert!(
-                (g - e).abs() <= rel * e.abs() + frac * scale + floor,
-                "{name} fixed [{i}]: {g} vs {e}"
-            );
-        }
+        Tolerance::of(Path::Fixed)
+            .check(&got, &exp)
+            .unwrap_or_else(|e| panic!("{name} fixed: {e}"));
     }
 }
 

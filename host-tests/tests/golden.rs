@@ -6,7 +6,7 @@ use hardmine_cli::case::Outcome;
 use hardmine_cli::op::Op;
 use hardmine_cli::{compare, parity};
 use hardmine_host_tests::golden;
-use hardmine_host_tests::tolerance::{Tolerance, F32_REL, FIXED};
+use hardmine_host_tests::tolerance::Tolerance;
 
 /// Ops whose implementation belongs to open issues (none at present; an op listed here must
 /// answer with an error line until it lands).
@@ -118,8 +118,6 @@ fn the_checker_rejects_a_perturbed_result() {
 
 #[test]
 fn the_tolerance_table_is_the_golden_readme_s() {
-    assert_eq!(Tolerance::of(parity::Path::Fixed).parts(), FIXED);
-    assert_eq!(Tolerance::of(parity::Path::Gpu).rtol, F32_REL);
     let readme = std::fs::read_to_string(golden::dir().join("README.md")).unwrap();
     for (row, path) in [
         ("| f64 |", parity::Path::F64),

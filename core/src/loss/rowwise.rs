@@ -35,11 +35,13 @@ where
     };
     check::softmax_inputs(classes, logits, labels, grad_len, per_row_len)?;
     let rows = labels.len();
-    let total_weight = labels
-        .iter()
-        .filter_map(|l| l.index())
-        .fold(T::ZERO.widen(), |acc, c| acc + weight(c).widen());
-    let divisor = reduction.divisor(rows).map(|_| total_weight);
+    // A mean divides by the counted rows' total weight; a sum needs no pass for it.
+    let divisor = reduction.divisor(rows).map(|_| {
+        labels
+            .iter()
+            .filter_map(|l| l.index())
+            .fold(T::ZERO.widen(), |acc, c| acc + weight(c).widen())
+    });
     let divisor = divisor.filter(|&d| d != T::ZERO.widen());
     let mut acc = T::ZERO.widen();
     let matrix = Rows {
