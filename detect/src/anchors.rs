@@ -81,10 +81,9 @@ fn positive_list<T: Real, const N: usize>(
     Ok((out, values.len()))
 }
 
-/// A finite value `> 0`.
+/// A finite value `> 0` (the core's rule), returned.
 fn positive<T: Real>(v: T, name: &'static str) -> Result<T, Error> {
-    parameter(v.is_finite() && v > T::ZERO, name)?;
-    Ok(v)
+    hardmine::check::positive(v, name).map(|()| v)
 }
 
 impl<T: Real> Anchors<T> {

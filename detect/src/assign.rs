@@ -96,10 +96,9 @@ pub struct MaxIouAssigner<T> {
     match_low_quality: bool,
 }
 
-/// A threshold in `[0, 1]` (NaN fails).
+/// A threshold in `[0, 1]` (the core's rule; NaN fails), returned.
 fn unit<T: Real>(v: T, name: &'static str) -> Result<T, Error> {
-    parameter(v >= T::ZERO && v <= T::ONE, name)?;
-    Ok(v)
+    hardmine::check::unit(v, name).map(|()| v)
 }
 
 impl<T: Real> MaxIouAssigner<T> {
@@ -198,7 +197,7 @@ impl<T: Real> MaxIouAssigner<T> {
             }
             let matched = if best >= self.pos_iou_thr {
                 Match::Positive(arg)
-            } else if best >= T::ZERO && best < self.neg_iou_thr {
+            } else if best < self.neg_iou_thr {
                 Match::Negative
             } else {
                 Match::Ignored

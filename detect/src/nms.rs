@@ -158,7 +158,7 @@ impl<T: Real> PostProcess<T> {
     /// `InvalidParameter("min_bbox_size")` unless finite and `>= 0`.
     pub fn with_min_bbox_size(self, min_bbox_size: Option<T>) -> Result<Self, Error> {
         if let Some(m) = min_bbox_size {
-            parameter(m.is_finite() && m >= T::ZERO, "min_bbox_size")?;
+            hardmine::check::non_negative(m, "min_bbox_size")?;
         }
         Ok(Self {
             min_bbox_size,

@@ -158,12 +158,15 @@ fn matches_the_brute_force_oracle() {
     let mut rng = SplitMix64::new(11);
     for round in 0..600 {
         let c = random_case(&mut rng);
-        let iou_thr = [0.0, 0.3, 0.5, 0.7, 1.0][round % 5];
-        let thr = [0.05, 0.35, 0.0][round % 3];
-        let min_size = [Some(0.0), None, Some(3.0)][round % 3];
-        let image = [None, Some([20.0, 16.0])][round % 2];
-        let nms_pre = [1000, 7, 1][round % 3];
-        let max_per_img = [100, 3, 1][(round / 3) % 3];
+        // Each setting from its own digit of `round` (mixed radix 5, 3, 3, 2, 3, 3): the 600
+        // rounds cover all 810 combinations' first 600, every pair of settings among them.
+        let digit = |place: usize, radix: usize| (round / place) % radix;
+        let iou_thr = [0.0, 0.3, 0.5, 0.7, 1.0][digit(1, 5)];
+        let thr = [0.05, 0.35, 0.0][digit(5, 3)];
+        let min_size = [Some(0.0), None, Some(3.0)][digit(15, 3)];
+        let image = [None, Some([20.0, 16.0])][digit(45, 2)];
+        let nms_pre = [1000, 7, 1][digit(90, 3)];
+        let max_per_img = [100, 3, 1][digit(270, 3)];
         let post = PostProcess::new(thr, iou_thr)
             .unwrap()
             .with_min_bbox_size(min_size)
