@@ -15,7 +15,7 @@ pub fn length(expected: usize, got: usize) -> Result<(), Error> {
 
 /// `Err(NonFinite { index })` unless `x` is finite.
 #[inline]
-pub fn finite<T: Real>(x: T, index: usize) -> Result<T, Error> {
+pub(crate) fn finite<T: Real>(x: T, index: usize) -> Result<T, Error> {
     if x.is_finite() {
         Ok(x)
     } else {
@@ -48,7 +48,7 @@ pub fn all_finite<T: Real>(xs: &[T]) -> Result<(), Error> {
 
 /// A length check for an optional slice.
 #[inline]
-pub fn optional_length<T>(expected: usize, xs: Option<&[T]>) -> Result<(), Error> {
+pub(crate) fn optional_length<T>(expected: usize, xs: Option<&[T]>) -> Result<(), Error> {
     xs.map_or(Ok(()), |xs| length(expected, xs.len()))
 }
 

@@ -36,10 +36,6 @@ mod rng;
 
 pub use adversarial::{ChannelBlockRotation, DropoutMask, MapShape, OcclusionSearch};
 pub use error::Error;
-// The core's validation, for crates that run its losses elsewhere (the GPU crate) and must
-// answer bad input exactly as it does; not part of the documented API.
-#[doc(hidden)]
-pub use check::{elementwise_inputs, label_inputs, softmax_inputs, Targets, WeightCheck};
 pub use ghm::{
     BinWeights, Classification, Ghm, GhmC, GhmKind, GhmR, GradientDensity, GradientHistogram,
     Regression,

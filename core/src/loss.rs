@@ -2,7 +2,7 @@
 
 /// The three entry points every loss offers over its private `run(inputs.., Output)`:
 /// `value`, `value_and_grad` and `per_element` (DESIGN §3), each documented by the line the
-/// loss gives. A row-wise loss (`rows` first: softmax and the label form) takes its inputs
+/// loss gives. A row-wise loss (`rows` first: every `rowwise::run` loss and the label form) takes its inputs
 /// in `run` as one tuple, which it hands on to its row pass; the element-wise losses take them
 /// one by one (a tuple there changed LLVM's inlining of the focal pass and cost the firmware
 /// 2.4 KB of stack).

@@ -15,7 +15,7 @@ mod top_k;
 pub use balanced::BalancedSampler;
 pub use budget::Budget;
 pub use census::{Census, CensusReport, Group};
-pub use iou::{check_boxes, iou};
+pub use iou::{box_at, check_boxes, iou};
 pub use nms::nms;
 pub use ohem::Ohem;
 pub use ohem_sampler::OhemSampler;

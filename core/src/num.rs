@@ -243,7 +243,7 @@ pub(crate) mod private {
         }
     }
 
-    /// The floats' logistic stages: the stage value is the float itself.
+    /// The last logistic stage where the stage value is the type itself (the floats, and Q48).
     #[inline(always)]
     pub(crate) fn float_finish<T: Real>(x: T, e: T, lp: T) -> (T, T, T) {
         let big = T::ONE / (T::ONE + e);
@@ -258,10 +258,12 @@ pub(crate) mod private {
 }
 
 /// The crate-private kernels, as functions, for the host tests that measure them over every
-/// input of their domain; not part of the documented API.
+/// input of their domain and for the sibling crates (the detector's box coder takes `ln`); not
+/// part of the documented API.
 #[doc(hidden)]
 pub mod kernels {
     use super::Real;
+    pub use crate::mining::box_at;
 
     /// `(sigma(x), sigma(-x), ln(1 + e^-|x|))`.
     pub fn logistic_parts<T: Real>(x: T) -> (T, T, T) {
@@ -294,9 +296,5 @@ pub mod kernels {
     /// `e^x - 1`.
     pub fn exp_m1<T: Real>(x: T) -> T {
         x.exp_m1()
-    }
-    /// The histogram bin of `x` among `bins`.
-    pub fn bin<T: Real>(x: T, bins: usize) -> usize {
-        x.bin(bins)
     }
 }

@@ -16,10 +16,10 @@ use crate::{
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
+use hardmine::check::{elementwise_inputs, Targets, WeightCheck};
 use hardmine::{
-    elementwise_inputs, Asl1, BceWithLogits, ClassLabel, Error, Ghm, GradientHistogram, Ohem,
-    Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
-    Targets, WeightCheck,
+    Asl1, BceWithLogits, ClassLabel, Error, Ghm, GradientHistogram, Ohem, Reduction, SigmoidFocal,
+    SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
 };
 use std::sync::Arc;
 

@@ -127,14 +127,14 @@ pub(crate) fn lengths_agree(
 
 #[cfg(any(feature = "cuda", test))]
 /// The inputs of a softmax loss over rows of `classes` logits, by the core's rule
-/// ([`hardmine::softmax_inputs`]); returns the rows counted (labels in `0..classes`).
+/// ([`hardmine::check::softmax_inputs`]); returns the rows counted (labels in `0..classes`).
 pub(crate) fn softmax_inputs(
     classes: usize,
     logits: &[f32],
     labels: &[i32],
     grad_len: usize,
 ) -> Result<usize, GpuError> {
-    hardmine::softmax_inputs(classes, logits, labels, Some(grad_len), None)?;
+    hardmine::check::softmax_inputs(classes, logits, labels, Some(grad_len), None)?;
     Ok(labels
         .iter()
         .filter(|&&y| usize::try_from(y).is_ok_and(|y| y < classes))
@@ -143,14 +143,14 @@ pub(crate) fn softmax_inputs(
 
 #[cfg(any(feature = "cuda", test))]
 /// The inputs of the label-form focal loss over `rows` rows of `classes` logits, by the core's
-/// rule ([`hardmine::label_inputs`]); returns the number of logits.
+/// rule ([`hardmine::check::label_inputs`]); returns the number of logits.
 pub(crate) fn focal_labels_inputs(
     (rows, classes): (usize, usize),
     logits: &[f32],
     label_weights: Option<&[f32]>,
     grad_len: usize,
 ) -> Result<usize, GpuError> {
-    hardmine::label_inputs(classes, logits, rows, label_weights, Some(grad_len))?;
+    hardmine::check::label_inputs(classes, logits, rows, label_weights, Some(grad_len))?;
     Ok(logits.len())
 }
 

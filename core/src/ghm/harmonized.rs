@@ -366,11 +366,7 @@ impl<T: Real, K: GhmKind<T>, const BINS: usize> Ghm<T, K, BINS> {
             Option<&'a mut [T]>,
         ) -> Result<(), Error>,
     {
-        check::length(xs.len(), ts.len())?;
-        check::optional_length(xs.len(), label_weights)?;
-        if let Some(g) = &grad {
-            check::length(xs.len(), g.len())?;
-        }
+        check::elementwise_lengths(xs, ts, label_weights, grad.as_ref().map(|g| g.len()))?;
         for (base, (xb, tb, wb, gb)) in blocks::chunks((xs, ts, label_weights, grad), BLOCK) {
             f(base, xb, tb, wb, gb)?;
         }

@@ -1,4 +1,5 @@
-//! The one chunk driver every pass walks its data with, and the one `emit` of its results.
+//! The chunk driver every pass walks its data with (`chunks`, and its lane forms `lanes` and
+//! `lanes_of` for the screened passes), and the one `emit` of its results.
 //!
 //! A pass's parallel slices (inputs, targets, optional weights, an optional output) are cut
 //! into the same chunks by [`chunks`]; a slice whose elements are rows of a matrix is wrapped

@@ -118,12 +118,9 @@ pub(crate) use with_pow;
 /// `Some(alpha)` for alpha in `[0, 1]`, `None` for exactly -1 (off).
 pub(crate) fn checked_alpha<T: Real>(alpha: T) -> Result<Option<T>, Error> {
     if alpha == -T::ONE {
-        Ok(None)
-    } else if alpha >= T::ZERO && alpha <= T::ONE {
-        Ok(Some(alpha))
-    } else {
-        Err(Error::InvalidParameter("alpha"))
+        return Ok(None);
     }
+    check::unit(alpha, "alpha").map(|()| Some(alpha))
 }
 
 impl<T: Real> SigmoidFocal<T> {

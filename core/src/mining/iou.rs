@@ -34,7 +34,7 @@ pub fn iou<T: Real>(a: &[T; 4], b: &[T; 4]) -> T {
 
 /// Box `i` of a flat `[N * 4]` slice (zeros past the end, which validated input never reaches).
 #[inline]
-pub(crate) fn box_at<T: Real>(boxes: &[T], i: usize) -> [T; 4] {
+pub fn box_at<T: Real>(boxes: &[T], i: usize) -> [T; 4] {
     let mut b = [T::ZERO; 4];
     if let Some(s) = boxes.get(i.saturating_mul(4)..i.saturating_mul(4).saturating_add(4)) {
         b.copy_from_slice(s);

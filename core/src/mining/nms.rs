@@ -60,11 +60,7 @@ pub(crate) fn greedy<T: Real, L: ClassLabel, const K: usize>(
 
 /// Validates an IoU threshold.
 pub(crate) fn check_threshold<T: Real>(t: T) -> Result<T, Error> {
-    if t >= T::ZERO && t <= T::ONE {
-        Ok(t)
-    } else {
-        Err(Error::InvalidParameter("nms_iou"))
-    }
+    check::unit(t, "nms_iou").map(|()| t)
 }
 
 /// Greedy NMS: at most `k <= K` boxes, best score first, none overlapping a better kept box by
