@@ -48,37 +48,10 @@ fn preset_oracle<T: Real>(c: &[T], edges: &[T], quotas: &[usize]) -> Vec<usize> 
     out
 }
 
-fn reals<T: Real>(v: &Value) -> Vec<T> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .map(|x| T::from_f64(x.as_f64().expect("a number")))
-        .collect()
-}
-
-/// One golden case on the `T` path: the selected indices.
-fn golden_select<T: Real>(case: &Value) -> Vec<usize> {
-    let p = &case["params"];
-    let k = p["k"].as_u64().unwrap() as usize;
-    let strata = p["strata"].as_u64().unwrap() as usize;
-    let mut sohem = SOhem::<T, CAP>::new(k, strata).unwrap();
-    if let Some(edges) = p.get("edges") {
-        sohem = sohem.with_edges(&reals::<T>(edges)).unwrap();
-    }
-    let (cls, loc) = (
-        reals::<T>(&case["inputs"]["cls"]),
-        reals::<T>(&case["inputs"]["loc"]),
-    );
-    let progress = T::from_f64(p["progress"].as_f64().unwrap());
-    sohem
-        .select(&cls, &loc, progress)
-        .unwrap()
-        .indices()
-        .to_vec()
-}
-
+/// The golden cases cover both modes; `tests/golden.rs` runs them on every path through the
+/// parity runner, so they are not run a second time here.
 #[test]
-fn golden_cases_pass_on_f64_f32_and_q16() {
+fn golden_cases_cover_quantile_and_preset_strata() {
     let cases: Vec<Value> = golden::cases()
         .into_iter()
         .filter(|(file, _)| file == "sohem.jsonl")
@@ -87,20 +60,7 @@ fn golden_cases_pass_on_f64_f32_and_q16() {
     assert!(cases.len() >= 12, "{} sohem cases", cases.len());
     let preset = cases.iter().filter(|c| c["params"].get("edges").is_some());
     assert!(preset.count() >= 5, "cases of both modes");
-    for case in &cases {
-        assert_eq!(case["op"], "sohem");
-        let id = case["id"].as_str().unwrap();
-        let mut expected: Vec<usize> = case["expected"]["selected"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect();
-        expected.sort_unstable();
-        assert_eq!(golden_select::<f64>(case), expected, "{id} f64");
-        assert_eq!(golden_select::<f32>(case), expected, "{id} f32");
-        assert_eq!(golden_select::<Q16>(case), expected, "{id} Q15.16");
-    }
+    assert!(cases.iter().all(|c| c["op"] == "sohem"));
 }
 
 /// Random inputs for the preset path: on a few levels for ties, or continuous; edges drawn
