@@ -316,38 +316,33 @@ struct Strata<T> {
 impl<T: Real> Strata<T> {
     /// Quantile strata of losses spanning `[lo, hi]`, from a histogram of their bins.
     fn quantile(losses: &Combined<'_, T>, count: usize, lo: T, hi: T) -> Self {
-        let mut strata = Self {
-            count,
-            assign: Assign::Quantile {
-                lo,
-                span: hi - lo,
-                first: [QUANTILE_BINS; MAX_STRATA + 1],
-            },
-            sizes: [0; MAX_STRATA],
-            ranges: [(hi, lo); MAX_STRATA],
-        };
+        let span = hi - lo;
         // Per bin: its count and the range of its combined losses.
         let mut hist = [0usize; QUANTILE_BINS];
         let mut range = [(hi, lo); QUANTILE_BINS];
         for c in losses.iter() {
-            let b = quantile_bin(c, lo, hi - lo);
+            let b = quantile_bin(c, lo, span);
             if let (Some(h), Some(r)) = (hist.get_mut(b), range.get_mut(b)) {
                 *h += 1;
                 *r = widen(*r, c);
             }
         }
-        if let Assign::Quantile { first, .. } = &mut strata.assign {
-            *first = quantile_edges(&hist, losses.cls.len(), count);
-        }
+        let first = quantile_edges(&hist, losses.cls.len(), count);
+        let (mut sizes, mut ranges) = ([0; MAX_STRATA], [(hi, lo); MAX_STRATA]);
         // Bins ascending, so each stratum folds its bins' ranges in the order of its bins.
         for (b, (&h, &(rlo, rhi))) in hist.iter().zip(&range).enumerate() {
-            let j = strata.stratum_of_bin(b);
-            if let (Some(s), Some(r)) = (strata.sizes.get_mut(j), strata.ranges.get_mut(j)) {
+            let j = stratum_of_bin(&first, count, b);
+            if let (Some(s), Some(r)) = (sizes.get_mut(j), ranges.get_mut(j)) {
                 *s += h;
                 *r = (r.0.min(rlo), r.1.max(rhi));
             }
         }
-        strata
+        Self {
+            count,
+            assign: Assign::Quantile { lo, span, first },
+            sizes,
+            ranges,
+        }
     }
 
     /// Preset strata at `edges` (the first `count - 1`), by one pass over the losses.
@@ -369,35 +364,13 @@ impl<T: Real> Strata<T> {
         strata
     }
 
-    /// The histogram bin of `c` (quantile strata; 0 for preset ones).
-    #[inline]
-    fn bin(&self, c: T) -> usize {
-        match &self.assign {
-            Assign::Quantile { lo, span, .. } => quantile_bin(c, *lo, *span),
-            Assign::Preset { .. } => 0,
-        }
-    }
-
-    /// The stratum of histogram bin `b` (quantile strata): how many strata start at or below
-    /// it, after the first. The starts are non-decreasing, so this is the `j` with
-    /// `first[j] <= b < first[j + 1]`.
-    fn stratum_of_bin(&self, b: usize) -> usize {
-        match &self.assign {
-            Assign::Quantile { first, .. } => first
-                .iter()
-                .skip(1)
-                .take(self.count - 1)
-                .filter(|&&e| e <= b)
-                .count(),
-            Assign::Preset { .. } => 0,
-        }
-    }
-
     /// The stratum of combined loss `c`.
     #[inline]
     fn stratum(&self, c: T) -> usize {
         match &self.assign {
-            Assign::Quantile { .. } => self.stratum_of_bin(self.bin(c)),
+            Assign::Quantile { lo, span, first } => {
+                stratum_of_bin(first, self.count, quantile_bin(c, *lo, *span))
+            }
             Assign::Preset { edges } => edges
                 .iter()
                 .take(self.count - 1)
@@ -478,6 +451,18 @@ impl<T: Real, const K: usize> Hardest<'_, T, K> {
             self.floor = self.top.entry_key().map_or(self.lo, |e| e.max(self.lo));
         }
     }
+}
+
+/// The stratum of histogram bin `b` among `count` quantile strata starting at bins `first`:
+/// how many start at or below it, after the first. The starts are non-decreasing, so this is
+/// the `j` with `first[j] <= b < first[j + 1]`.
+fn stratum_of_bin(first: &[usize; MAX_STRATA + 1], count: usize, b: usize) -> usize {
+    first
+        .iter()
+        .skip(1)
+        .take(count - 1)
+        .filter(|&&e| e <= b)
+        .count()
 }
 
 /// The first bin of each stratum (the stratum edges of the quantile histogram): stratum `j`
