@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod case;
+pub mod coco;
 pub mod compare;
 pub mod finetune;
 pub mod op;
