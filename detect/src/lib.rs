@@ -38,10 +38,20 @@
 mod anchors;
 mod assign;
 mod coder;
+mod conv;
+mod detector;
 mod math;
 mod nms;
+mod scalar;
+mod sgd;
 
 pub use anchors::{Anchors, MAX_RATIOS, MAX_SCALES};
 pub use assign::{Assignment, Match, MaxIouAssigner};
 pub use coder::DeltaXywhCoder;
+pub use conv::{relu_backward, ConvSpec};
+pub use detector::{DetectorSpec, MAX_LAYERS};
+/// Q31.32, the master type of Q15.16 weights (re-exported from `fixed`).
+pub use fixed::types::I32F32;
 pub use nms::{Candidate, Detection, HeadOutput, PostProcess};
+pub use scalar::{Master, Scalar};
+pub use sgd::{init_master, Sgd, SgdStats};
