@@ -3,7 +3,7 @@
 //! location) and sparse ones (8 locations, as a miner selects), without and with the
 //! features' gradient.
 
-use hardmine::{Real, SplitMix64, Q16};
+use hardmine::{SplitMix64, Q16};
 use hardmine_detect::{DetectorSpec, Scalar};
 use std::time::Instant;
 
@@ -29,7 +29,13 @@ fn run<T: Scalar>(name: &str) {
     let sparse = |g: &[T], row: usize| -> Vec<T> {
         g.iter()
             .enumerate()
-            .map(|(i, v)| if (i / row) % 32 == 0 { *v } else { T::ZERO })
+            .map(|(i, v)| {
+                if (i / row).is_multiple_of(32) {
+                    *v
+                } else {
+                    T::ZERO
+                }
+            })
             .collect()
     };
     let a = spec.num_anchors();

@@ -344,7 +344,7 @@ impl DetectorSpec {
         all_finite(&[cls_bias])?;
         let mut params_iter = params.iter_mut();
         for l in self.backbone() {
-            let bound = (6.0 / (9 * l.in_ch) as f64).sqrt();
+            let bound = Real::sqrt(6.0 / (9 * l.in_ch) as f64);
             for p in params_iter.by_ref().take(l.weights_len()) {
                 *p = T::from_f64((2.0 * rng.unit_f64() - 1.0) * bound);
             }
@@ -667,6 +667,6 @@ impl DetectorSpec {
 fn normal(rng: &mut SplitMix64) -> f64 {
     let u1 = 1.0 - rng.unit_f64(); // (0, 1]
     let u2 = rng.unit_f64();
-    let r = (-2.0 * hardmine::kernels::ln(u1)).sqrt();
+    let r = Real::sqrt(-2.0 * hardmine::kernels::ln(u1));
     r * hardmine::kernels::sin_cos(core::f64::consts::TAU * u2).1
 }
