@@ -7,6 +7,8 @@
 //! whole chunk as fixed-size arrays ([`whole`]; constant trip counts, no remainder code) and
 //! the last, partial one in padded chunks ([`padded`](super::padded)).
 
+use crate::num::private::Kernels as _;
+use crate::reduction::Divisor;
 use crate::Real;
 
 /// Parallel slices that split at the same element: a slice, an optional slice, [`Rows`], or a
@@ -183,8 +185,8 @@ pub(crate) fn whole_mut<T, const N: usize>(s: &mut [T]) -> Option<&mut [T; N]> {
 /// divisor, if any) or the per-element losses.
 #[derive(Clone, Copy)]
 pub(crate) struct Emit<T: Real> {
-    /// The mean's divisor, or `None` for a sum.
-    pub divisor: Option<T::Acc>,
+    /// The mean's divisor (a count or a caller's factor), or `None` for a sum.
+    pub divisor: Option<Divisor<T::Acc>>,
     /// Whether the output slice receives the gradient (else the per-element losses).
     pub wants_grad: bool,
 }
@@ -206,12 +208,17 @@ impl<T: Real> Emit<T> {
         for (a, &l) in acc.iter_mut().zip(rest) {
             *a = *a + l.widen();
         }
-        // Three loops, not one with a choice per element: the compiler would compute the
+        // Four loops, not one with a choice per element: the compiler would compute the
         // division for every element and then select.
         match (dst, self.wants_grad, self.divisor) {
-            (Some(dst), true, Some(divisor)) => {
+            (Some(dst), true, Some(Divisor::Count(n))) => {
                 for (d, &v) in dst.iter_mut().zip(g) {
-                    *d = scaled(v, Some(divisor));
+                    *d = T::narrow(v.widen() / n);
+                }
+            }
+            (Some(dst), true, Some(Divisor::Factor(f))) => {
+                for (d, &v) in dst.iter_mut().zip(g) {
+                    *d = T::narrow(v.widen().div_avg_factor(f));
                 }
             }
             (Some(dst), true, None) => dst.iter_mut().zip(g).for_each(|(d, &v)| *d = v),
@@ -223,18 +230,18 @@ impl<T: Real> Emit<T> {
 
 /// `x / divisor` through the accumulator, or `x` when there is no divisor.
 #[inline]
-pub(crate) fn scaled<T: Real>(x: T, divisor: Option<T::Acc>) -> T {
+pub(crate) fn scaled<T: Real>(x: T, divisor: Option<Divisor<T::Acc>>) -> T {
     match divisor {
-        Some(d) => T::narrow(x.widen() / d),
+        Some(d) => T::narrow(d.divide(x.widen())),
         None => x,
     }
 }
 
 /// The reduced scalar of a sum `acc`: divided by the mean's divisor, if any.
 #[inline]
-pub(crate) fn reduced<T: Real>(acc: T::Acc, divisor: Option<T::Acc>) -> T {
+pub(crate) fn reduced<T: Real>(acc: T::Acc, divisor: Option<Divisor<T::Acc>>) -> T {
     match divisor {
-        Some(d) => T::narrow(acc / d),
+        Some(d) => T::narrow(d.divide(acc)),
         None => T::narrow(acc),
     }
 }

@@ -34,6 +34,7 @@ use crate::{check, Error, Real, Reduction};
 pub struct Asl1<T> {
     mu: T,
     reduction: Reduction,
+    avg_factor: Option<T>,
 }
 
 impl<T: Real> Asl1<T> {
@@ -45,10 +46,13 @@ impl<T: Real> Asl1<T> {
         check::positive(mu, "mu").map(|()| Self {
             mu,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Its smoothing parameter.
     pub fn mu(&self) -> T {
@@ -81,7 +85,7 @@ impl<T: Real> Asl1<T> {
 
     fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
         elementwise::run(
-            self.reduction,
+            (self.reduction, self.avg_factor.map(T::widen)),
             pred,
             target,
             None,

@@ -72,6 +72,7 @@ pub struct DistributionCe<T, const C: usize> {
     classes: usize,
     weighting: Weighting<T>,
     reduction: Reduction,
+    avg_factor: Option<T>,
     counts: [u64; C],
 }
 
@@ -97,11 +98,14 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
             classes,
             weighting,
             reduction: Reduction::Mean,
+            avg_factor: None,
             counts: [0; C],
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Labels observed per class (without the pseudo-count).
     pub fn counts(&self) -> &[u64] {
@@ -187,7 +191,7 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
         let (weight, offset) = self.tables();
         let w = |c: usize| weight.get(c).copied().unwrap_or(T::ONE);
         rowwise::run(
-            (self.reduction, self.classes),
+            (self.reduction, self.avg_factor.map(T::widen), self.classes),
             rows,
             out,
             (w, |row, grad| {

@@ -162,9 +162,11 @@ type Part<'a, T> = (&'a [T], &'a [T], Option<&'a [T]>, Option<&'a mut [T]>);
 /// the lengths, each block of [`BLOCK`] elements is validated (an `Err` names the first bad
 /// element, as a separate validation pass would), then computed while it is in cache, with
 /// `hard = true` when every target of the block is exactly 0 or 1 (and `targets` is `Unit`).
-/// Outputs before a bad block are written (DESIGN §4: ignore them).
+/// Outputs before a bad block are written (DESIGN §4: ignore them). A mean divides by the
+/// number of elements, or by `avg_factor + eps` when the loss has one (checked first: `Sum`
+/// with a factor is `InvalidParameter("avg_factor")`, whatever the inputs).
 pub(crate) fn run<T, K>(
-    reduction: Reduction,
+    (reduction, avg_factor): (Reduction, Option<T::Acc>),
     xs: &[T],
     ts: &[T],
     weights: Option<&[T]>,
@@ -176,13 +178,14 @@ where
     T: Real,
     K: Kernel<T>,
 {
+    let normalizer = reduction.normalizer(avg_factor)?;
     let n = xs.len();
     check::elementwise_lengths(xs, ts, weights, out.len())?;
     if n == 0 {
         return Ok(T::ZERO);
     }
     let emit = Emit {
-        divisor: reduction.divisor(n).map(|n| T::Acc::from_count(n as u64)),
+        divisor: normalizer.divisor(|| T::Acc::from_count(n as u64)),
         wants_grad: out.wants_grad(),
     };
     let pass = Pass {

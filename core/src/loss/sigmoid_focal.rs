@@ -47,6 +47,7 @@ pub struct SigmoidFocal<T> {
     /// `gamma` when it is a whole number up to 8 (the defaults are): `q^gamma` by multiplication.
     gamma_int: Option<u32>,
     reduction: Reduction,
+    avg_factor: Option<T>,
 }
 
 /// The focal loss and gradient of one logit (see the module documentation).
@@ -139,10 +140,13 @@ impl<T: Real> SigmoidFocal<T> {
             gamma,
             gamma_int,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Its balance, `None` when off.
     pub fn alpha(&self) -> Option<T> {
@@ -193,7 +197,7 @@ impl<T: Real> SigmoidFocal<T> {
             None => (T::ONE, T::ONE),
         };
         elementwise::run(
-            self.reduction,
+            (self.reduction, self.avg_factor.map(T::widen)),
             logits,
             targets,
             None,

@@ -10,12 +10,16 @@
 //! nothing and gets zero gradient. Optional per-class alpha replaces the scalar alpha with
 //! `alpha_j` for class column `j` (the most asked-for extension of torchvision's loss).
 //! `Mean` divides by all `N * C` elements, masked rows included (mmdetection without
-//! `avg_factor`). Gradient and accuracy as [`SigmoidFocal`](crate::SigmoidFocal).
+//! `avg_factor`), or by `avg_factor + eps` when the focal loss has one
+//! ([`SigmoidFocalLabels::with_avg_factor`]: mmdetection's RetinaNet passes the number of
+//! positive anchors). Gradient and accuracy as [`SigmoidFocal`](crate::SigmoidFocal).
 //!
 //! # Errors
 //! `new`: `InvalidParameter("classes")` for 0 classes. `with_class_alpha`:
 //! `LengthMismatch` unless one alpha per class, `InvalidParameter("alpha")` outside `[0, 1]`.
-//! Calls: `LengthMismatch` (logits must be `N * C`, weights `N`), `NonFinite` (logit or
+//! `with_avg_factor`: `InvalidParameter("avg_factor")` unless finite and `>= 0`.
+//! Calls: `InvalidParameter("avg_factor")` for `Sum` with a factor (checked first),
+//! `LengthMismatch` (logits must be `N * C`, weights `N`), `NonFinite` (logit or
 //! weight; the index is into the slice that holds it).
 
 use super::elementwise::Output;
@@ -23,6 +27,7 @@ use super::sigmoid_focal::{focal_hard, with_pow};
 use crate::kernel::blocks::{self, reduced, Emit, Rows, LANES};
 use crate::kernel::{padded, staged, Hard};
 use crate::label::class_of;
+use crate::reduction::Normalizer;
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
 
 /// One call's inputs: logits `[N x C]`, labels `[N]` and the optional label weights `[N]`.
@@ -93,10 +98,26 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
     }
 
     /// Validates the call, then runs the rows with the focal power chosen once.
+    /// The same head with its focal loss normalised by `avg_factor`: as
+    /// [`SigmoidFocal::with_avg_factor`] (mmdetection's `FocalLoss` with `avg_factor`, the
+    /// number of positive anchors: `Mean` returns `sum / (avg_factor + eps)` over all `N * C`
+    /// elements' sum).
+    ///
+    /// # Errors
+    /// `InvalidParameter("avg_factor")` unless `avg_factor` is finite and `>= 0`.
+    pub fn with_avg_factor(self, avg_factor: T) -> Result<Self, Error> {
+        Ok(Self {
+            focal: self.focal.with_avg_factor(avg_factor)?,
+            ..self
+        })
+    }
+
     fn run<L: ClassLabel>(&self, call: Call<'_, T, L>, out: Output<'_, T>) -> Result<T, Error> {
         let (logits, labels, weights) = call;
+        let normalizer =
+            (self.focal.reduction()).normalizer(self.focal.avg_factor().map(T::widen))?;
         check::label_inputs(self.classes, logits, labels.len(), weights, out.len())?;
-        with_pow!(self.focal, pow => self.rows(call, out, pow))
+        with_pow!(self.focal, pow => self.rows(call, out, normalizer, pow))
     }
 
     super::entry_points!(
@@ -114,16 +135,14 @@ impl<T: Real> SigmoidFocalLabels<'_, T> {
         &self,
         (logits, labels, weights): Call<'_, T, L>,
         out: Output<'_, T>,
+        normalizer: Normalizer<T::Acc>,
         pow: impl Fn(T) -> T + Copy,
     ) -> Result<T, Error> {
         let (c, focal) = (self.classes, &self.focal);
         let gamma = focal.gamma();
         let n = logits.len();
         let zero = T::ZERO.widen();
-        let divisor = focal
-            .reduction()
-            .divisor(n)
-            .map(|n| T::Acc::from_count(n as u64));
+        let divisor = normalizer.divisor(|| T::Acc::from_count(n as u64));
         let emit = Emit {
             divisor,
             wants_grad: out.wants_grad(),

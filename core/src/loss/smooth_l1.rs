@@ -32,6 +32,7 @@ use crate::{check, Error, Real, Reduction};
 pub struct SmoothL1<T> {
     beta: T,
     reduction: Reduction,
+    avg_factor: Option<T>,
 }
 
 impl<T: Real> SmoothL1<T> {
@@ -43,10 +44,13 @@ impl<T: Real> SmoothL1<T> {
         check::non_negative(beta, "beta").map(|()| Self {
             beta,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Its threshold.
     pub fn beta(&self) -> T {
@@ -72,7 +76,7 @@ impl<T: Real> SmoothL1<T> {
 
     fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
         elementwise::run(
-            self.reduction,
+            (self.reduction, self.avg_factor.map(T::widen)),
             pred,
             target,
             None,

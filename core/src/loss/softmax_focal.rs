@@ -40,6 +40,7 @@ pub struct SoftmaxFocal<T> {
     gamma: T,
     classes: usize,
     reduction: Reduction,
+    avg_factor: Option<T>,
 }
 
 impl<T: Real> SoftmaxFocal<T> {
@@ -56,10 +57,13 @@ impl<T: Real> SoftmaxFocal<T> {
             gamma,
             classes,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Its balance `alpha`.
     pub fn alpha(&self) -> T {
@@ -95,7 +99,7 @@ impl<T: Real> SoftmaxFocal<T> {
 
     fn run<L: ClassLabel>(&self, rows: (&[T], &[L]), out: Output<'_, T>) -> Result<T, Error> {
         rowwise::run(
-            (self.reduction, self.classes),
+            (self.reduction, self.avg_factor.map(T::widen), self.classes),
             rows,
             out,
             (|_| T::ONE, |row, g| self.row_loss(row, g)),
