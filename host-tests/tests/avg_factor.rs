@@ -9,12 +9,17 @@ use hardmine::{
     Q16,
 };
 
+/// `(value, value_and_grad's value, grad, per_element)` of a loss.
+type Results<T> = (T, T, Vec<T>, Vec<T>);
+
 /// One loss's three entry points, as closures of its reduction and factor.
 struct Entry<T> {
-    /// `(value, value_and_grad's value, grad, per_element)` of the loss with the reduction
-    /// and the factor.
-    call: Box<dyn Fn(Reduction, Option<T>) -> (T, T, Vec<T>, Vec<T>)>,
+    /// The results of the loss with the reduction and the factor.
+    call: Box<dyn Fn(Reduction, Option<T>) -> Results<T>>,
 }
+
+/// A loss's value and its `value_and_grad`, over f64 inputs.
+type Pair<'a> = (&'a dyn Fn(&[f64]) -> f64, &'a dyn Fn(&mut [f64]) -> f64);
 
 const X: [f64; 12] = [
     0.5, -1.25, 2.0, 0.0, 3.5, -0.75, 1.0, -2.5, 0.25, 4.0, -3.0, 1.5,
@@ -314,18 +319,18 @@ fn the_gradient_is_the_returned_scalars() {
         .unwrap()
         .with_avg_factor(1.5)
         .unwrap();
-    let losses: [(&str, &dyn Fn(&[f64]) -> f64, &dyn Fn(&mut [f64]) -> f64); 3] = [
-        ("focal", &|x| focal.value(x, &t).unwrap(), &|g| {
-            focal.value_and_grad(&x, &t, g).unwrap()
-        }),
-        ("smooth_l1", &|x| l1.value(x, &t).unwrap(), &|g| {
-            l1.value_and_grad(&x, &t, g).unwrap()
-        }),
-        ("ce", &|x| ce.value(x, &LABELS).unwrap(), &|g| {
-            ce.value_and_grad(&x, &LABELS, g).unwrap()
-        }),
+    let focal_v = |x: &[f64]| focal.value(x, &t).unwrap();
+    let focal_g = |g: &mut [f64]| focal.value_and_grad(&x, &t, g).unwrap();
+    let l1_v = |x: &[f64]| l1.value(x, &t).unwrap();
+    let l1_g = |g: &mut [f64]| l1.value_and_grad(&x, &t, g).unwrap();
+    let ce_v = |x: &[f64]| ce.value(x, &LABELS).unwrap();
+    let ce_g = |g: &mut [f64]| ce.value_and_grad(&x, &LABELS, g).unwrap();
+    let losses: [(&str, Pair<'_>); 3] = [
+        ("focal", (&focal_v, &focal_g)),
+        ("smooth_l1", (&l1_v, &l1_g)),
+        ("ce", (&ce_v, &ce_g)),
     ];
-    for (name, value, grad) in losses {
+    for (name, (value, grad)) in losses {
         let mut g = vec![0.0; x.len()];
         grad(&mut g);
         for i in 0..x.len() {

@@ -9,7 +9,8 @@
 //!                             (Cui et al., CVPR 2019; 1 - beta^n as -expm1(n ln beta))
 //! LogitAdjustment  { tau }:   x'_c = x_c + tau * ln pi_c,  w_c = 1     (Menon et al., ICLR 2021)
 //!
-//! L_i = w_y * ce(x'_i, y_i);   Mean = sum_i L_i / sum_i w_y_i  (PyTorch's weighted mean)
+//! L_i = w_y * ce(x'_i, y_i);   Mean = sum_i L_i / sum_i w_y_i  (PyTorch's weighted mean;
+//!                                 sum_i L_i / (avg_factor + eps) with `with_avg_factor`)
 //! dL/dx_ij = w_y * (softmax(x'_i)_j - [j = y])  (/ sum w for Mean)
 //! ```
 //! Weights are normalised to sum to `C` (Cui et al.'s convention), so `power = 0` or `beta = 0`
@@ -19,7 +20,8 @@
 //!
 //! # Errors
 //! `new`: `InvalidParameter("classes")` unless `1 <= classes <= C`; `"power"` unless finite and
-//! `>= 0`; `"beta"` unless in `[0, 1)`; `"tau"` unless `|tau| <= 1000`. Calls: as
+//! `>= 0`; `"beta"` unless in `[0, 1)`; `"tau"` unless `|tau| <= 1000`; `with_avg_factor`:
+//! `"avg_factor"` unless finite and `>= 0`. Calls: as
 //! `SoftmaxCrossEntropy`; `observe` leaves the counts unchanged after an `Err`.
 
 use super::elementwise::Output;
