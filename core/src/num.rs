@@ -156,6 +156,10 @@ pub(crate) mod private {
         /// `f + 2^-23` is computed in integers, `round(x_bits 2^23 / (2^7 f_bits + 1))`,
         /// rounded once (ties away from zero) and saturated: `f = 0` gives `x 2^23`.
         fn div_avg_factor(self, f: Self) -> Self;
+        /// Whether [`div_avg_factor`](Self::div_avg_factor) is more than a division by the
+        /// rounded `f + 2^-23` (true for Q15.16; floats are a plain division, so a mean over a
+        /// factor divides by that sum as by a count).
+        const EXACT_AVG_FACTOR: bool = false;
         /// `ln(1 + e^x)`, as `max(x, 0) + ln_1p(e^-|x|)`: finite and relative-accurate for
         /// every finite `x`. f32: max error 3 ULP (`KERNEL_F32_ULP`).
         fn softplus(self) -> Self;

@@ -71,7 +71,10 @@ impl<A: Real> Normalizer<A> {
         match self {
             Normalizer::Sum => None,
             Normalizer::Count => Some(Divisor::Count(count())),
-            Normalizer::Factor(f) => Some(Divisor::Factor(f)),
+            // Floats: `x / (f + eps)` is a division by a count of `f + eps` (the same bits as
+            // `div_avg_factor`), so only the fixed-point types take the factor's own path.
+            Normalizer::Factor(f) if A::EXACT_AVG_FACTOR => Some(Divisor::Factor(f)),
+            Normalizer::Factor(f) => Some(Divisor::Count(f + A::from_f64(AVG_FACTOR_EPS))),
         }
     }
 }

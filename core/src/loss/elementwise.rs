@@ -1,9 +1,9 @@
 //! The shared loop of every element-wise loss: validation, weights, reduction, outputs.
 
 use crate::check::{self, Targets};
-use crate::kernel::blocks::reduced;
 use crate::kernel::blocks::{self, whole, Emit, LANES};
 use crate::kernel::{padded, staged, Hard};
+use crate::reduction::Divisor;
 use crate::{Error, Real, Reduction};
 
 /// Where an entry point writes besides the returned scalar.
@@ -184,16 +184,19 @@ where
     if n == 0 {
         return Ok(T::ZERO);
     }
+    let divisor = normalizer.divisor(|| T::Acc::from_count(n as u64));
+    let wants_grad = out.wants_grad();
     let emit = Emit {
-        divisor: normalizer.divisor(|| T::Acc::from_count(n as u64)),
-        wants_grad: out.wants_grad(),
+        divisor: divisor.and_then(Divisor::count),
+        wants_grad,
     };
     let pass = Pass {
         kernel: &kernel,
         emit,
     };
     let mut acc = [T::ZERO.widen(); LANES];
-    for (base, (xb, tb, wb, db)) in blocks::chunks((xs, ts, weights, out.slice()), BLOCK) {
+    let mut dst = out.slice();
+    for (base, (xb, tb, wb, db)) in blocks::chunks((xs, ts, weights, dst.as_deref_mut()), BLOCK) {
         let full = (whole::<T, BLOCK>(xb), whole::<T, BLOCK>(tb));
         let (valid, hard) = match full {
             (Some(x), Some(t)) => check::screen(x, t, wb, targets),
@@ -205,5 +208,6 @@ where
             _ => pass.tail(hard, (xb, tb, wb, db), &mut acc),
         }
     }
-    Ok(reduced(blocks::total::<T>(&acc), emit.divisor))
+    let grad = dst.filter(|_| wants_grad);
+    Ok(blocks::finish(blocks::total::<T>(&acc), divisor, grad))
 }

@@ -24,10 +24,10 @@
 
 use super::elementwise::Output;
 use super::sigmoid_focal::{focal_hard, with_pow};
-use crate::kernel::blocks::{self, reduced, Emit, Rows, LANES};
+use crate::kernel::blocks::{self, Emit, Rows, LANES};
 use crate::kernel::{padded, staged, Hard};
 use crate::label::class_of;
-use crate::reduction::Normalizer;
+use crate::reduction::{Divisor, Normalizer};
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
 
 /// One call's inputs: logits `[N x C]`, labels `[N]` and the optional label weights `[N]`.
@@ -143,9 +143,10 @@ impl<T: Real> SigmoidFocalLabels<'_, T> {
         let n = logits.len();
         let zero = T::ZERO.widen();
         let divisor = normalizer.divisor(|| T::Acc::from_count(n as u64));
+        let wants_grad = out.wants_grad();
         let emit = Emit {
-            divisor,
-            wants_grad: out.wants_grad(),
+            divisor: divisor.and_then(Divisor::count),
+            wants_grad,
         };
         // a_t = t a + (1 - t)(1 - a) per class column; 1 when alpha is off.
         let balance = |a: Option<T>| match a {
@@ -153,7 +154,8 @@ impl<T: Real> SigmoidFocalLabels<'_, T> {
             None => (T::ONE, T::ONE),
         };
         let mut acc = [zero; LANES];
-        let out = out.slice().map(|rows| Rows { rows, width: c });
+        let mut grad = out.slice();
+        let out = grad.as_deref_mut().map(|rows| Rows { rows, width: c });
         let matrix = Rows {
             rows: logits,
             width: c,
@@ -198,7 +200,7 @@ impl<T: Real> SigmoidFocalLabels<'_, T> {
         Ok(if n == 0 {
             T::ZERO
         } else {
-            reduced(total, divisor)
+            blocks::finish(total, divisor, grad.filter(|_| wants_grad))
         })
     }
 }

@@ -265,7 +265,8 @@ macro_rules! impl_fixed {
             fn powf(self, e: Self) -> Self {
                 Self::sat(fx::pow(self.raw(), e.raw()))
             }
-            #[inline]
+            const EXACT_AVG_FACTOR: bool = true;
+            #[inline(never)]
             fn div_avg_factor(self, f: Self) -> Self {
                 // x / (f + 2^-23) = x_bits 2^-16 / ((2^7 f_bits + 1) 2^-23); `max(1)` keeps
                 // the divisor positive for a negative `f`, which the builders refuse.

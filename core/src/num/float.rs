@@ -298,7 +298,7 @@ macro_rules! impl_float {
             fn powf(self, e: Self) -> Self {
                 Libm::<$t>::pow(self, e)
             }
-            #[inline]
+            #[inline(never)]
             fn div_avg_factor(self, f: Self) -> Self {
                 self / (f + f32::EPSILON as $t)
             }
