@@ -236,6 +236,9 @@ pub struct ReductionOnly {
     /// Reduction.
     #[serde(default)]
     pub reduction: ReductionName,
+    /// mmdetection's `avg_factor`: a mean is `sum / (avg_factor + eps)` (absent: none).
+    #[serde(default)]
+    pub avg_factor: Option<f64>,
 }
 
 /// Params of the sigmoid focal loss.
@@ -248,6 +251,9 @@ pub struct Focal {
     /// Reduction.
     #[serde(default)]
     pub reduction: ReductionName,
+    /// mmdetection's `avg_factor`: a mean is `sum / (avg_factor + eps)` (absent: none).
+    #[serde(default)]
+    pub avg_factor: Option<f64>,
 }
 
 /// Params of a focal loss over classes.
@@ -268,6 +274,9 @@ pub struct Classes {
     /// Reduction.
     #[serde(default)]
     pub reduction: ReductionName,
+    /// mmdetection's `avg_factor`: a mean is `sum / (avg_factor + eps)` (absent: none).
+    #[serde(default)]
+    pub avg_factor: Option<f64>,
 }
 
 /// Params of the smooth L1 loss.
@@ -278,6 +287,9 @@ pub struct SmoothL1 {
     /// Reduction.
     #[serde(default)]
     pub reduction: ReductionName,
+    /// mmdetection's `avg_factor`: a mean is `sum / (avg_factor + eps)` (absent: none).
+    #[serde(default)]
+    pub avg_factor: Option<f64>,
 }
 
 /// Params of GHM-C (and the shared ones of GHM-R).

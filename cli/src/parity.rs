@@ -209,6 +209,7 @@ fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             let r = params.reduction.into();
             let mut g = vec![0.0f32; x.len()];
             let focal = hardmine::SigmoidFocal::new(alpha, gamma)?.with_reduction(r);
+            let focal = factor(focal, params.avg_factor, SigmoidFocal::with_avg_factor)?;
             let loss = gpu.sigmoid_focal(&focal, &x, &t, &mut g);
             one(r, loss, g)
         }
@@ -218,6 +219,7 @@ fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             let r = params.reduction.into();
             let mut g = vec![0.0f32; x.len()];
             let bce = hardmine::BceWithLogits::new().with_reduction(r);
+            let bce = factor(bce, params.avg_factor, |l, f: f32| l.with_avg_factor(f))?;
             let loss = gpu.bce(&bce, &x, &t, w.as_deref(), &mut g);
             one(r, loss, g)
         }
@@ -235,6 +237,7 @@ fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             let (x, y) = (reals::<f32>(&inputs.logits), gpu_labels(&inputs.labels));
             let r = params.reduction.into();
             let ce = SoftmaxCrossEntropy::new(params.classes)?.with_reduction(r);
+            let ce = factor(ce, params.avg_factor, |l, f: f32| l.with_avg_factor(f))?;
             let mut g = vec![0.0f32; x.len()];
             let loss = gpu.softmax_cross_entropy(&ce, &x, &y, &mut g);
             one(r, loss, g)
@@ -251,6 +254,7 @@ fn run_gpu(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             let (x, t) = (reals::<f32>(&inputs.pred), reals::<f32>(&inputs.target));
             let r = params.reduction.into();
             let l = SmoothL1::new(params.beta as f32)?.with_reduction(r);
+            let l = factor(l, params.avg_factor, SmoothL1::with_avg_factor)?;
             let mut g = vec![0.0f32; x.len()];
             let loss = gpu.smooth_l1(&l, &x, &t, &mut g);
             one(r, loss, g)
@@ -353,6 +357,7 @@ fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             let w = inputs.weights.as_deref().map(reals::<T>);
             let r = params.reduction.into();
             let bce = BceWithLogits::new().with_reduction(r);
+            let bce = factor(bce, params.avg_factor, |l, f: T| l.with_avg_factor(f))?;
             rowwise(
                 r,
                 x.len(),
@@ -390,6 +395,7 @@ fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             let (x, y) = (reals::<T>(&inputs.logits), &inputs.labels);
             let r = params.reduction.into();
             let ce = SoftmaxCrossEntropy::new(params.classes)?.with_reduction(r);
+            let ce = factor(ce, params.avg_factor, |l, f: T| l.with_avg_factor(f))?;
             rowwise(
                 r,
                 x.len(),
@@ -416,6 +422,7 @@ fn run_typed<T: Real>(case: &Case) -> anyhow::Result<Vec<Outcome>> {
             let (x, t) = (reals::<T>(&inputs.pred), reals::<T>(&inputs.target));
             let r = params.reduction.into();
             let l = SmoothL1::new(T::from_f64(params.beta))?.with_reduction(r);
+            let l = factor(l, params.avg_factor, SmoothL1::with_avg_factor)?;
             rowwise(
                 r,
                 x.len(),
@@ -448,13 +455,33 @@ fn binary<T: Real>(i: &case::BinaryInputs) -> (Vec<T>, Vec<T>) {
 /// A sigmoid focal loss from the case's parameters.
 fn sigmoid_focal_of<T: Real>(p: &case::Focal) -> anyhow::Result<SigmoidFocal<T>> {
     let (alpha, gamma) = (T::from_f64(p.alpha), T::from_f64(p.gamma));
-    Ok(SigmoidFocal::new(alpha, gamma)?.with_reduction(p.reduction.into()))
+    let focal = SigmoidFocal::new(alpha, gamma)?.with_reduction(p.reduction.into());
+    Ok(factor(focal, p.avg_factor, SigmoidFocal::with_avg_factor)?)
 }
 
 /// A softmax focal loss from the case's parameters.
 fn softmax_focal_of<T: Real>(p: &case::FocalClasses) -> anyhow::Result<SoftmaxFocal<T>> {
     let (alpha, gamma) = (T::from_f64(p.focal.alpha), T::from_f64(p.focal.gamma));
-    Ok(SoftmaxFocal::new(alpha, gamma, p.classes)?.with_reduction(p.focal.reduction.into()))
+    let focal =
+        SoftmaxFocal::new(alpha, gamma, p.classes)?.with_reduction(p.focal.reduction.into());
+    Ok(factor(
+        focal,
+        p.focal.avg_factor,
+        SoftmaxFocal::with_avg_factor,
+    )?)
+}
+
+/// `loss` normalised by the case's `avg_factor` (as `T`, so each path quantises it as its
+/// inputs), when the case has one.
+fn factor<L, T: Real>(
+    loss: L,
+    avg_factor: Option<f64>,
+    with: impl FnOnce(L, T) -> Result<L, hardmine::Error>,
+) -> Result<L, hardmine::Error> {
+    match avg_factor {
+        Some(f) => with(loss, T::from_f64(f)),
+        None => Ok(loss),
+    }
 }
 
 /// An OHEM miner from the case's parameters.

@@ -42,8 +42,8 @@ pub use ghm::{
 };
 pub use label::ClassLabel;
 pub use loss::{
-    Asl1, BceWithLogits, DistributionCe, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
-    SoftmaxCrossEntropy, SoftmaxFocal, Weighting,
+    Asl1, BceWithLogits, DistributionCe, MovingAverageNormalizer, SigmoidFocal, SigmoidFocalLabels,
+    SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Weighting,
 };
 pub use mining::{
     check_boxes, iou, nms, BalancedSampler, Budget, Census, CensusReport, Group, Ohem, OhemSampler,
@@ -53,5 +53,5 @@ pub use num::{Real, FUSED_MULTIPLY_ADD, Q16, Q48};
 // The crate-private kernels as functions, for the host tests that sweep them.
 #[doc(hidden)]
 pub use num::kernels;
-pub use reduction::Reduction;
+pub use reduction::{Reduction, AVG_FACTOR_EPS};
 pub use rng::SplitMix64;

@@ -148,6 +148,18 @@ pub(crate) mod private {
         fn ln(self) -> Self;
         /// `x^e` for `x >= 0` (`0^0 = 1`). f32/f64: libm, < 1 ULP.
         fn powf(self, e: Self) -> Self;
+        /// `self / (f + 2^-23)` for a factor `f >= 0`: mmdetection's mean over a caller's
+        /// `avg_factor`, whose `eps` is float32's epsilon
+        /// ([`AVG_FACTOR_EPS`](crate::reduction::AVG_FACTOR_EPS)) in every type. f32/f64:
+        /// the sum `f + 2^-23` rounded, then the quotient rounded. Q15.16 (and its
+        /// accumulator): `2^-23` is below one LSB, so the quotient of the exact
+        /// `f + 2^-23` is computed in integers, `round(x_bits 2^23 / (2^7 f_bits + 1))`,
+        /// rounded once (ties away from zero) and saturated: `f = 0` gives `x 2^23`.
+        fn div_avg_factor(self, f: Self) -> Self;
+        /// Whether [`div_avg_factor`](Self::div_avg_factor) is more than a division by the
+        /// rounded `f + 2^-23` (true for Q15.16; floats are a plain division, so a mean over a
+        /// factor divides by that sum as by a count).
+        const EXACT_AVG_FACTOR: bool = false;
         /// `ln(1 + e^x)`, as `max(x, 0) + ln_1p(e^-|x|)`: finite and relative-accurate for
         /// every finite `x`. f32: max error 3 ULP (`KERNEL_F32_ULP`).
         fn softplus(self) -> Self;

@@ -2,7 +2,9 @@
 //! and per_element agree.
 #![no_main]
 use hardmine::BceWithLogits;
-use hardmine_fuzz::{assert_finite, assert_outcome, expected_elementwise, in_range, reduction};
+use hardmine_fuzz::{
+    assert_finite, assert_outcome, check_avg_factor, expected_elementwise, in_range, reduction,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(arbitrary::Arbitrary, Debug)]
@@ -11,6 +13,7 @@ struct Input {
     targets: Vec<f32>,
     weights: Option<Vec<f32>>,
     reduction: u8,
+    avg_factor: Option<f32>,
 }
 
 fuzz_target!(|inp: Input| {
@@ -36,4 +39,14 @@ fuzz_target!(|inp: Input| {
             assert_finite(&per, "per_element");
         }
     }
+    let (x, t) = (&inp.logits, &inp.targets);
+    check_avg_factor(
+        inp.avg_factor,
+        x.len(),
+        |f| match f {
+            Some(f) => BceWithLogits::new().with_avg_factor(f),
+            None => Ok(BceWithLogits::new()),
+        },
+        |l, r, g| l.with_reduction(r).value_and_grad(x, t, w, g),
+    );
 });

@@ -2,7 +2,7 @@
 //! bounded by 1 in magnitude (both are 1-Lipschitz) for finite inputs in range.
 #![no_main]
 use hardmine::{Asl1, Error, SmoothL1};
-use hardmine_fuzz::{assert_outcome, expected_elementwise, in_range, reduction};
+use hardmine_fuzz::{assert_outcome, check_avg_factor, expected_elementwise, in_range, reduction};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(arbitrary::Arbitrary, Debug)]
@@ -12,6 +12,7 @@ struct Input {
     pred: Vec<f32>,
     target: Vec<f32>,
     reduction: u8,
+    avg_factor: Option<f32>,
 }
 
 fuzz_target!(|inp: Input| {
@@ -46,5 +47,22 @@ fuzz_target!(|inp: Input| {
                 .value_and_grad(&inp.pred, &inp.target, g)
         }),
         Err(_) => assert!(!(inp.mu.is_finite() && inp.mu > 0.0)),
+    }
+    let (p, t) = (&inp.pred, &inp.target);
+    if let Ok(l) = SmoothL1::new(inp.beta) {
+        check_avg_factor(
+            inp.avg_factor,
+            n,
+            |f| f.map_or(Ok(l), |f| l.with_avg_factor(f)),
+            |l, r, g| l.with_reduction(r).value_and_grad(p, t, g),
+        );
+    }
+    if let Ok(l) = Asl1::new(inp.mu) {
+        check_avg_factor(
+            inp.avg_factor,
+            n,
+            |f| f.map_or(Ok(l), |f| l.with_avg_factor(f)),
+            |l, r, g| l.with_reduction(r).value_and_grad(p, t, g),
+        );
     }
 });

@@ -2,7 +2,9 @@
 //! gradient for every finite logit in range and every gamma >= 0 (0 < gamma < 1 included).
 #![no_main]
 use hardmine::{Error, SigmoidFocal};
-use hardmine_fuzz::{assert_finite, assert_outcome, expected_elementwise, in_range, reduction};
+use hardmine_fuzz::{
+    assert_finite, assert_outcome, check_avg_factor, expected_elementwise, in_range, reduction,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(arbitrary::Arbitrary, Debug)]
@@ -12,6 +14,7 @@ struct Input {
     logits: Vec<f32>,
     targets: Vec<f32>,
     reduction: u8,
+    avg_factor: Option<f32>,
 }
 
 fuzz_target!(|inp: Input| {
@@ -35,4 +38,14 @@ fuzz_target!(|inp: Input| {
             assert_finite(&grad, "grad");
         }
     }
+    let (x, t) = (&inp.logits, &inp.targets);
+    check_avg_factor(
+        inp.avg_factor,
+        x.len(),
+        |f| match f {
+            Some(f) => focal.with_avg_factor(f),
+            None => Ok(focal),
+        },
+        |l, r, g| l.with_reduction(r).value_and_grad(x, t, g),
+    );
 });

@@ -2,7 +2,7 @@
 //! InvalidTarget), finite results in range, the gradient of each labelled row sums to zero.
 #![no_main]
 use hardmine::{Error, SoftmaxCrossEntropy};
-use hardmine_fuzz::{in_range, reduction};
+use hardmine_fuzz::{check_avg_factor, in_range, reduction};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(arbitrary::Arbitrary, Debug)]
@@ -11,6 +11,7 @@ struct Input {
     logits: Vec<f32>,
     labels: Vec<i16>,
     reduction: u8,
+    avg_factor: Option<f32>,
 }
 
 fuzz_target!(|inp: Input| {
@@ -53,4 +54,14 @@ fuzz_target!(|inp: Input| {
         }
         (r, x) => panic!("got {r:?}, expected {x:?}"),
     }
+    let (x, y) = (&inp.logits, &inp.labels);
+    check_avg_factor(
+        inp.avg_factor,
+        x.len(),
+        |f| match f {
+            Some(f) => ce.with_avg_factor(f),
+            None => Ok(ce),
+        },
+        |l, r, g| l.with_reduction(r).value_and_grad(x, y, g),
+    );
 });

@@ -139,3 +139,102 @@ pub fn padded<S: Copy, T: From<S>>(raw: &[S], n: usize, fill: S) -> Vec<T> {
         .map(|i| T::from(raw.get(i).copied().unwrap_or(fill)))
         .collect()
 }
+
+/// The fuzzer's optional `avg_factor`: `None`, a bad one (negative or non-finite: the builder
+/// must refuse it with `InvalidParameter("avg_factor")`), or a valid one, returned for use.
+pub fn avg_factor<L: core::fmt::Debug>(
+    f: Option<f32>,
+    with: impl FnOnce(f32) -> Result<L, Error>,
+) -> Option<(f32, L)> {
+    let f = f?;
+    let built = with(f);
+    if f.is_finite() && f >= 0.0 {
+        Some((f, built.expect("a finite factor >= 0 is accepted")))
+    } else {
+        assert_eq!(
+            built.map(|_| ()),
+            Err(Error::InvalidParameter("avg_factor")),
+            "bad factor {f}"
+        );
+        None
+    }
+}
+
+/// mmdetection's relation between a mean over a factor `f` and the sum: each returned value
+/// (and each gradient entry) is `sum / (f + eps)`, within f32 rounding (twice: the sum's and
+/// the quotient's) and the subnormal floor; an f32 overflow of the quotient must saturate to
+/// infinity; errors are the same error.
+pub fn assert_factor_relation(
+    mean: &Result<f32, Error>,
+    sum: &Result<f32, Error>,
+    (mean_grad, sum_grad): (&[f32], &[f32]),
+    f: f32,
+) {
+    let div = f64::from(f) + hardmine::AVG_FACTOR_EPS;
+    let close = |got: f32, s: f32, what: &str| {
+        if !s.is_finite() {
+            return;
+        }
+        let want = f64::from(s) / div;
+        if want.abs() > 0.999 * f64::from(f32::MAX) {
+            let near = 0.99 * f64::from(f32::MAX);
+            assert!(
+                f64::from(got.abs()) >= near,
+                "{what}: {got} should overflow ({want})"
+            );
+            return;
+        }
+        let err = (f64::from(got) - want).abs();
+        assert!(
+            err <= 3e-7 * want.abs() + 1e-44,
+            "{what}: {got} vs sum / (f + eps) = {want} (f = {f})"
+        );
+    };
+    match (mean, sum) {
+        (Ok(m), Ok(s)) => {
+            close(*m, *s, "value");
+            for (i, (&g, &s)) in mean_grad.iter().zip(sum_grad).enumerate() {
+                close(g, s, &format!("grad[{i}]"));
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b, "the same error with and without the factor"),
+        (m, s) => panic!("mean with a factor {m:?}, sum {s:?}"),
+    }
+}
+
+/// A loss's `avg_factor` under fuzzing: `build(factor)` makes the loss (with the factor when
+/// one is given) and `call(loss, reduction, grad)` runs `value_and_grad` with a gradient of
+/// `n` elements. A bad factor must be refused by the builder; with a valid one, `Sum` is
+/// refused at call time whatever the inputs, `Mean` is the plain sum over `f + eps`
+/// ([`assert_factor_relation`]) and `None` is the plain `None`, bit for bit.
+pub fn check_avg_factor<L: Copy + core::fmt::Debug>(
+    f: Option<f32>,
+    n: usize,
+    build: impl Fn(Option<f32>) -> Result<L, Error>,
+    call: impl Fn(L, hardmine::Reduction, &mut [f32]) -> Result<f32, Error>,
+) {
+    use hardmine::Reduction;
+    let Some((f, with)) = avg_factor(f, |f| build(Some(f))) else {
+        return;
+    };
+    let plain = build(None).expect("the loss is valid without a factor");
+    let (mut g, mut sg) = (vec![0.0f32; n], vec![0.0f32; n]);
+    assert_eq!(
+        call(with, Reduction::Sum, &mut g),
+        Err(Error::InvalidParameter("avg_factor")),
+        "sum with a factor"
+    );
+    let mean = call(with, Reduction::Mean, &mut g);
+    let sum = call(plain, Reduction::Sum, &mut sg);
+    assert_factor_relation(&mean, &sum, (&g, &sg), f);
+    let none = call(with, Reduction::None, &mut g).map(f32::to_bits);
+    assert_eq!(
+        none,
+        call(plain, Reduction::None, &mut sg).map(f32::to_bits),
+        "none ignores the factor"
+    );
+    if none.is_ok() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&g), bits(&sg), "none's gradient ignores the factor");
+    }
+}

@@ -10,15 +10,15 @@ use crate::kernels::{
     program, BoxKernel, CheckCode, SoftmaxKernel, CHECK_CODES, RADIX_DIGITS, THREADS,
 };
 use crate::{
-    focal_labels_inputs, lengths_agree, ohem_select, radix_select, rank_key, reduction_divisor,
-    softmax_inputs, DeviceKind, GpuError, MAX_GHM_BINS,
+    focal_labels_inputs, lengths_agree, ohem_select, radix_select, rank_key, softmax_inputs,
+    DeviceKind, GpuError, Norm, MAX_GHM_BINS,
 };
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use hardmine::check::{elementwise_inputs, Targets, WeightCheck};
 use hardmine::{
-    Asl1, BceWithLogits, ClassLabel, Error, Ghm, GradientHistogram, Ohem, Reduction, SigmoidFocal,
+    Asl1, BceWithLogits, ClassLabel, Error, Ghm, GradientHistogram, Ohem, SigmoidFocal,
     SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal,
 };
 use std::sync::Arc;
@@ -58,7 +58,7 @@ struct Shape {
 
 impl Shape {
     /// The shape of a batch of `n` (`None` when empty: the loss is 0 and nothing runs).
-    fn of(n: usize, reduction: Reduction) -> Result<Option<Self>, GpuError> {
+    fn of(n: usize, norm: Norm) -> Result<Option<Self>, GpuError> {
         if n == 0 {
             return Ok(None);
         }
@@ -67,7 +67,7 @@ impl Shape {
         Ok(Some(Self {
             n32,
             cfg: launch_config(n),
-            divisor: reduction_divisor(reduction, n),
+            divisor: norm.divisor(n),
         }))
     }
 
@@ -258,7 +258,7 @@ impl Gpu {
     ) -> Result<(), GpuError> {
         let n = xs.len;
         lengths_agree(n, [Some(ts.len), weights.map(|w| w.len), Some(grad.len)])?;
-        let Some(shape) = Shape::of(n, Reduction::Sum)? else {
+        let Some(shape) = Shape::of(n, Norm::SUM)? else {
             return Ok(());
         };
         let s = &self.stream;
@@ -303,7 +303,8 @@ impl Gpu {
         t: &DeviceBuffer,
         g: &mut DeviceBuffer,
     ) -> Result<f32, GpuError> {
-        let Some(shape) = Shape::of(x.len, loss.reduction())? else {
+        let norm = Norm::new(loss.reduction(), loss.avg_factor().map(f64::from))?;
+        let Some(shape) = Shape::of(x.len, norm)? else {
             return Ok(0.0);
         };
         let s = &self.stream;
@@ -329,7 +330,8 @@ impl Gpu {
         (x, t, w): (&DeviceBuffer, &DeviceBuffer, Option<&DeviceBuffer>),
         g: &mut DeviceBuffer,
     ) -> Result<f32, GpuError> {
-        let Some(shape) = Shape::of(x.len, loss.reduction())? else {
+        let norm = Norm::new(loss.reduction(), loss.avg_factor())?;
+        let Some(shape) = Shape::of(x.len, norm)? else {
             return Ok(0.0);
         };
         let s = &self.stream;
@@ -361,6 +363,7 @@ impl Gpu {
         targets: &[f32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
+        Norm::new(loss.reduction(), loss.avg_factor().map(f64::from))?;
         elementwise_inputs((logits, targets, None), Some(grad.len()), LOSS_UNIT)?;
         self.via_device((logits, targets, None), grad, |x, t, _, g| {
             self.run_focal(loss, x, t, g)
@@ -380,6 +383,7 @@ impl Gpu {
         targets: &DeviceBuffer,
         grad: &mut DeviceBuffer,
     ) -> Result<f32, GpuError> {
+        Norm::new(loss.reduction(), loss.avg_factor().map(f64::from))?;
         self.check_on_device((logits, targets, None), grad, Targets::Unit, false)?;
         self.run_focal(loss, logits, targets, grad)
     }
@@ -397,6 +401,7 @@ impl Gpu {
         weights: Option<&[f32]>,
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
+        Norm::new(loss.reduction(), loss.avg_factor())?;
         elementwise_inputs((logits, targets, weights), Some(grad.len()), LOSS_UNIT)?;
         self.via_device((logits, targets, weights), grad, |x, t, w, g| {
             self.run_bce(loss, (x, t, w), g)
@@ -416,6 +421,7 @@ impl Gpu {
         weights: Option<&DeviceBuffer>,
         grad: &mut DeviceBuffer,
     ) -> Result<f32, GpuError> {
+        Norm::new(loss.reduction(), loss.avg_factor())?;
         self.check_on_device((logits, targets, weights), grad, Targets::Unit, false)?;
         self.run_bce(loss, (logits, targets, weights), grad)
     }
@@ -435,10 +441,11 @@ impl Gpu {
         label_weights: Option<&[f32]>,
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
+        let focal = head.focal();
+        let norm = Norm::new(focal.reduction(), focal.avg_factor().map(f64::from))?;
         let c = head.classes();
         let n = focal_labels_inputs((labels.len(), c), logits, label_weights, grad.len())?;
-        let focal = head.focal();
-        let Some(shape) = Shape::of(n, focal.reduction())? else {
+        let Some(shape) = Shape::of(n, norm)? else {
             return Ok(0.0);
         };
         let c32 = u32::try_from(c).map_err(|_| Error::InvalidParameter("classes"))?;
@@ -493,11 +500,8 @@ impl Gpu {
         target: &[f32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        let kernel = (
-            BoxKernel::SmoothL1,
-            f64::from(loss.beta()),
-            loss.reduction(),
-        );
+        let norm = Norm::new(loss.reduction(), loss.avg_factor().map(f64::from))?;
+        let kernel = (BoxKernel::SmoothL1, f64::from(loss.beta()), norm);
         self.box_loss(kernel, pred, target, grad)
     }
 
@@ -512,14 +516,15 @@ impl Gpu {
         target: &[f32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        let kernel = (BoxKernel::Asl1, f64::from(loss.mu()), loss.reduction());
+        let norm = Norm::new(loss.reduction(), loss.avg_factor().map(f64::from))?;
+        let kernel = (BoxKernel::Asl1, f64::from(loss.mu()), norm);
         self.box_loss(kernel, pred, target, grad)
     }
 
-    /// A box loss of `kind` with its parameter and reduction.
+    /// A box loss of `kind` with its parameter and normalisation.
     fn box_loss(
         &self,
-        (kind, param, reduction): (BoxKernel, f64, Reduction),
+        (kind, param, norm): (BoxKernel, f64, Norm),
         pred: &[f32],
         target: &[f32],
         grad: &mut [f32],
@@ -530,7 +535,7 @@ impl Gpu {
             (Targets::Any, WeightCheck::First),
         )?;
         self.via_device((pred, target, None), grad, |p, t, _, g| {
-            let Some(shape) = Shape::of(p.len, reduction)? else {
+            let Some(shape) = Shape::of(p.len, norm)? else {
                 return Ok(0.0);
             };
             let s = &self.stream;
@@ -562,7 +567,10 @@ impl Gpu {
         labels: &[i32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        let rows = (loss.classes(), loss.reduction());
+        let rows = (
+            loss.classes(),
+            Norm::new(loss.reduction(), loss.avg_factor())?,
+        );
         let kind = (SoftmaxKernel::CrossEntropy, 1.0, 0.0);
         self.softmax(rows, kind, logits, labels, grad)
     }
@@ -579,7 +587,8 @@ impl Gpu {
         labels: &[i32],
         grad: &mut [f32],
     ) -> Result<f32, GpuError> {
-        let rows = (loss.classes(), loss.reduction());
+        let norm = Norm::new(loss.reduction(), loss.avg_factor().map(f64::from))?;
+        let rows = (loss.classes(), norm);
         let (alpha, gamma) = (f64::from(loss.alpha()), f64::from(loss.gamma()));
         self.softmax(
             rows,
@@ -594,7 +603,7 @@ impl Gpu {
     /// gamma (unused by cross-entropy).
     fn softmax(
         &self,
-        (classes, reduction): (usize, Reduction),
+        (classes, norm): (usize, Norm),
         (kind, alpha, gamma): (SoftmaxKernel, f64, f64),
         logits: &[f32],
         labels: &[i32],
@@ -604,11 +613,12 @@ impl Gpu {
         let counted = softmax_inputs(classes, logits, labels, grad.len())?;
         let n = logits.len();
         let c32 = u32::try_from(classes).map_err(|_| Error::InvalidParameter("classes"))?;
-        let Some(shape) = Shape::of(rows, Reduction::Sum)? else {
+        let Some(shape) = Shape::of(rows, Norm::SUM)? else {
             return Ok(0.0);
         };
-        // The mean over the counted rows (none counted: the sum, which is 0).
-        let divisor = reduction_divisor(reduction, counted);
+        // The mean over the counted rows (none counted: the sum, which is 0), or over the
+        // loss's avg_factor + eps.
+        let divisor = norm.divisor(counted);
         let s = &self.stream;
         let x = self.upload(logits)?;
         let y = s.clone_htod(labels).map_err(driver)?;
@@ -691,7 +701,7 @@ impl Gpu {
         if bins > MAX_GHM_BINS {
             return Err(Error::InvalidParameter("bins").into());
         }
-        let Some(shape) = Shape::of(x.len, Reduction::Sum)? else {
+        let Some(shape) = Shape::of(x.len, Norm::SUM)? else {
             return Ok(0.0);
         };
         let (kind, mu) = ghm.kind().kernel();
@@ -791,7 +801,7 @@ impl Gpu {
             let (shape, d_losses) = match &device {
                 Some(d) => d,
                 None => {
-                    let shape = Shape::of(losses.len(), Reduction::Sum)?
+                    let shape = Shape::of(losses.len(), Norm::SUM)?
                         .ok_or_else(|| driver("an empty batch has no ranking"))?;
                     let d_losses = self.stream.clone_htod(losses).map_err(driver)?;
                     device.insert((shape, d_losses))

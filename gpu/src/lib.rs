@@ -24,7 +24,7 @@
 //! Reductions are deterministic: integer counts, and floating-point sums by a fixed block
 //! tree with the blocks' partial sums added on the host in block order.
 
-#[cfg(feature = "cuda")]
+#[cfg(any(feature = "cuda", test))]
 use hardmine::Reduction;
 use hardmine::{Classification, Error, GhmKind, Regression};
 
@@ -154,12 +154,47 @@ pub(crate) fn focal_labels_inputs(
     Ok(logits.len())
 }
 
-#[cfg(feature = "cuda")]
-/// The divisor of a mean (1 for sums).
-pub(crate) fn reduction_divisor(reduction: Reduction, n: usize) -> f64 {
-    match reduction {
-        Reduction::Mean if n > 0 => n as f64,
-        _ => 1.0,
+#[cfg(any(feature = "cuda", test))]
+/// How a loss's sum is normalised: its reduction and its `avg_factor` (mmdetection's
+/// `sum / (avg_factor + eps)`), by the core's rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Norm {
+    reduction: Reduction,
+    avg_factor: Option<f64>,
+}
+
+#[cfg(any(feature = "cuda", test))]
+impl Norm {
+    /// A plain sum (the GHM and miner launches, which divide by their own totals).
+    #[cfg(feature = "cuda")]
+    pub(crate) const SUM: Self = Self {
+        reduction: Reduction::Sum,
+        avg_factor: None,
+    };
+
+    /// The normalisation of a loss with `reduction` and `avg_factor`.
+    ///
+    /// # Errors
+    /// `InvalidParameter("avg_factor")` for `Sum` with a factor: the core refuses it before it
+    /// looks at the inputs, and so do the GPU entry points (call this first).
+    pub(crate) fn new(reduction: Reduction, avg_factor: Option<f64>) -> Result<Self, Error> {
+        if reduction == Reduction::Sum && avg_factor.is_some() {
+            return Err(Error::InvalidParameter("avg_factor"));
+        }
+        Ok(Self {
+            reduction,
+            avg_factor,
+        })
+    }
+
+    /// The divisor of a sum over `n` counted elements or rows: `avg_factor + eps` for a mean
+    /// with a factor ([`hardmine::AVG_FACTOR_EPS`]), `n` for a plain mean over `n > 0`, else 1.
+    pub(crate) fn divisor(self, n: usize) -> f64 {
+        match (self.reduction, self.avg_factor) {
+            (Reduction::Mean, Some(f)) => f + hardmine::AVG_FACTOR_EPS,
+            (Reduction::Mean, None) if n > 0 => n as f64,
+            _ => 1.0,
+        }
     }
 }
 
@@ -295,6 +330,44 @@ mod tests {
     use hardmine::{Ohem, SigmoidFocal, SigmoidFocalLabels, SoftmaxCrossEntropy, SplitMix64};
 
     include!("ohem_cases.rs");
+
+    /// The GPU's normalisation is the core's: the sum over the divisor is the core's reduced
+    /// loss for every reduction, with and without `avg_factor` (0 and fractional ones too),
+    /// and `Sum` with a factor is refused as the core refuses it.
+    #[test]
+    fn the_divisor_is_the_cores() {
+        use super::Norm;
+        use hardmine::{Error, Reduction, SmoothL1};
+        let (p, t) = (
+            [0.5f32, -2.0, 1.25, 0.0, 3.0],
+            [0.0f32, 0.5, 1.25, 1.0, -1.0],
+        );
+        let sum = SmoothL1::new(0.5f32)
+            .unwrap()
+            .with_reduction(Reduction::Sum)
+            .value(&p, &t)
+            .unwrap();
+        for r in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+            for f in [None, Some(0.0f32), Some(0.375), Some(3.0), Some(96.5)] {
+                let mut l = SmoothL1::new(0.5f32).unwrap().with_reduction(r);
+                if let Some(f) = f {
+                    l = l.with_avg_factor(f).unwrap();
+                }
+                let norm = Norm::new(r, l.avg_factor().map(f64::from));
+                match l.value(&p, &t) {
+                    Ok(core) => {
+                        let gpu = (f64::from(sum) / norm.unwrap().divisor(p.len())) as f32;
+                        let tol = 1e-6 * core.abs().max(1.0);
+                        assert!((gpu - core).abs() <= tol, "{r:?} {f:?}: {gpu} vs {core}");
+                    }
+                    Err(e) => {
+                        assert_eq!(e, Error::InvalidParameter("avg_factor"));
+                        assert_eq!(norm, Err(e), "{r:?} {f:?}");
+                    }
+                }
+            }
+        }
+    }
 
     /// The device's part on the host: the same radix select with a host histogram, the same
     /// collection and ordering.

@@ -1,8 +1,9 @@
 //! One test per row of the bad-input table (DESIGN §4), over every entry point of this crate.
 
 use hardmine::{
-    Asl1, BceWithLogits, DistributionCe, Error, GhmC, GhmR, GradientHistogram, SigmoidFocal,
-    SigmoidFocalLabels, SmoothL1, SoftmaxCrossEntropy, SoftmaxFocal, Weighting,
+    Asl1, BceWithLogits, DistributionCe, Error, GhmC, GhmR, GradientHistogram,
+    MovingAverageNormalizer, Real, Reduction, SigmoidFocal, SigmoidFocalLabels, SmoothL1,
+    SoftmaxCrossEntropy, SoftmaxFocal, Weighting, Q16,
 };
 
 const NAN: f32 = f32::NAN;
@@ -296,4 +297,168 @@ fn ghm_state_is_unchanged_after_an_err() {
         .value(&[0.1, 0.2], &[0.0, 0.5], Some(&[1.0, INF]))
         .is_err());
     assert_eq!(ghm, before);
+}
+
+/// Row "bad hyper-parameter", for the normalisers: a negative, NaN or infinite `avg_factor` is
+/// refused by every loss's builder, which leaves the loss it was called on as it was; so are a
+/// moving-average normaliser's momentum outside `[0, 1)` and a non-positive initial value.
+#[test]
+fn bad_avg_factors_and_normalizers() {
+    let p = |name| Err(Error::InvalidParameter(name));
+    for bad in [-1.0f32, -1e-30, NAN, INF, -INF] {
+        assert_eq!(
+            BceWithLogits::new().with_avg_factor(bad).map(|_| ()),
+            p("avg_factor")
+        );
+        assert_eq!(
+            softmax_ce(3).with_avg_factor(bad).map(|_| ()),
+            p("avg_factor")
+        );
+        assert_eq!(focal().with_avg_factor(bad).map(|_| ()), p("avg_factor"));
+        let head = SigmoidFocalLabels::new(focal(), 2).unwrap();
+        assert_eq!(head.with_avg_factor(bad).map(|_| ()), p("avg_factor"));
+        assert_eq!(
+            softmax_focal(3).with_avg_factor(bad).map(|_| ()),
+            p("avg_factor")
+        );
+        assert_eq!(
+            smooth_l1().with_avg_factor(bad).map(|_| ()),
+            p("avg_factor")
+        );
+        assert_eq!(asl1().with_avg_factor(bad).map(|_| ()), p("avg_factor"));
+        let d = DistributionCe::<f32, 4>::new(2, Weighting::InverseFrequency { power: 1.0 });
+        assert_eq!(d.unwrap().with_avg_factor(bad).map(|_| ()), p("avg_factor"));
+        // The loss it was called on keeps its factor (the builder consumes a copy).
+        let set = focal().with_avg_factor(4.0).unwrap();
+        assert!(set.with_avg_factor(bad).is_err());
+        assert_eq!(set.avg_factor(), Some(4.0));
+        let bce = BceWithLogits::new().with_avg_factor(2.5f32).unwrap();
+        assert!(bce.with_avg_factor(bad).is_err());
+        assert_eq!(bce.avg_factor(), Some(2.5));
+    }
+    // Q15.16 has no NaN; a negative factor is its only bad one.
+    let neg = Q16::from_f64(-0.5);
+    assert_eq!(
+        SmoothL1::new(Q16::from_f64(1.0))
+            .unwrap()
+            .with_avg_factor(neg)
+            .map(|_| ()),
+        p("avg_factor")
+    );
+    assert_eq!(
+        BceWithLogits::new().with_avg_factor(neg).map(|_| ()),
+        p("avg_factor")
+    );
+    assert!(
+        focal().with_avg_factor(0.0).is_ok(),
+        "0 is mmdetection's sum / eps"
+    );
+    for (momentum, initial, name) in [
+        (1.0f32, 100.0, "momentum"),
+        (-0.1, 100.0, "momentum"),
+        (NAN, 100.0, "momentum"),
+        (0.9, 0.0, "initial"),
+        (0.9, -3.0, "initial"),
+        (0.9, NAN, "initial"),
+        (0.9, INF, "initial"),
+    ] {
+        assert_eq!(
+            MovingAverageNormalizer::new(momentum, initial).map(|_| ()),
+            p(name)
+        );
+    }
+}
+
+/// Row "bad hyper-parameter", at call time: `avg_factor` with `Reduction::Sum` (mmdetection's
+/// `ValueError`) is refused by every entry point of every loss, before its inputs are looked
+/// at (so empty and malformed inputs too), writing nothing; the class counts of a
+/// distribution-aware CE stay as they were.
+#[test]
+fn avg_factor_with_sum_is_refused_by_every_entry_point() {
+    let e = Err(Error::InvalidParameter("avg_factor"));
+    let sum = Reduction::Sum;
+    let (x, t) = ([0.5f32, -1.0, 2.0, 0.0], [1.0f32, 0.0, 0.0, 1.0]);
+    let check = |value: Result<f32, Error>, grad: Result<f32, Error>, per: Result<(), Error>| {
+        assert_eq!(value, e);
+        assert_eq!(grad, e);
+        assert_eq!(per.map(|()| 0.0), e);
+    };
+    let mut g = [7.0f32; 4];
+    let mut rows = [7.0f32; 2];
+    let bce = BceWithLogits::new()
+        .with_avg_factor(3.0f32)
+        .unwrap()
+        .with_reduction(sum);
+    check(
+        bce.value(&x, &t, None),
+        bce.value_and_grad(&x, &t, None, &mut g),
+        bce.per_element(&x, &t, None, &mut g),
+    );
+    assert_eq!(bce.value::<f32>(&[], &[], None), e, "empty input");
+    assert_eq!(bce.value(&x, &t[..1], None), e, "before the lengths");
+    let focal = focal().with_reduction(sum).with_avg_factor(3.0).unwrap();
+    check(
+        focal.value(&x, &t),
+        focal.value_and_grad(&x, &t, &mut g),
+        focal.per_element(&x, &t, &mut g),
+    );
+    let head = SigmoidFocalLabels::new(focal, 2).unwrap();
+    check(
+        head.value(&x, &[0u8, 5], None),
+        head.value_and_grad(&x, &[0u8, 5], None, &mut g),
+        head.per_element(&x, &[0u8, 5], None, &mut g),
+    );
+    let ce = softmax_ce(2)
+        .with_avg_factor(1.0f32)
+        .unwrap()
+        .with_reduction(sum);
+    check(
+        ce.value(&x, &[0i32, 1]),
+        ce.value_and_grad(&x, &[0i32, 1], &mut g),
+        ce.per_element(&x, &[0i32, 1], &mut rows),
+    );
+    let sf = softmax_focal(2)
+        .with_avg_factor(1.0)
+        .unwrap()
+        .with_reduction(sum);
+    check(
+        sf.value(&x, &[0i32, 1]),
+        sf.value_and_grad(&x, &[0i32, 1], &mut g),
+        sf.per_element(&x, &[0i32, 1], &mut rows),
+    );
+    let l1 = smooth_l1()
+        .with_avg_factor(2.0)
+        .unwrap()
+        .with_reduction(sum);
+    check(
+        l1.value(&x, &t),
+        l1.value_and_grad(&x, &t, &mut g),
+        l1.per_element(&x, &t, &mut g),
+    );
+    let a = asl1().with_avg_factor(2.0).unwrap().with_reduction(sum);
+    check(
+        a.value(&x, &t),
+        a.value_and_grad(&x, &t, &mut g),
+        a.per_element(&x, &t, &mut g),
+    );
+    let mut d = DistributionCe::<f32, 4>::new(2, Weighting::InverseFrequency { power: 1.0 })
+        .unwrap()
+        .with_avg_factor(2.0)
+        .unwrap()
+        .with_reduction(sum);
+    d.observe(&[0u8, 0, 1]).unwrap();
+    let counts = [d.counts()[0], d.counts()[1]];
+    check(
+        d.value(&x, &[0u8, 1]),
+        d.value_and_grad(&x, &[0u8, 1], &mut g),
+        d.per_element(&x, &[0u8, 1], &mut rows),
+    );
+    assert_eq!(d.counts(), counts);
+    assert_eq!((g, rows), ([7.0; 4], [7.0; 2]), "nothing written");
+    // `None` ignores the factor, as mmdetection does; `Mean` takes it.
+    let none = BceWithLogits::new().with_reduction(Reduction::None);
+    assert_eq!(
+        none.with_avg_factor(3.0f32).unwrap().value(&x, &t, None),
+        none.value(&x, &t, None)
+    );
 }

@@ -65,7 +65,8 @@ impl<T: Real> GhmKind<T> for Classification {
 /// call is one batch of one FPN level: it advances the moving average once. mmdetection's
 /// defaults: `bins = 10`, `momentum = 0`, `loss_weight = 1`; the paper's RetinaNet setting is
 /// 30 bins and momentum 0.75. Label weights only mask (> 0 is valid); they do not scale the
-/// loss, exactly as in mmdetection.
+/// loss, exactly as in mmdetection. It takes no `avg_factor`: GHM normalises by its own `tot`
+/// (mmdetection's `GHMC` has no `avg_factor` argument).
 ///
 /// Streaming: [`Ghm::observe`](crate::Ghm::observe) any number of chunks (or merge histograms from workers), then
 /// [`Ghm::finish`](crate::Ghm::finish) once, then [`Ghm::apply`](crate::Ghm::apply) each chunk; the partial losses add up to the

@@ -7,6 +7,8 @@
 //! whole chunk as fixed-size arrays ([`whole`]; constant trip counts, no remainder code) and
 //! the last, partial one in padded chunks ([`padded`](super::padded)).
 
+use crate::num::private::Kernels as _;
+use crate::reduction::Divisor;
 use crate::Real;
 
 /// Parallel slices that split at the same element: a slice, an optional slice, [`Rows`], or a
@@ -180,10 +182,12 @@ pub(crate) fn whole_mut<T, const N: usize>(s: &mut [T]) -> Option<&mut [T; N]> {
 }
 
 /// Where a pass writes besides its reduced scalar, and how: the gradient (scaled by the mean's
-/// divisor, if any) or the per-element losses.
+/// count, if any) or the per-element losses. A caller's factor is not applied here but by
+/// [`by_factor`] after the pass: a second division loop in this hot one cost the firmware
+/// 640 bytes of stack.
 #[derive(Clone, Copy)]
 pub(crate) struct Emit<T: Real> {
-    /// The mean's divisor, or `None` for a sum.
+    /// The mean's count, or `None` for a sum (or a factor, applied after the pass).
     pub divisor: Option<T::Acc>,
     /// Whether the output slice receives the gradient (else the per-element losses).
     pub wants_grad: bool,
@@ -211,7 +215,7 @@ impl<T: Real> Emit<T> {
         match (dst, self.wants_grad, self.divisor) {
             (Some(dst), true, Some(divisor)) => {
                 for (d, &v) in dst.iter_mut().zip(g) {
-                    *d = scaled(v, Some(divisor));
+                    *d = T::narrow(v.widen() / divisor);
                 }
             }
             (Some(dst), true, None) => dst.iter_mut().zip(g).for_each(|(d, &v)| *d = v),
@@ -221,20 +225,58 @@ impl<T: Real> Emit<T> {
     }
 }
 
+impl<A: Copy> Divisor<A> {
+    /// The mean's count, which [`Emit`] divides by (`None` for a factor).
+    #[inline]
+    pub fn count(self) -> Option<A> {
+        match self {
+            Divisor::Count(n) => Some(n),
+            Divisor::Factor(_) => None,
+        }
+    }
+}
+
+/// The end of a pass normalised by a caller's factor `f` (mmdetection's `avg_factor`): the
+/// pass emitted the sum `total` and the sum's gradient (`grad`, when it wrote one); both are
+/// divided by `f + eps` through the accumulator, as [`reduced`] and [`scaled`] would. Kept
+/// out of line: in the pass's frame it cost the firmware's focal call 130 bytes of stack.
+#[inline(never)]
+pub(crate) fn by_factor<T: Real>(total: T::Acc, f: T::Acc, grad: Option<&mut [T]>) -> T {
+    for g in grad.into_iter().flatten() {
+        *g = T::narrow(g.widen().div_avg_factor(f));
+    }
+    T::narrow(total.div_avg_factor(f))
+}
+
+/// The reduced scalar of a pass's sum `total` by its count (if any) or by a caller's factor,
+/// whose gradient `grad` (when the pass wrote one) [`by_factor`] divides too.
+#[inline(always)]
+pub(crate) fn finish<T: Real>(
+    total: T::Acc,
+    divisor: Option<Divisor<T::Acc>>,
+    grad: Option<&mut [T]>,
+) -> T {
+    match divisor {
+        Some(Divisor::Factor(f)) => by_factor(total, f, grad),
+        Some(Divisor::Count(n)) => T::narrow(total / n),
+        None => T::narrow(total),
+    }
+}
+
 /// `x / divisor` through the accumulator, or `x` when there is no divisor.
 #[inline]
-pub(crate) fn scaled<T: Real>(x: T, divisor: Option<T::Acc>) -> T {
+pub(crate) fn scaled<T: Real>(x: T, divisor: Option<Divisor<T::Acc>>) -> T {
     match divisor {
-        Some(d) => T::narrow(x.widen() / d),
+        Some(d) => T::narrow(d.divide(x.widen())),
         None => x,
     }
 }
 
 /// The reduced scalar of a sum `acc`: divided by the mean's divisor, if any.
 #[inline]
-pub(crate) fn reduced<T: Real>(acc: T::Acc, divisor: Option<T::Acc>) -> T {
+pub(crate) fn reduced<T: Real>(acc: T::Acc, divisor: Option<Divisor<T::Acc>>) -> T {
     match divisor {
-        Some(d) => T::narrow(acc / d),
+        Some(d) => T::narrow(d.divide(acc)),
         None => T::narrow(acc),
     }
 }

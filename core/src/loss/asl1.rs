@@ -7,12 +7,16 @@
 //!   overflows, and Q15.16 keeps its relative precision
 //! dL/dpred = d / sqrt(d^2 + mu^2)          in (-1, 1): the gradient norm GHM-R bins
 //! ```
-//! mmdetection's `GHMR` default is `mu = 0.02`. `Mean` divides by the number of elements.
+//! mmdetection's `GHMR` default is `mu = 0.02`. `Mean` divides by the number of elements, or by
+//! `avg_factor + eps` when given one (`with_avg_factor`, mmdetection's `weight_reduce_loss`; see
+//! [`Reduction`](crate::Reduction)).
 //! Accuracy: 1e-5 relative (`F32_REL`) in f32, 1e-10 relative (`F64_REL`) in f64,
 //! against the exact value (host-tests `tolerance.rs`).
 //!
 //! # Errors
-//! `new`: `InvalidParameter("mu")` unless finite and `> 0`. Calls: `LengthMismatch`,
+//! `new`: `InvalidParameter("mu")` unless finite and `> 0`; `with_avg_factor`:
+//! `InvalidParameter("avg_factor")` unless finite and `>= 0`. Calls:
+//! `InvalidParameter("avg_factor")` for `Sum` with a factor (checked first), `LengthMismatch`,
 //! `NonFinite` (pred or target).
 
 use super::elementwise::{self, Each, Output};
@@ -34,6 +38,7 @@ use crate::{check, Error, Real, Reduction};
 pub struct Asl1<T> {
     mu: T,
     reduction: Reduction,
+    avg_factor: Option<T>,
 }
 
 impl<T: Real> Asl1<T> {
@@ -45,10 +50,13 @@ impl<T: Real> Asl1<T> {
         check::positive(mu, "mu").map(|()| Self {
             mu,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Its smoothing parameter.
     pub fn mu(&self) -> T {
@@ -81,7 +89,7 @@ impl<T: Real> Asl1<T> {
 
     fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
         elementwise::run(
-            self.reduction,
+            (self.reduction, self.avg_factor.map(T::widen)),
             pred,
             target,
             None,

@@ -5,7 +5,9 @@
 //! dL/dx    = w * [ (1 - t) sigma(x) - t sigma(-x) ]          (= w (sigma(x) - t))
 //! ```
 //! Targets may be soft (any value in `[0, 1]`); optional per-element weights `w` multiply the
-//! loss. `Mean` divides by the number of elements, as PyTorch does (not by the weights' sum).
+//! loss. `Mean` divides by the number of elements, as PyTorch does (not by the weights' sum),
+//! or by `avg_factor + eps` when given one ([`BceWithLogits::with_avg_factor`],
+//! mmdetection's `weight_reduce_loss`).
 //!
 //! Stability: the loss uses PyTorch's stable form with `ln_1p`, and the gradient is written as a
 //! difference of two logistic values, so it is exact for hard targets at any logit (no
@@ -14,6 +16,8 @@
 //! against the exact value (host-tests `tolerance.rs`).
 //!
 //! # Errors
+//! `with_avg_factor`: `InvalidParameter("avg_factor")` unless finite and `>= 0`. Calls:
+//! `InvalidParameter("avg_factor")` for `Sum` with a factor (checked first),
 //! `LengthMismatch` (targets, weights, output), `NonFinite` (logit, target or weight),
 //! `InvalidTarget` (target outside `[0, 1]`).
 
@@ -44,6 +48,7 @@ fn bce_hard<T: Real>(t: T, h: Hard<T>) -> (T, T) {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BceWithLogits {
     reduction: Reduction,
+    avg_factor: Option<f64>,
 }
 
 impl BceWithLogits {
@@ -51,18 +56,13 @@ impl BceWithLogits {
     pub const fn new() -> Self {
         Self {
             reduction: Reduction::Mean,
+            avg_factor: None,
         }
     }
 
-    /// The same loss with another reduction.
-    pub const fn with_reduction(self, reduction: Reduction) -> Self {
-        Self { reduction }
-    }
+    super::reduction_accessors!(const);
 
-    /// Its reduction.
-    pub const fn reduction(&self) -> Reduction {
-        self.reduction
-    }
+    super::avg_factor_accessors!(f64);
 
     /// The loss of one logit against target `t` (unvalidated), and its gradient.
     #[inline]
@@ -83,7 +83,7 @@ impl BceWithLogits {
         // Hard targets (the detection case) are evaluated in `T`: the gradient's two terms
         // cannot cancel then. Soft targets go through the accumulator type.
         elementwise::run(
-            self.reduction,
+            (self.reduction, self.avg_factor.map(T::Acc::from_f64)),
             logits,
             targets,
             weights,

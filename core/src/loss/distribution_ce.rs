@@ -9,7 +9,8 @@
 //!                             (Cui et al., CVPR 2019; 1 - beta^n as -expm1(n ln beta))
 //! LogitAdjustment  { tau }:   x'_c = x_c + tau * ln pi_c,  w_c = 1     (Menon et al., ICLR 2021)
 //!
-//! L_i = w_y * ce(x'_i, y_i);   Mean = sum_i L_i / sum_i w_y_i  (PyTorch's weighted mean)
+//! L_i = w_y * ce(x'_i, y_i);   Mean = sum_i L_i / sum_i w_y_i  (PyTorch's weighted mean;
+//!                                 sum_i L_i / (avg_factor + eps) with `with_avg_factor`)
 //! dL/dx_ij = w_y * (softmax(x'_i)_j - [j = y])  (/ sum w for Mean)
 //! ```
 //! Weights are normalised to sum to `C` (Cui et al.'s convention), so `power = 0` or `beta = 0`
@@ -19,7 +20,8 @@
 //!
 //! # Errors
 //! `new`: `InvalidParameter("classes")` unless `1 <= classes <= C`; `"power"` unless finite and
-//! `>= 0`; `"beta"` unless in `[0, 1)`; `"tau"` unless `|tau| <= 1000`. Calls: as
+//! `>= 0`; `"beta"` unless in `[0, 1)`; `"tau"` unless `|tau| <= 1000`; `with_avg_factor`:
+//! `"avg_factor"` unless finite and `>= 0`. Calls: as
 //! `SoftmaxCrossEntropy`; `observe` leaves the counts unchanged after an `Err`.
 
 use super::elementwise::Output;
@@ -72,6 +74,7 @@ pub struct DistributionCe<T, const C: usize> {
     classes: usize,
     weighting: Weighting<T>,
     reduction: Reduction,
+    avg_factor: Option<T>,
     counts: [u64; C],
 }
 
@@ -97,11 +100,14 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
             classes,
             weighting,
             reduction: Reduction::Mean,
+            avg_factor: None,
             counts: [0; C],
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Labels observed per class (without the pseudo-count).
     pub fn counts(&self) -> &[u64] {
@@ -187,7 +193,7 @@ impl<T: Real, const C: usize> DistributionCe<T, C> {
         let (weight, offset) = self.tables();
         let w = |c: usize| weight.get(c).copied().unwrap_or(T::ONE);
         rowwise::run(
-            (self.reduction, self.classes),
+            (self.reduction, self.avg_factor.map(T::widen), self.classes),
             rows,
             out,
             (w, |row, grad| {

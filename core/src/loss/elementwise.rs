@@ -1,9 +1,9 @@
 //! The shared loop of every element-wise loss: validation, weights, reduction, outputs.
 
 use crate::check::{self, Targets};
-use crate::kernel::blocks::reduced;
 use crate::kernel::blocks::{self, whole, Emit, LANES};
 use crate::kernel::{padded, staged, Hard};
+use crate::reduction::Divisor;
 use crate::{Error, Real, Reduction};
 
 /// Where an entry point writes besides the returned scalar.
@@ -162,9 +162,11 @@ type Part<'a, T> = (&'a [T], &'a [T], Option<&'a [T]>, Option<&'a mut [T]>);
 /// the lengths, each block of [`BLOCK`] elements is validated (an `Err` names the first bad
 /// element, as a separate validation pass would), then computed while it is in cache, with
 /// `hard = true` when every target of the block is exactly 0 or 1 (and `targets` is `Unit`).
-/// Outputs before a bad block are written (DESIGN §4: ignore them).
+/// Outputs before a bad block are written (DESIGN §4: ignore them). A mean divides by the
+/// number of elements, or by `avg_factor + eps` when the loss has one (checked first: `Sum`
+/// with a factor is `InvalidParameter("avg_factor")`, whatever the inputs).
 pub(crate) fn run<T, K>(
-    reduction: Reduction,
+    (reduction, avg_factor): (Reduction, Option<T::Acc>),
     xs: &[T],
     ts: &[T],
     weights: Option<&[T]>,
@@ -176,21 +178,25 @@ where
     T: Real,
     K: Kernel<T>,
 {
+    let normalizer = reduction.normalizer(avg_factor)?;
     let n = xs.len();
     check::elementwise_lengths(xs, ts, weights, out.len())?;
     if n == 0 {
         return Ok(T::ZERO);
     }
+    let divisor = normalizer.divisor(|| T::Acc::from_count(n as u64));
+    let wants_grad = out.wants_grad();
     let emit = Emit {
-        divisor: reduction.divisor(n).map(|n| T::Acc::from_count(n as u64)),
-        wants_grad: out.wants_grad(),
+        divisor: divisor.and_then(Divisor::count),
+        wants_grad,
     };
     let pass = Pass {
         kernel: &kernel,
         emit,
     };
     let mut acc = [T::ZERO.widen(); LANES];
-    for (base, (xb, tb, wb, db)) in blocks::chunks((xs, ts, weights, out.slice()), BLOCK) {
+    let mut dst = out.slice();
+    for (base, (xb, tb, wb, db)) in blocks::chunks((xs, ts, weights, dst.as_deref_mut()), BLOCK) {
         let full = (whole::<T, BLOCK>(xb), whole::<T, BLOCK>(tb));
         let (valid, hard) = match full {
             (Some(x), Some(t)) => check::screen(x, t, wb, targets),
@@ -202,5 +208,6 @@ where
             _ => pass.tail(hard, (xb, tb, wb, db), &mut acc),
         }
     }
-    Ok(reduced(blocks::total::<T>(&acc), emit.divisor))
+    let grad = dst.filter(|_| wants_grad);
+    Ok(blocks::finish(blocks::total::<T>(&acc), divisor, grad))
 }

@@ -2,6 +2,7 @@
 
 use super::elementwise::Output;
 use crate::kernel::blocks::{chunks, reduced, scaled, Rows};
+use crate::reduction::Divisor;
 use crate::{check, ClassLabel, Error, Real, Reduction};
 
 /// What a row loss needs to know about its row.
@@ -15,9 +16,11 @@ pub(crate) struct Row<'r, T> {
 /// Runs `row_loss(row, grad_row) -> loss` over every labelled row, after checking lengths,
 /// finiteness and labels up front. A negative label ignores its row (zero loss and gradient);
 /// a label at or above `classes` is `InvalidTarget`. `weight(class)` scales a row's loss, and a
-/// mean divides by the sum of the counted rows' weights (PyTorch's weighted mean).
+/// mean divides by the sum of the counted rows' weights (PyTorch's weighted mean), or by
+/// `avg_factor + eps` when the loss has one (checked first: `Sum` with a factor is
+/// `InvalidParameter("avg_factor")`).
 pub(crate) fn run<T, L, W, F>(
-    (reduction, classes): (Reduction, usize),
+    (reduction, avg_factor, classes): (Reduction, Option<T::Acc>, usize),
     (logits, labels): (&[T], &[L]),
     out: Output<'_, T>,
     (weight, row_loss): (W, F),
@@ -28,6 +31,7 @@ where
     W: Fn(usize) -> T,
     F: Fn(Row<'_, T>, Option<&mut [T]>) -> T,
 {
+    let normalizer = reduction.normalizer(avg_factor)?;
     let (grad_len, per_row_len) = match &out {
         Output::Grad(g) => (Some(g.len()), None),
         Output::PerElement(e) => (None, Some(e.len())),
@@ -35,14 +39,15 @@ where
     };
     check::softmax_inputs(classes, logits, labels, grad_len, per_row_len)?;
     let rows = labels.len();
-    // A mean divides by the counted rows' total weight; a sum needs no pass for it.
-    let divisor = reduction.divisor(rows).map(|_| {
+    // A mean divides by the counted rows' total weight (none counted: the sum, 0); a sum
+    // or a caller's factor needs no pass for it.
+    let divisor = normalizer.divisor(|| {
         labels
             .iter()
             .filter_map(|l| l.index())
             .fold(T::ZERO.widen(), |acc, c| acc + weight(c).widen())
     });
-    let divisor = divisor.filter(|&d| d != T::ZERO.widen());
+    let divisor = divisor.filter(|&d| d != Divisor::Count(T::ZERO.widen()));
     let mut acc = T::ZERO.widen();
     let matrix = Rows {
         rows: logits,

@@ -9,6 +9,9 @@
 //! r      = sigma(x) sigma(-x) / q   in [0, 1]   (r = 1 where q underflows to 0)
 //! ```
 //! Defaults from the paper and torchvision: `alpha = 0.25`, `gamma = 2`. Targets may be soft.
+//! `Mean` divides by the number of elements, or by
+//! `avg_factor + eps` when given one (`with_avg_factor`, mmdetection's `weight_reduce_loss`; see
+//! [`Reduction`](crate::Reduction)); RetinaNet passes the number of positive anchors).
 //!
 //! Stability: the textbook gradient carries `q^(gamma - 1)`, which is infinite at `q = 0` for
 //! `gamma < 1`; torchvision and kornia return NaN for saturated logits there. Writing the
@@ -21,7 +24,9 @@
 //! # Errors
 //! `new`: `InvalidParameter("alpha")` unless alpha is in `[0, 1]` or exactly `-1`;
 //! `InvalidParameter("gamma")` unless gamma is finite and `>= 0`.
-//! Calls: `LengthMismatch`, `NonFinite` (logit or target), `InvalidTarget` (outside `[0, 1]`).
+//! `with_avg_factor`: `InvalidParameter("avg_factor")` unless finite and `>= 0`.
+//! Calls: `InvalidParameter("avg_factor")` for `Sum` with a factor (checked first),
+//! `LengthMismatch`, `NonFinite` (logit or target), `InvalidTarget` (outside `[0, 1]`).
 
 use super::elementwise::{self, Each, HardLogit, Output, Split};
 use crate::check::Targets;
@@ -47,6 +52,7 @@ pub struct SigmoidFocal<T> {
     /// `gamma` when it is a whole number up to 8 (the defaults are): `q^gamma` by multiplication.
     gamma_int: Option<u32>,
     reduction: Reduction,
+    avg_factor: Option<T>,
 }
 
 /// The focal loss and gradient of one logit (see the module documentation).
@@ -139,10 +145,13 @@ impl<T: Real> SigmoidFocal<T> {
             gamma,
             gamma_int,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Its balance, `None` when off.
     pub fn alpha(&self) -> Option<T> {
@@ -193,7 +202,7 @@ impl<T: Real> SigmoidFocal<T> {
             None => (T::ONE, T::ONE),
         };
         elementwise::run(
-            self.reduction,
+            (self.reduction, self.avg_factor.map(T::widen)),
             logits,
             targets,
             None,

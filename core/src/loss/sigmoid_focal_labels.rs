@@ -10,19 +10,24 @@
 //! nothing and gets zero gradient. Optional per-class alpha replaces the scalar alpha with
 //! `alpha_j` for class column `j` (the most asked-for extension of torchvision's loss).
 //! `Mean` divides by all `N * C` elements, masked rows included (mmdetection without
-//! `avg_factor`). Gradient and accuracy as [`SigmoidFocal`](crate::SigmoidFocal).
+//! `avg_factor`), or by `avg_factor + eps` when the focal loss has one
+//! ([`SigmoidFocalLabels::with_avg_factor`]: mmdetection's RetinaNet passes the number of
+//! positive anchors). Gradient and accuracy as [`SigmoidFocal`](crate::SigmoidFocal).
 //!
 //! # Errors
 //! `new`: `InvalidParameter("classes")` for 0 classes. `with_class_alpha`:
 //! `LengthMismatch` unless one alpha per class, `InvalidParameter("alpha")` outside `[0, 1]`.
-//! Calls: `LengthMismatch` (logits must be `N * C`, weights `N`), `NonFinite` (logit or
+//! `with_avg_factor`: `InvalidParameter("avg_factor")` unless finite and `>= 0`.
+//! Calls: `InvalidParameter("avg_factor")` for `Sum` with a factor (checked first),
+//! `LengthMismatch` (logits must be `N * C`, weights `N`), `NonFinite` (logit or
 //! weight; the index is into the slice that holds it).
 
 use super::elementwise::Output;
 use super::sigmoid_focal::{focal_hard, with_pow};
-use crate::kernel::blocks::{self, reduced, Emit, Rows, LANES};
+use crate::kernel::blocks::{self, Emit, Rows, LANES};
 use crate::kernel::{padded, staged, Hard};
 use crate::label::class_of;
+use crate::reduction::{Divisor, Normalizer};
 use crate::{check, ClassLabel, Error, Real, SigmoidFocal};
 
 /// One call's inputs: logits `[N x C]`, labels `[N]` and the optional label weights `[N]`.
@@ -93,10 +98,26 @@ impl<'a, T: Real> SigmoidFocalLabels<'a, T> {
     }
 
     /// Validates the call, then runs the rows with the focal power chosen once.
+    /// The same head with its focal loss normalised by `avg_factor`: as
+    /// [`SigmoidFocal::with_avg_factor`] (mmdetection's `FocalLoss` with `avg_factor`, the
+    /// number of positive anchors: `Mean` returns `sum / (avg_factor + eps)` over all `N * C`
+    /// elements' sum).
+    ///
+    /// # Errors
+    /// `InvalidParameter("avg_factor")` unless `avg_factor` is finite and `>= 0`.
+    pub fn with_avg_factor(self, avg_factor: T) -> Result<Self, Error> {
+        Ok(Self {
+            focal: self.focal.with_avg_factor(avg_factor)?,
+            ..self
+        })
+    }
+
     fn run<L: ClassLabel>(&self, call: Call<'_, T, L>, out: Output<'_, T>) -> Result<T, Error> {
         let (logits, labels, weights) = call;
+        let normalizer =
+            (self.focal.reduction()).normalizer(self.focal.avg_factor().map(T::widen))?;
         check::label_inputs(self.classes, logits, labels.len(), weights, out.len())?;
-        with_pow!(self.focal, pow => self.rows(call, out, pow))
+        with_pow!(self.focal, pow => self.rows(call, out, normalizer, pow))
     }
 
     super::entry_points!(
@@ -114,19 +135,18 @@ impl<T: Real> SigmoidFocalLabels<'_, T> {
         &self,
         (logits, labels, weights): Call<'_, T, L>,
         out: Output<'_, T>,
+        normalizer: Normalizer<T::Acc>,
         pow: impl Fn(T) -> T + Copy,
     ) -> Result<T, Error> {
         let (c, focal) = (self.classes, &self.focal);
         let gamma = focal.gamma();
         let n = logits.len();
         let zero = T::ZERO.widen();
-        let divisor = focal
-            .reduction()
-            .divisor(n)
-            .map(|n| T::Acc::from_count(n as u64));
+        let divisor = normalizer.divisor(|| T::Acc::from_count(n as u64));
+        let wants_grad = out.wants_grad();
         let emit = Emit {
-            divisor,
-            wants_grad: out.wants_grad(),
+            divisor: divisor.and_then(Divisor::count),
+            wants_grad,
         };
         // a_t = t a + (1 - t)(1 - a) per class column; 1 when alpha is off.
         let balance = |a: Option<T>| match a {
@@ -134,7 +154,8 @@ impl<T: Real> SigmoidFocalLabels<'_, T> {
             None => (T::ONE, T::ONE),
         };
         let mut acc = [zero; LANES];
-        let out = out.slice().map(|rows| Rows { rows, width: c });
+        let mut grad = out.slice();
+        let out = grad.as_deref_mut().map(|rows| Rows { rows, width: c });
         let matrix = Rows {
             rows: logits,
             width: c,
@@ -179,7 +200,7 @@ impl<T: Real> SigmoidFocalLabels<'_, T> {
         Ok(if n == 0 {
             T::ZERO
         } else {
-            reduced(total, divisor)
+            blocks::finish(total, divisor, grad.filter(|_| wants_grad))
         })
     }
 }

@@ -6,12 +6,17 @@
 //!     |d| - 0.5 beta        otherwise            dL/dpred = sign(d)   (sign(0) = 0)
 //! ```
 //! `beta = 0` is plain L1 (PyTorch's rule). Fast R-CNN uses `beta = 1`; mmdetection's
-//! RetinaNet config uses `1/9`. `Mean` divides by the number of elements.
+//! RetinaNet config uses `1/9`. `Mean` divides by the number of elements, or by
+//! `avg_factor + eps` when given one (`with_avg_factor`, mmdetection's `weight_reduce_loss`; see
+//! [`Reduction`](crate::Reduction)): `SmoothL1::new(0)?.with_avg_factor(num_pos)?` is
+//! mmdetection's L1 box loss over the positives.
 //! Accuracy: 1e-5 relative (`F32_REL`) in f32, 1e-10 relative (`F64_REL`) in f64,
 //! against the exact value (host-tests `tolerance.rs`).
 //!
 //! # Errors
-//! `new`: `InvalidParameter("beta")` unless finite and `>= 0`. Calls: `LengthMismatch`,
+//! `new`: `InvalidParameter("beta")` unless finite and `>= 0`; `with_avg_factor`:
+//! `InvalidParameter("avg_factor")` unless finite and `>= 0`. Calls:
+//! `InvalidParameter("avg_factor")` for `Sum` with a factor (checked first), `LengthMismatch`,
 //! `NonFinite` (pred or target).
 
 use super::elementwise::{self, Each, Output};
@@ -32,6 +37,7 @@ use crate::{check, Error, Real, Reduction};
 pub struct SmoothL1<T> {
     beta: T,
     reduction: Reduction,
+    avg_factor: Option<T>,
 }
 
 impl<T: Real> SmoothL1<T> {
@@ -43,10 +49,13 @@ impl<T: Real> SmoothL1<T> {
         check::non_negative(beta, "beta").map(|()| Self {
             beta,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Its threshold.
     pub fn beta(&self) -> T {
@@ -72,7 +81,7 @@ impl<T: Real> SmoothL1<T> {
 
     fn run(&self, pred: &[T], target: &[T], out: Output<'_, T>) -> Result<T, Error> {
         elementwise::run(
-            self.reduction,
+            (self.reduction, self.avg_factor.map(T::widen)),
             pred,
             target,
             None,

@@ -6,7 +6,9 @@
 //! dL/dx_iy = -(1 - p_iy) = -sum_{j != y} p_ij       (a separate sum, never 1 - p)
 //! ```
 //! Logits are row-major `[rows x classes]`, one label per row. A negative label ignores its row
-//! (PyTorch's `ignore_index`); `Mean` divides by the number of rows not ignored (0 when all are).
+//! (PyTorch's `ignore_index`); `Mean` divides by the number of rows not ignored (0 when all are),
+//! or by `avg_factor + eps` when given one ([`SoftmaxCrossEntropy::with_avg_factor`],
+//! mmdetection's `weight_reduce_loss`; ignored rows still add nothing).
 //!
 //! Stability: max-shifted log-sum-exp; `ln p_y` from `ln_1p(-(1 - p_y))` when `p_y > 1/2`, so
 //! near-certain rows keep full relative accuracy. Finite for all finite logits (`+-1e4` too).
@@ -14,7 +16,9 @@
 //! against the exact value (host-tests `tolerance.rs`).
 //!
 //! # Errors
-//! `new`: `InvalidParameter("classes")` for 0 classes. Calls: `LengthMismatch` (logits must be
+//! `new`: `InvalidParameter("classes")` for 0 classes; `with_avg_factor`:
+//! `InvalidParameter("avg_factor")` unless finite and `>= 0`. Calls:
+//! `InvalidParameter("avg_factor")` for `Sum` with a factor (checked first), `LengthMismatch` (logits must be
 //! `rows * classes`; the gradient as the logits, per-row output as the labels), `NonFinite`
 //! (logit), `InvalidTarget` (a label at or above `classes`; the index is the row).
 
@@ -33,11 +37,12 @@ use crate::{ClassLabel, Error, Real, Reduction};
 /// assert!((loss - (2.0f64.exp() + 2.0).ln() + 2.0).abs() < 1e-12);
 /// # Ok::<(), hardmine::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SoftmaxCrossEntropy {
     classes: usize,
     reduction: Reduction,
+    avg_factor: Option<f64>,
 }
 
 /// Loss of one row and, when asked, its gradient (unreduced) written to `grad`.
@@ -66,10 +71,13 @@ impl SoftmaxCrossEntropy {
         Ok(Self {
             classes,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!(const);
+
+    super::avg_factor_accessors!(f64);
 
     /// The number of classes.
     pub const fn classes(&self) -> usize {
@@ -82,7 +90,11 @@ impl SoftmaxCrossEntropy {
         out: Output<'_, T>,
     ) -> Result<T, Error> {
         rowwise::run(
-            (self.reduction, self.classes),
+            (
+                self.reduction,
+                self.avg_factor.map(T::Acc::from_f64),
+                self.classes,
+            ),
             rows,
             out,
             (|_| T::ONE, row_loss),

@@ -8,13 +8,16 @@
 //! `ln p_t / q` tends to -1 as `q -> 0`; it is taken as -1 where `q` is 0, so the gradient stays
 //! finite for `0 < gamma < 1` at a saturated softmax (the textbook `q^(gamma - 1)` is infinite
 //! there). mmcv's default is `alpha = 0.25`, `gamma = 2`; alpha is one scalar for all classes.
-//! `Mean` divides by the number of labelled rows; a negative label ignores its row.
+//! `Mean` divides by the number of labelled rows, or by
+//! `avg_factor + eps` when given one (`with_avg_factor`, mmdetection's `weight_reduce_loss`; see
+//! [`Reduction`](crate::Reduction))); a negative label ignores its row.
 //! Accuracy: 1e-5 relative (`F32_REL`) in f32, 1e-10 relative (`F64_REL`) in f64,
 //! against the exact value (host-tests `tolerance.rs`).
 //!
 //! # Errors
 //! `new`: `InvalidParameter("alpha")` outside `[0, 1]`, `InvalidParameter("gamma")` unless
-//! finite and `>= 0`, `InvalidParameter("classes")` for 0 classes. Calls: as
+//! finite and `>= 0`, `InvalidParameter("classes")` for 0 classes; `with_avg_factor`:
+//! `InvalidParameter("avg_factor")` unless finite and `>= 0`. Calls: as
 //! [`SoftmaxCrossEntropy`](crate::SoftmaxCrossEntropy).
 
 use super::elementwise::Output;
@@ -40,6 +43,7 @@ pub struct SoftmaxFocal<T> {
     gamma: T,
     classes: usize,
     reduction: Reduction,
+    avg_factor: Option<T>,
 }
 
 impl<T: Real> SoftmaxFocal<T> {
@@ -56,10 +60,13 @@ impl<T: Real> SoftmaxFocal<T> {
             gamma,
             classes,
             reduction: Reduction::Mean,
+            avg_factor: None,
         })
     }
 
     super::reduction_accessors!();
+
+    super::avg_factor_accessors!();
 
     /// Its balance `alpha`.
     pub fn alpha(&self) -> T {
@@ -95,7 +102,7 @@ impl<T: Real> SoftmaxFocal<T> {
 
     fn run<L: ClassLabel>(&self, rows: (&[T], &[L]), out: Output<'_, T>) -> Result<T, Error> {
         rowwise::run(
-            (self.reduction, self.classes),
+            (self.reduction, self.avg_factor.map(T::widen), self.classes),
             rows,
             out,
             (|_| T::ONE, |row, g| self.row_loss(row, g)),

@@ -265,6 +265,14 @@ macro_rules! impl_fixed {
             fn powf(self, e: Self) -> Self {
                 Self::sat(fx::pow(self.raw(), e.raw()))
             }
+            const EXACT_AVG_FACTOR: bool = true;
+            #[inline(never)]
+            fn div_avg_factor(self, f: Self) -> Self {
+                // x / (f + 2^-23) = x_bits 2^-16 / ((2^7 f_bits + 1) 2^-23); `max(1)` keeps
+                // the divisor positive for a negative `f`, which the builders refuse.
+                let d = (f.raw() << 7).saturating_add(1).max(1);
+                Self::sat(fx::div_round(self.raw() << 23, d))
+            }
             fn softplus(self) -> Self {
                 Self::sat(fx::softplus(self.raw()))
             }

@@ -298,6 +298,10 @@ macro_rules! impl_float {
             fn powf(self, e: Self) -> Self {
                 Libm::<$t>::pow(self, e)
             }
+            #[inline(never)]
+            fn div_avg_factor(self, f: Self) -> Self {
+                self / (f + f32::EPSILON as $t)
+            }
             #[inline]
             fn softplus(self) -> Self {
                 Real::max(self, 0.0) + Libm::<$t>::log1p(Libm::<$t>::exp(-<$t>::abs(self)))
