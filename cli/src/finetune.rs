@@ -1,141 +1,411 @@
-//! `hardmine finetune`: on-line fine-tuning of a small detector head on dense, imbalanced
-//! scenes of real handwritten digits, one run per loss or miner, on the f32 or the Q15.16 path.
+//! `hardmine finetune`: on-line fine-tuning of a small one-stage detector (RetinaNet's
+//! design: anchors, IoU assignment, a convolutional head with a classification and a box
+//! branch) on scenes of real handwritten digits, one scene per SGD step, once per loss or
+//! miner, on the f32 or the Q15.16 path.
+//!
+//! The network is pretrained on a source domain (`hardmine pretrain`, weights committed in
+//! `data/pretrained.bin`); fine-tuning trains the head only, on a shifted target domain,
+//! from the same weights for every method. See the README's "The main job".
 
+pub mod config;
 pub mod data;
-pub mod eval;
 pub mod method;
-pub mod model;
+pub mod prepare;
+pub mod pretrain;
 pub mod scene;
+pub mod train;
+pub mod tune;
+pub mod weights;
 
+use crate::coco::Summary;
 use crate::op::unsupported;
 use anyhow::bail;
-use data::{Digits, PIXELS};
-use hardmine::{Census, GhmC, Group, Real, SplitMix64, Q16};
-use method::{Loss, Method};
-use model::{Head, HIDDEN};
-use scene::{Scene, CELLS, CLASSES};
+use config::Detector;
+use data::Digits;
+use hardmine::Q16;
+use hardmine_detect::Scalar;
+use method::{BoxLoss, Method};
+use prepare::SceneSet;
+use scene::Domain;
 use serde::Serialize;
 use std::time::Instant;
+use train::Run;
 
-/// The numeric path of a run: f32, or Q15.16 end to end (weights, activations, loss,
-/// gradients and updates); the others answer [`crate::op::Unsupported`].
+/// The numeric path of a run: f32, or Q15.16 end to end (features, head, loss, gradients;
+/// the weights' master copy in Q31.32); the others answer [`crate::op::Unsupported`].
 pub use crate::op::Path;
+
+/// Seeds of the fixed scene sets (the same for every run and seed).
+const TEST_SEED: u64 = 0x7e57;
+const VAL_SEED: u64 = 0x7a1;
+const SOURCE_SEED: u64 = 0x5ce;
+
+/// Which scenes a run is evaluated on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    /// The test scenes (test digits).
+    Test,
+    /// The validation scenes (validation digits; what `tune` and CI use).
+    Val,
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Numeric path.
     pub path: Path,
-    /// SGD steps (one scene each) per method.
+    /// SGD steps (one scene each) per run.
     pub steps: usize,
-    /// Seed of the weights, the scenes and every sampler.
+    /// The first seed of the training scenes' stream and the samplers.
     pub seed: u64,
-    /// Test scenes.
-    pub test_scenes: usize,
-    /// Learning rate.
-    pub lr: f64,
+    /// Seeds to run, from `seed` on.
+    pub seeds: usize,
+    /// Evaluation scenes (target domain; as many source scenes for forgetting).
+    pub eval_scenes: usize,
+    /// The scenes evaluated on.
+    pub split: Split,
+    /// A learning rate for every run instead of the tuned ones.
+    pub lr: Option<f64>,
     /// Methods to run.
     pub methods: Vec<Method>,
+    /// Whether to add the box-loss ablation (focal with L1, ASL1 and GHM-R).
+    pub ablation: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             path: Path::F32,
-            steps: 1000,
+            steps: 2000,
             seed: 7,
-            test_scenes: 100,
-            lr: 0.05,
+            seeds: 1,
+            eval_scenes: 200,
+            split: Split::Test,
+            lr: None,
             methods: method::ALL.to_vec(),
+            ablation: true,
         }
     }
-}
-
-/// One method's results; serialised, the line `finetune --json` writes (the figures' series
-/// left out).
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// Method name.
-    pub method: &'static str,
-    /// Path name.
-    pub path: &'static str,
-    /// Steps trained.
-    pub steps: usize,
-    /// The seed of the run.
-    pub seed: u64,
-    /// Test mAP (mean over digit classes of the area under the precision-recall curve).
-    pub map: f64,
-    /// Positive cells / all cells in the test scenes (the chance level of a class's AP is
-    /// about a tenth of this).
-    pub positive_rate: f64,
-    /// Recall at one false positive per test scene.
-    pub recall_at_1fp: f64,
-    /// Training loss, averaged over the last tenth of the steps.
-    pub train_loss: f64,
-    /// Share of the method's own loss carried by easy negatives on test scenes.
-    pub easy_negative_share: f64,
-    /// Loss shares of the four census groups (easy/hard negative, easy/hard positive).
-    #[serde(skip)]
-    pub census: [f64; 4],
-    /// Wall time of training and evaluation, seconds.
-    pub wall_s: f64,
-    /// Bytes of loss/miner state.
-    pub state_bytes: usize,
-    /// `(step, training loss)` at 50 points.
-    #[serde(skip)]
-    pub curve: Vec<(usize, f64)>,
-    /// Counts of test elements' gradient norms `|sigmoid(x) - t|` in 30 bins.
-    #[serde(skip)]
-    pub grad_norms: Vec<u64>,
 }
 
 impl Options {
     /// Whether the options can run: `Err` says why not.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.steps == 0 || self.test_scenes == 0 {
-            bail!("--steps and --test-scenes must be at least 1");
+        if self.steps == 0 || self.eval_scenes == 0 || self.seeds == 0 {
+            bail!("--steps, --eval-scenes and --seeds must be at least 1");
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            bail!("--lr must be a positive number");
+        if let Some(lr) = self.lr {
+            if !(lr.is_finite() && lr > 0.0) {
+                bail!("--lr must be a positive number");
+            }
         }
         Ok(())
     }
+
+    /// The runs, in report order: each method with its box loss, then the ablation.
+    pub fn runs(&self) -> Vec<(Method, BoxLoss)> {
+        let mut runs: Vec<_> = self
+            .methods
+            .iter()
+            .map(|&m| (m, m.default_box_loss()))
+            .collect();
+        if self.ablation {
+            for b in method::BOX_LOSSES {
+                if !runs.contains(&(Method::Focal, b)) {
+                    runs.push((Method::Focal, b));
+                }
+            }
+        }
+        runs
+    }
 }
 
-/// Runs every requested method, two at a time (the machines this targets have two cores);
-/// `progress(method, step, steps)` is called as training goes, from one thread at a time.
+/// One run's results; serialised, the line `finetune --json` writes (the figures' series
+/// left out).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Classification method.
+    pub method: &'static str,
+    /// Box loss.
+    pub box_loss: &'static str,
+    /// Path name.
+    pub path: &'static str,
+    /// The seed of the training stream.
+    pub seed: u64,
+    /// Steps trained.
+    pub steps: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// COCO AP (IoU 0.50:0.95) on the evaluation scenes after fine-tuning.
+    pub ap: f64,
+    /// AP at IoU 0.5.
+    pub ap50: f64,
+    /// AP at IoU 0.75.
+    pub ap75: f64,
+    /// AP at IoU 0.75 with the predicted deltas zeroed (the anchors alone).
+    pub ap75_anchors_only: f64,
+    /// Recall at one false positive per scene, IoU 0.5.
+    pub recall_at_1fp: f64,
+    /// AP of the pretrained detector on the same scenes, before fine-tuning.
+    pub ap_before: f64,
+    /// Its AP50.
+    pub ap50_before: f64,
+    /// Source-domain AP50 of the pretrained detector.
+    pub ap_source_before: f64,
+    /// Source-domain AP50 after fine-tuning (forgetting: the drop from `ap_source_before`).
+    pub ap_source_after: f64,
+    /// Positive anchors / all anchors over the evaluation scenes.
+    pub positive_rate: f64,
+    /// The training loss (cls + box), averaged over the last tenth of the steps.
+    pub train_loss: f64,
+    /// Share of the parameter updates (non-zero gradient) that changed the weights' master
+    /// copy by nothing.
+    pub zero_update_share: f64,
+    /// Share that would have been lost without the master copy (the weight itself did not
+    /// move); on f32 the master is the weight.
+    pub zero_update_share_without_master: f64,
+    /// Wall time of training and evaluation, seconds.
+    pub wall_s: f64,
+    /// Training milliseconds per step.
+    pub ms_per_step: f64,
+    /// Bytes of loss/miner state.
+    pub state_bytes: usize,
+    /// `null`, or `"ohem diverged at step 412 (lr 0.3): ..."` (the metrics are then `null`).
+    pub diverged: Option<String>,
+    /// `(step, loss)` at 50 points.
+    #[serde(skip)]
+    pub curve: Vec<(usize, f64)>,
+    /// The run's detections on the evaluation scenes (for `--coco-out` and the figures).
+    #[serde(skip)]
+    pub detections: Vec<crate::coco::Detection>,
+}
+
+/// What every run of one path shares: the detector, the pretrained weights and the fixed
+/// scene sets with their backbone features.
+pub struct Shared<T> {
+    /// The detector.
+    pub det: Detector<T>,
+    /// The pretrained weights on this path.
+    pub pretrained: Vec<T>,
+    /// The evaluation scenes (target domain).
+    pub eval: SceneSet<T>,
+    /// Source-domain test scenes (forgetting).
+    pub source: SceneSet<T>,
+    /// Metrics of the pretrained detector on `eval` and on `source`.
+    pub before: (Summary, Summary),
+}
+
+impl<T: Scalar> Shared<T> {
+    /// Builds the sets of `opts` on path `T`.
+    pub fn new(opts: &Options, digits: &data::Splits) -> anyhow::Result<Self> {
+        let det = Detector::<T>::new()?;
+        let pretrained = weights::pretrained::<T>(&det.spec)?;
+        let (set_digits, seed) = match opts.split {
+            Split::Test => (&digits.test, TEST_SEED),
+            Split::Val => (&digits.val, VAL_SEED),
+        };
+        let eval = prepare::scene_set(
+            &det,
+            &pretrained,
+            &prepare::scenes(set_digits, Domain::Target, opts.eval_scenes, seed),
+        )?;
+        let source = prepare::scene_set(
+            &det,
+            &pretrained,
+            &prepare::scenes(
+                set_digits,
+                Domain::Source,
+                opts.eval_scenes,
+                SOURCE_SEED ^ seed,
+            ),
+        )?;
+        let before = (
+            train::evaluate(&det, &pretrained, &eval, Method::Bce, false)?,
+            train::evaluate(&det, &pretrained, &source, Method::Bce, false)?,
+        );
+        Ok(Self {
+            det,
+            pretrained,
+            eval,
+            source,
+            before,
+        })
+    }
+
+    /// Training scenes of seed `seed` (target domain, train digits), one per step.
+    pub fn train_set(
+        &self,
+        digits: &Digits,
+        steps: usize,
+        seed: u64,
+    ) -> anyhow::Result<SceneSet<T>> {
+        prepare::scene_set(
+            &self.det,
+            &self.pretrained,
+            &prepare::scenes(digits, Domain::Target, steps, seed),
+        )
+    }
+}
+
+/// Runs one (method, box loss) on one seed and evaluates it.
+pub fn one_run<T: Scalar>(
+    shared: &Shared<T>,
+    train_set: &SceneSet<T>,
+    run: Run,
+    path: Path,
+    steps: usize,
+    progress: &mut dyn FnMut(usize),
+) -> anyhow::Result<Report> {
+    let start = Instant::now();
+    let (before, source_before) = &shared.before;
+    let mut report = Report {
+        method: run.method.name(),
+        box_loss: run.box_loss.name(),
+        path: path.name(),
+        seed: run.seed,
+        steps,
+        lr: run.lr,
+        ap: f64::NAN,
+        ap50: f64::NAN,
+        ap75: f64::NAN,
+        ap75_anchors_only: f64::NAN,
+        recall_at_1fp: f64::NAN,
+        ap_before: before.ap,
+        ap50_before: before.ap50,
+        ap_source_before: source_before.ap50,
+        ap_source_after: f64::NAN,
+        positive_rate: shared.eval.positive_rate,
+        train_loss: f64::NAN,
+        zero_update_share: f64::NAN,
+        zero_update_share_without_master: f64::NAN,
+        wall_s: 0.0,
+        ms_per_step: 0.0,
+        state_bytes: 0,
+        diverged: None,
+        curve: Vec::new(),
+        detections: Vec::new(),
+    };
+    let det = &shared.det;
+    let trained = match train::train(det, &shared.pretrained, train_set, run, steps, progress) {
+        Ok(t) => t,
+        Err(e) => match e.downcast::<train::Diverged>() {
+            Ok(d) => {
+                report.diverged = Some(d.to_string());
+                report.wall_s = start.elapsed().as_secs_f64();
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    report.ms_per_step = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let dets = train::detect(det, &trained.params, &shared.eval, run.method, false)?;
+    let truth = shared.eval.ground_truth();
+    let n = shared.eval.scenes.len();
+    let after = crate::coco::evaluate(n, scene::CLASSES, &truth, &dets)?;
+    let anchors = train::evaluate(det, &trained.params, &shared.eval, run.method, true)?;
+    let source = train::evaluate(det, &trained.params, &shared.source, run.method, false)?;
+    let share = |k: u64| {
+        if trained.updates > 0 {
+            k as f64 / trained.updates as f64
+        } else {
+            0.0
+        }
+    };
+    report.ap = after.ap;
+    report.ap50 = after.ap50;
+    report.ap75 = after.ap75;
+    report.recall_at_1fp = after.recall_at_1fp;
+    report.ap75_anchors_only = anchors.ap75;
+    report.ap_source_after = source.ap50;
+    report.train_loss = trained.train_loss;
+    report.zero_update_share = share(trained.zero_master);
+    report.zero_update_share_without_master = share(trained.zero_weight);
+    report.state_bytes = trained.state_bytes;
+    report.curve = trained.curve;
+    report.detections = dets;
+    report.wall_s = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The learning rate of a run: `--lr`, else the tuned one.
+pub fn learning_rate(opts: &Options, method: Method, box_loss: BoxLoss) -> anyhow::Result<f64> {
+    match opts.lr {
+        Some(lr) => Ok(lr),
+        None => tune::tuned(opts.path, method, box_loss),
+    }
+}
+
+/// Runs every requested run and seed, two at a time (the machines this targets have two
+/// cores); `progress(run, step, steps)` is called as training goes.
 pub fn run(
     opts: &Options,
     progress: &mut (dyn FnMut(&str, usize, usize) + Send),
 ) -> anyhow::Result<Vec<Report>> {
     opts.validate()?;
-    let train_one: Trainer = match opts.path {
-        Path::F32 => train_one::<f32>,
-        Path::Fixed => train_one::<Q16>,
-        Path::F64 | Path::Gpu => {
-            return Err(unsupported(format!(
-                "finetune runs on f32 or fixed, not `{}`",
-                opts.path
-            )))
+    match opts.path {
+        Path::F32 => run_on::<f32>(opts, progress),
+        Path::Fixed => run_on::<Q16>(opts, progress),
+        Path::F64 | Path::Gpu => Err(unsupported(format!(
+            "finetune runs on f32 or fixed, not `{}`",
+            opts.path
+        ))),
+    }
+}
+
+fn run_on<T: Scalar + Send + Sync>(
+    opts: &Options,
+    progress: &mut (dyn FnMut(&str, usize, usize) + Send),
+) -> anyhow::Result<Vec<Report>> {
+    let digits = Digits::load()?.split();
+    let shared = Shared::<T>::new(opts, &digits)?;
+    let runs = opts.runs();
+    let mut jobs = Vec::new();
+    for s in 0..opts.seeds {
+        for &(m, b) in &runs {
+            jobs.push(Run {
+                method: m,
+                box_loss: b,
+                lr: learning_rate(opts, m, b)?,
+                seed: opts.seed + s as u64,
+            });
         }
-    };
-    let (train, test) = Digits::load()?.split();
+    }
+    let mut sets = Vec::new();
+    for s in 0..opts.seeds {
+        sets.push(shared.train_set(&digits.train, opts.steps, opts.seed + s as u64)?);
+    }
+    let name = |j: &Run| train::run_name(j.method, j.box_loss);
+    parallel(&jobs, opts.steps, progress, name, |job, report| {
+        let set = &sets[(job.seed - opts.seed) as usize];
+        one_run(&shared, set, *job, opts.path, opts.steps, report)
+    })
+}
+
+/// Runs `work` over `jobs` on two threads, results in job order; `progress(job, step,
+/// steps)` is called from one thread at a time.
+pub fn parallel<J: Sync, R: Send>(
+    jobs: &[J],
+    steps: usize,
+    progress: &mut (dyn FnMut(&str, usize, usize) + Send),
+    name: impl Fn(&J) -> String + Sync,
+    work: impl Fn(&J, &mut dyn FnMut(usize)) -> anyhow::Result<R> + Sync,
+) -> anyhow::Result<Vec<R>> {
     let progress = std::sync::Mutex::new(progress);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<anyhow::Result<Report>>> =
-        (0..opts.methods.len()).map(|_| None).collect();
+    let mut results: Vec<Option<anyhow::Result<R>>> = (0..jobs.len()).map(|_| None).collect();
     let slots = std::sync::Mutex::new(&mut results);
     std::thread::scope(|scope| {
         for _ in 0..2 {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&m) = opts.methods.get(i) else { break };
-                let mut report = |name: &str, step: usize, steps: usize| {
+                let Some(job) = jobs.get(i) else { break };
+                let name = name(job);
+                let mut report = |step: usize| {
                     if let Ok(mut p) = progress.lock() {
-                        (*p)(name, step, steps);
+                        (*p)(&name, step, steps);
                     }
                 };
-                let r = train_one(m, opts, &train, &test, &mut report);
+                let r = work(job, &mut report);
                 if let Ok(mut s) = slots.lock() {
                     s[i] = Some(r);
                 }
@@ -148,229 +418,54 @@ pub fn run(
         .collect()
 }
 
-/// One method's training and evaluation on one path.
-type Trainer = fn(
-    Method,
-    &Options,
-    &Digits,
-    &Digits,
-    &mut dyn FnMut(&str, usize, usize),
-) -> anyhow::Result<Report>;
-
-/// A scene's pixels as `T` (exact: `p / 16`, integer arithmetic only), and its blank cells.
-fn inputs<T: Real>(scene: &Scene, x: &mut [T], blank: &mut [bool]) {
-    for (v, &p) in x.iter_mut().zip(&scene.pixels) {
-        *v = T::from_count(u64::from(p)).div_count(16);
+/// Writes the evaluation scenes' ground truth (`ground_truth.json`), and for each run its
+/// detections (`<method>_<box loss>_<path>_seed<seed>.json`) and the project's figures for them
+/// (`....summary.json`, what `tools/coco_check.py` compares pycocotools with) to `dir`.
+pub fn coco_out(dir: &std::path::Path, opts: &Options, reports: &[Report]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let mut truth = Vec::new();
+    for (image, s) in evaluation_scenes(opts)?.iter().enumerate() {
+        for (&bbox, &c) in s.boxes.iter().zip(&s.classes) {
+            truth.push(crate::coco::GroundTruth {
+                image,
+                class: usize::from(c),
+                bbox,
+            });
+        }
     }
-    for (k, b) in blank.iter_mut().enumerate() {
-        *b = scene.blank(k);
+    let names: Vec<String> = (0..scene::CLASSES).map(|c| c.to_string()).collect();
+    let side = scene::CANVAS;
+    crate::coco::write_ground_truth(
+        &dir.join("ground_truth.json"),
+        opts.eval_scenes,
+        side,
+        side,
+        &truth,
+        &names,
+    )?;
+    for r in reports.iter().filter(|r| r.diverged.is_none()) {
+        let name = format!("{}_{}_{}_seed{}", r.method, r.box_loss, r.path, r.seed);
+        crate::coco::write_detections(&dir.join(format!("{name}.json")), &r.detections)?;
+        let s = crate::coco::evaluate(opts.eval_scenes, scene::CLASSES, &truth, &r.detections)?;
+        let path = dir.join(format!("{name}.summary.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&s)? + "\n")
+            .with_context(|| path.display().to_string())?;
     }
+    Ok(())
 }
 
-fn train_one<T: Real>(
-    method: Method,
-    opts: &Options,
-    train: &Digits,
-    test: &Digits,
-    progress: &mut dyn FnMut(&str, usize, usize),
-) -> anyhow::Result<Report> {
-    let start = Instant::now();
-    let mut head = Head::<T>::init(opts.seed);
-    let mut grads = Head::<T>::zeros();
-    let mut loss = Loss::<T>::new(method, opts.seed)?;
-    let mut rng = SplitMix64::new(opts.seed);
-    let lr = T::from_f64(opts.lr);
-    let mut x = vec![T::ZERO; CELLS * PIXELS];
-    let mut blank = vec![false; CELLS];
-    let mut hidden = [T::ZERO; CELLS * HIDDEN];
-    let mut logits = vec![T::ZERO; CELLS * CLASSES];
-    let mut g = vec![T::ZERO; CELLS * CLASSES];
-    let mut curve = Vec::new();
-    let (mut tail_sum, mut tail_n) = (0.0, 0usize);
-    for step in 0..opts.steps {
-        let scene = Scene::generate(train, &mut rng);
-        inputs(&scene, &mut x, &mut blank);
-        for k in 0..CELLS {
-            let (xs, hs, ls) = (&x[k * PIXELS..(k + 1) * PIXELS], k * HIDDEN, k * CLASSES);
-            head.forward(
-                xs,
-                blank[k],
-                &mut hidden[hs..hs + HIDDEN],
-                &mut logits[ls..ls + CLASSES],
-            );
-        }
-        let progress_t = T::from_count((step * 1000 / opts.steps.max(1)) as u64).div_count(1000);
-        let mut value = loss.value_and_grad(&logits, &scene.labels, progress_t, &mut g)?;
-        if method == Method::Afast {
-            value = value + afast_positives(&loss, &head, &scene, &x, &mut grads)?;
-        }
-        for k in 0..CELLS {
-            let gk = &g[k * CLASSES..(k + 1) * CLASSES];
-            if gk.iter().any(|&v| v != T::ZERO) {
-                let hs = &hidden[k * HIDDEN..(k + 1) * HIDDEN];
-                head.backward(
-                    &x[k * PIXELS..(k + 1) * PIXELS],
-                    blank[k],
-                    hs,
-                    gk,
-                    &mut grads,
-                );
-            }
-        }
-        head.step(&mut grads, lr);
-        let v = value.to_f64();
-        if step * 10 >= opts.steps * 9 {
-            tail_sum += v;
-            tail_n += 1;
-        }
-        if step % (opts.steps / 50).max(1) == 0 {
-            curve.push((step, v));
-            progress(method.name(), step, opts.steps);
-        }
-    }
-    let mut report = evaluate(method, opts, &head, &mut loss, test)?;
-    report.train_loss = if tail_n > 0 {
-        tail_sum / tail_n as f64
-    } else {
-        0.0
+/// The evaluation scenes of `opts` (target domain), as [`Shared::new`] makes them.
+pub fn evaluation_scenes(opts: &Options) -> anyhow::Result<Vec<scene::Scene>> {
+    let digits = Digits::load()?.split();
+    let (set_digits, seed) = match opts.split {
+        Split::Test => (&digits.test, TEST_SEED),
+        Split::Val => (&digits.val, VAL_SEED),
     };
-    report.curve = curve;
-    report.state_bytes = loss.state_bytes();
-    report.wall_s = start.elapsed().as_secs_f64();
-    Ok(report)
-}
-
-/// A-Fast-RCNN's extra step: each positive is occluded where it hurts most and trained on as
-/// an additional positive. Returns the added BCE loss; gradients go straight into `grads`.
-fn afast_positives<T: Real>(
-    loss: &Loss<T>,
-    head: &Head<T>,
-    scene: &Scene,
-    x: &[T],
-    grads: &mut Head<T>,
-) -> anyhow::Result<T> {
-    let bce = hardmine::BceWithLogits::new().with_reduction(hardmine::Reduction::Sum);
-    let mut total = T::ZERO;
-    for (k, &label) in scene.labels.iter().enumerate().filter(|(_, &l)| l >= 0) {
-        let occluded = loss.hard_positive(head, &x[k * PIXELS..(k + 1) * PIXELS], label)?;
-        let (mut h, mut l, mut g) = ([T::ZERO; HIDDEN], [T::ZERO; CLASSES], [T::ZERO; CLASSES]);
-        head.forward(&occluded, false, &mut h, &mut l);
-        let t: Vec<T> = (0..CLASSES)
-            .map(|c| if c as i32 == label { T::ONE } else { T::ZERO })
-            .collect();
-        total = total + bce.value_and_grad(&l, &t, None, &mut g)?;
-        head.backward(&occluded, false, &h, &g, grads);
-    }
-    Ok(total)
-}
-
-/// Test metrics of a trained head.
-fn evaluate<T: Real>(
-    method: Method,
-    opts: &Options,
-    head: &Head<T>,
-    loss: &mut Loss<T>,
-    test: &Digits,
-) -> anyhow::Result<Report> {
-    let mut rng = SplitMix64::new(opts.seed ^ 0x7e57_5ce2e);
-    let mut x = vec![T::ZERO; CELLS * PIXELS];
-    let mut blank = vec![false; CELLS];
-    let mut hidden = [T::ZERO; HIDDEN];
-    let mut logits = vec![T::ZERO; CELLS * CLASSES];
-    let mut per_class: Vec<Vec<(f64, bool)>> = vec![Vec::new(); CLASSES];
-    let mut pooled = Vec::new();
-    let mut census = [0.0f64; 4];
-    let mut grad_norms = vec![0u64; 30];
-    let mut positives = 0usize;
-    let judge = Census::new(T::HALF)?;
-    for s in 0..opts.test_scenes {
-        let scene = Scene::generate(test, &mut rng);
-        inputs(&scene, &mut x, &mut blank);
-        for k in 0..CELLS {
-            head.forward(
-                &x[k * PIXELS..(k + 1) * PIXELS],
-                blank[k],
-                &mut hidden,
-                &mut logits[k * CLASSES..(k + 1) * CLASSES],
-            );
-        }
-        positives += scene.labels.iter().filter(|&&l| l >= 0).count();
-        let targets: Vec<T> = scene
-            .labels
-            .iter()
-            .flat_map(|&l| (0..CLASSES).map(move |c| if l == c as i32 { T::ONE } else { T::ZERO }))
-            .collect();
-        for (k, row) in logits.chunks_exact(CLASSES).enumerate() {
-            let z: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
-            let scores: Vec<f64> = if method == Method::DistributionCe {
-                let m = z.iter().fold(0.0f64, |a, &b| a.max(b));
-                let denom = (-m).exp() + z.iter().map(|v| (v - m).exp()).sum::<f64>();
-                z.iter().map(|v| (v - m).exp() / denom).collect()
-            } else {
-                z.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect()
-            };
-            for (c, &sc) in scores.iter().enumerate() {
-                let pos = scene.labels[k] == c as i32;
-                per_class[c].push((sc, pos));
-                pooled.push((sc, pos));
-                let t = if pos { 1.0 } else { 0.0 };
-                let norm = (1.0 / (1.0 + (-z[c]).exp()) - t).abs();
-                grad_norms[((norm * 30.0) as usize).min(29)] += 1;
-            }
-        }
-        if s < 10 && method == Method::DistributionCe {
-            // Its own loss: per-row softmax CE over digits and background; p_t is the
-            // probability of the row's true class (background for negatives).
-            let rows = loss.distribution_rows(&logits, &scene.labels)?;
-            for (&label, (row_loss, p_t)) in scene.labels.iter().zip(rows) {
-                let group = usize::from(label >= 0) * 2 + usize::from(p_t < 0.5);
-                census[group] += row_loss;
-            }
-        } else if s < 10 {
-            let report = match method {
-                Method::Focal => {
-                    let f = hardmine::SigmoidFocal::new(T::from_f64(0.25), T::from_f64(2.0))?;
-                    judge.focal(&f, &logits, &targets)
-                }
-                Method::GhmC => {
-                    let mut ghm: GhmC<T, 30> = *loss.ghm();
-                    let mut hist = ghm.histogram();
-                    ghm.observe(&mut hist, &logits, &targets, None)?;
-                    let w = ghm.finish(&hist)?;
-                    judge.ghm_c(&ghm, &w, &logits, &targets)
-                }
-                _ => judge.bce(&logits, &targets),
-            }?;
-            for (slot, g) in census.iter_mut().zip(Group::ALL) {
-                *slot += report.loss(g).to_f64();
-            }
-        }
-    }
-    let aps: Vec<f64> = per_class
-        .into_iter()
-        .filter_map(eval::average_precision)
-        .collect();
-    let map = if aps.is_empty() {
-        0.0
-    } else {
-        aps.iter().sum::<f64>() / aps.len() as f64
-    };
-    let total: f64 = census.iter().sum();
-    let shares = census.map(|v| if total > 0.0 { v / total } else { 0.0 });
-    Ok(Report {
-        method: method.name(),
-        path: opts.path.name(),
-        steps: opts.steps,
-        seed: opts.seed,
-        map,
-        positive_rate: positives as f64 / (opts.test_scenes * CELLS) as f64,
-        recall_at_1fp: eval::recall_at_false_positives(pooled, opts.test_scenes),
-        train_loss: 0.0,
-        easy_negative_share: shares[0],
-        census: shares,
-        wall_s: 0.0,
-        state_bytes: 0,
-        curve: Vec::new(),
-        grad_norms,
-    })
+    Ok(prepare::scenes(
+        set_digits,
+        Domain::Target,
+        opts.eval_scenes,
+        seed,
+    ))
 }

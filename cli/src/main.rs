@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hardmine_cli::finetune::{self, method::Method, Options};
+use hardmine_cli::finetune::{self, method::Method, pretrain, tune, Options, Split};
 use hardmine_cli::op::{Op, Path};
 use hardmine_cli::{bench, compare, parity};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
@@ -21,16 +21,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The main job: trains a 64-32-10 detector head on-line, one scene of 1,024 cells (one
-    /// real handwritten digit among them) per SGD step, once per loss or miner.
+    /// The main job: fine-tunes a pretrained one-stage detector's head on-line, one scene of
+    /// 1 to 4 digits among 2,400 anchors per SGD step, once per loss or miner (and the
+    /// box-loss ablation), and evaluates it COCO-style.
     ///
-    /// Reports test mAP, recall at one false positive per scene, the final training loss, the
-    /// share of the loss carried by easy negatives, wall time and loss-state bytes.
+    /// Reports AP (IoU 0.50:0.95), AP50, AP75, AP75 with the anchors alone, recall at one false
+    /// positive per scene, target AP before, source AP50 before and after (forgetting), wall
+    /// time and state bytes.
     Finetune(FinetuneArgs),
-    /// Runs the fine-tuning job (f32 unless --path fixed) and writes four SVG figures to DIR.
+    /// Pretrains the whole detector on the source domain (clean backgrounds, two digit sizes)
+    /// and writes its weights file (the committed one is `data/pretrained.bin`).
+    Pretrain(PretrainArgs),
+    /// Picks each run's learning rate on the validation scenes from a fixed grid and writes the
+    /// result file `finetune` uses (the committed one is `data/lr.json`).
+    Tune(TuneArgs),
+    /// Runs the fine-tuning job (f32 unless --path fixed) and writes SVG figures to DIR.
     ///
-    /// The figures: focal loss against p_t, gradient norms with GHM-C weights, training
-    /// curves, census.
+    /// The figures: training curves, per-run AP, one test scene with its ground truth and
+    /// each method's detections, and focal loss against p_t.
     Plot(PlotArgs),
     /// Throughput of forward + gradient (selection for miners) in million elements per second.
     ///
@@ -44,27 +52,36 @@ enum Command {
     Parity(ParityArgs),
 }
 
-/// The fine-tuning job's options (`finetune` and `plot`).
+/// The fine-tuning job's options (`finetune`, `tune` and `plot`).
 #[derive(Debug, Args)]
 struct TrainArgs {
     /// Numeric path: f32, or fixed for Q15.16 end to end.
     #[arg(long, value_enum, default_value_t = Options::default().path)]
     path: Path,
-    /// SGD steps (one scene each) per method.
+    /// SGD steps (one scene each) per run.
     #[arg(long, default_value_t = Options::default().steps)]
     steps: usize,
-    /// Seed of the weights, the scenes and every sampler.
+    /// The first seed of the training scenes and the samplers.
     #[arg(long, default_value_t = Options::default().seed)]
     seed: u64,
-    /// Test scenes.
-    #[arg(long = "test-scenes", default_value_t = Options::default().test_scenes)]
-    test_scenes: usize,
-    /// Learning rate.
-    #[arg(long, default_value_t = Options::default().lr)]
-    lr: f64,
+    /// How many seeds to run (seed, seed + 1, ...).
+    #[arg(long, default_value_t = Options::default().seeds)]
+    seeds: usize,
+    /// Evaluation scenes (target domain; as many source-domain scenes for forgetting).
+    #[arg(long = "eval-scenes", default_value_t = Options::default().eval_scenes)]
+    eval_scenes: usize,
+    /// Evaluate on the test scenes, or on the validation scenes.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    split: Split,
+    /// One learning rate for every run (default: the tuned ones, data/lr.json).
+    #[arg(long)]
+    lr: Option<f64>,
     /// Methods to run, comma-separated (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     methods: Vec<Method>,
+    /// Leave out the box-loss ablation (focal with L1, ASL1 and GHM-R).
+    #[arg(long = "no-ablation")]
+    no_ablation: bool,
 }
 
 impl TrainArgs {
@@ -73,13 +90,16 @@ impl TrainArgs {
             path: self.path,
             steps: self.steps,
             seed: self.seed,
-            test_scenes: self.test_scenes,
+            seeds: self.seeds,
+            eval_scenes: self.eval_scenes,
+            split: self.split,
             lr: self.lr,
             methods: if self.methods.is_empty() {
                 Options::default().methods
             } else {
                 self.methods.clone()
             },
+            ablation: !self.no_ablation,
         }
     }
 }
@@ -88,9 +108,38 @@ impl TrainArgs {
 struct FinetuneArgs {
     #[command(flatten)]
     train: TrainArgs,
-    /// One JSON line per method instead of the table.
+    /// One JSON line per (method, box loss, path, seed) instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write the evaluation scenes' ground truth and each run's detections in COCO's JSON
+    /// format to DIR (`ground_truth.json`, `<run>_seed<seed>.json`, `summary.json`).
+    #[arg(long = "coco-out", value_name = "DIR")]
+    coco_out: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PretrainArgs {
+    /// SGD steps, one source scene each.
+    #[arg(long, default_value_t = pretrain::Options::default().steps)]
+    steps: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = pretrain::Options::default().lr)]
+    lr: f64,
+    /// Seed of the initial weights and the scenes.
+    #[arg(long, default_value_t = pretrain::Options::default().seed)]
+    seed: u64,
+    /// The weights file to write.
+    #[arg(long, value_name = "FILE", default_value = "data/pretrained.bin")]
+    out: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct TuneArgs {
+    #[command(flatten)]
+    train: TrainArgs,
+    /// The learning-rate file to update (this path's entries are replaced).
+    #[arg(long, value_name = "FILE", default_value = "data/lr.json")]
+    out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +246,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Parity(a) => parity_command(&a),
         Command::Finetune(a) => finetune_command(&a),
+        Command::Pretrain(a) => pretrain_command(&a),
+        Command::Tune(a) => tune_command(&a),
         Command::Plot(a) => plot_command(&a),
         Command::Bench(a) => bench_command(&a),
     };
@@ -315,6 +366,9 @@ fn progress_bar() -> impl FnMut(&str, usize, usize) + Send {
 fn finetune_command(a: &FinetuneArgs) -> anyhow::Result<bool> {
     let opts = a.train.options();
     let reports = finetune::run(&opts, &mut progress_bar())?;
+    if let Some(dir) = &a.coco_out {
+        finetune::coco_out(dir, &opts, &reports)?;
+    }
     let mut out = Out::new();
     if a.json {
         for r in &reports {
@@ -322,35 +376,126 @@ fn finetune_command(a: &FinetuneArgs) -> anyhow::Result<bool> {
         }
         return Ok(true);
     }
+    let Some(first) = reports.first() else {
+        return Ok(true);
+    };
     out.line(format_args!(
-        "path {}, {} steps, seed {}, {} test scenes, positive rate {:.5}",
+        "path {}, {} steps, {} seed(s) from {}, {} {} scenes, positive anchors {:.4}%",
         opts.path,
         opts.steps,
+        opts.seeds,
         opts.seed,
-        opts.test_scenes,
-        reports.first().map_or(0.0, |r| r.positive_rate)
+        opts.eval_scenes,
+        match opts.split {
+            Split::Test => "test",
+            Split::Val => "validation",
+        },
+        100.0 * first.positive_rate
+    ))?;
+    out.line(format_args!(
+        "pretrained: target AP {:.3} (AP50 {:.3}), source AP50 {:.3}\n",
+        first.ap_before, first.ap50_before, first.ap_source_before
     ))?;
     out.table_head(&[
         "method",
-        "test mAP",
-        "recall @ 1 FP/scene",
-        "train loss",
-        "easy-neg loss share",
+        "box loss",
+        "seed",
+        "lr",
+        "AP",
+        "AP50",
+        "AP75",
+        "AP75 anchors",
+        "recall @ 1 FP",
+        "source AP50 after",
+        "ms/step",
         "wall s",
         "state B",
     ])?;
     for r in &reports {
+        if let Some(why) = &r.diverged {
+            out.line(format_args!(
+                "| {} | {} | {} | {} | {why} |",
+                r.method, r.box_loss, r.seed, r.lr
+            ))?;
+            continue;
+        }
         out.line(format_args!(
-            "| {} | {:.3} | {:.3} | {:.4} | {:.3} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {} |",
             r.method,
-            r.map,
+            r.box_loss,
+            r.seed,
+            r.lr,
+            r.ap,
+            r.ap50,
+            r.ap75,
+            r.ap75_anchors_only,
             r.recall_at_1fp,
-            r.train_loss,
-            r.easy_negative_share,
+            r.ap_source_after,
+            r.ms_per_step,
             r.wall_s,
             r.state_bytes
         ))?;
     }
+    Ok(true)
+}
+
+fn pretrain_command(a: &PretrainArgs) -> anyhow::Result<bool> {
+    let opts = pretrain::Options {
+        steps: a.steps,
+        lr: a.lr,
+        seed: a.seed,
+        ..pretrain::Options::default()
+    };
+    let mut bar = progress_bar();
+    let result = pretrain::run(&opts, &mut |step, steps| bar("pretrain", step, steps))?;
+    let bytes = finetune::weights::encode(&result.params)?;
+    std::fs::write(&a.out, &bytes).with_context(|| a.out.display().to_string())?;
+    let mut out = Out::new();
+    out.line(format_args!(
+        "{}: {} parameters ({} bytes); source validation AP {:.3}, AP50 {:.3}; final loss {:.4}",
+        a.out.display(),
+        result.params.len(),
+        bytes.len(),
+        result.ap,
+        result.ap50,
+        result.train_loss
+    ))?;
+    Ok(true)
+}
+
+fn tune_command(a: &TuneArgs) -> anyhow::Result<bool> {
+    let opts = a.train.options();
+    let rows = tune::run(&opts, &mut progress_bar())?;
+    let existing = match std::fs::read_to_string(&a.out) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| a.out.display().to_string()),
+    };
+    std::fs::write(&a.out, tune::merged(&existing, &rows)?)
+        .with_context(|| a.out.display().to_string())?;
+    let mut out = Out::new();
+    let mut head = vec!["run".to_owned()];
+    head.extend(tune::GRID.iter().map(|lr| format!("lr {lr}")));
+    head.push("chosen".to_owned());
+    out.table_head(&head.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for r in &rows {
+        let cells: Vec<String> = r
+            .val_ap
+            .iter()
+            .map(|(_, ap)| ap.map_or("diverged".to_owned(), |ap| format!("{ap:.3}")))
+            .collect();
+        out.line(format_args!(
+            "| {} | {} | {} |",
+            r.run,
+            cells.join(" | "),
+            r.lr
+        ))?;
+    }
+    out.line(format_args!(
+        "(validation AP, {} path; written to {})",
+        opts.path,
+        a.out.display()
+    ))?;
     Ok(true)
 }
 

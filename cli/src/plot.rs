@@ -1,11 +1,11 @@
 //! `hardmine plot`: the figures people want to look at, as SVG.
 //!
-//! (a) `focal_loss.svg`: focal loss against p_t for gamma 0, 0.5, 1, 2, 5 (computed by the
-//!     library's `SigmoidFocal`, alpha off);
-//! (b) `gradient_norms.svg`: the gradient-norm distribution of the bce-trained model's test
-//!     examples, with the GHM-C weights (`tot / (n * count)`) it implies;
-//! (c) `training_curves.svg`: each method's training loss relative to its first step;
-//! (d) `census.svg`: who carries each method's loss on test scenes.
+//! (a) `training_curves.svg`: each run's training loss (cls + box) relative to its first step;
+//! (b) `ap.svg`: each run's AP, AP50 and AP75 on the evaluation scenes;
+//! (c) `scene.svg`: the busiest of the first 20 evaluation scenes, its ground truth and each method's
+//!     detections (score 0.3 and above);
+//! (d) `focal_loss.svg`: focal loss against p_t for gamma 0, 0.5, 1, 2, 5 (computed by the
+//!     library's `SigmoidFocal`, alpha off).
 
 use crate::finetune::{self, Report};
 use crate::svg;
@@ -13,14 +13,21 @@ use anyhow::Context as _;
 use hardmine::{Reduction, SigmoidFocal};
 use std::path::Path;
 
-/// Writes the four figures for `reports` (one per method) into `dir`; returns their paths.
-pub fn write_all(dir: &Path, reports: &[Report]) -> anyhow::Result<Vec<String>> {
+/// Detections drawn on the scene figure score at least this.
+const SHOWN_SCORE: f64 = 0.3;
+
+/// Writes the figures for `reports` (one per run) into `dir`; returns their paths.
+pub fn write_all(
+    dir: &Path,
+    opts: &finetune::Options,
+    reports: &[Report],
+) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     let figures = [
-        ("focal_loss.svg", focal_curves()?),
-        ("gradient_norms.svg", gradient_norms(reports)),
         ("training_curves.svg", training_curves(reports)),
-        ("census.svg", census(reports)),
+        ("ap.svg", ap_bars(reports)),
+        ("scene.svg", scene(opts, reports)?),
+        ("focal_loss.svg", focal_curves()?),
     ];
     let mut written = Vec::new();
     for (name, body) in figures {
@@ -29,6 +36,20 @@ pub fn write_all(dir: &Path, reports: &[Report]) -> anyhow::Result<Vec<String>> 
         written.push(path.display().to_string());
     }
     Ok(written)
+}
+
+/// A report's name on the figures.
+fn label(r: &Report) -> String {
+    let base = if r.box_loss == "smooth_l1" || (r.method == "ghm_c" && r.box_loss == "ghm_r") {
+        r.method.to_string()
+    } else {
+        format!("{}+{}", r.method, r.box_loss)
+    };
+    if r.diverged.is_some() {
+        format!("{base} (diverged)")
+    } else {
+        base
+    }
 }
 
 fn focal_curves() -> anyhow::Result<String> {
@@ -58,35 +79,6 @@ fn focal_curves() -> anyhow::Result<String> {
     ))
 }
 
-fn gradient_norms(reports: &[Report]) -> String {
-    let counts = reports
-        .iter()
-        .find(|r| r.method == "bce")
-        .or(reports.first())
-        .map(|r| r.grad_norms.clone())
-        .unwrap_or_default();
-    let tot: u64 = counts.iter().sum();
-    let n = counts.iter().filter(|&&c| c > 0).count().max(1) as f64;
-    let weights: Vec<f64> = counts
-        .iter()
-        .map(|&c| {
-            if c > 0 {
-                tot as f64 / (n * c as f64)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    svg::histogram_with_line(
-        "Gradient norms of a trained model's test examples",
-        "gradient norm g = |sigmoid(x) - t|  (30 bins)",
-        &counts,
-        "examples",
-        &weights,
-        "GHM-C weight (right)",
-    )
-}
-
 fn training_curves(reports: &[Report]) -> String {
     let series: Vec<svg::Series> = reports
         .iter()
@@ -105,12 +97,12 @@ fn training_curves(reports: &[Report]) -> String {
                     )
                 })
                 .collect();
-            (r.method.to_string(), pts)
+            (label(r), pts)
         })
         .collect();
     svg::lines(
-        "Training loss relative to the first step",
-        "SGD step (one scene of 1,024 cells)",
+        "Fine-tuning loss (cls + box) relative to the first step",
+        "SGD step (one target-domain scene)",
         "loss / first loss (log)",
         &series,
         true,
@@ -118,23 +110,60 @@ fn training_curves(reports: &[Report]) -> String {
     )
 }
 
-fn census(reports: &[Report]) -> String {
-    let names: Vec<String> = reports.iter().map(|r| r.method.to_string()).collect();
-    let groups = [
-        "easy negatives",
-        "hard negatives",
-        "easy positives",
-        "hard positives",
-    ]
-    .map(String::from);
-    let values: Vec<Vec<f64>> = reports.iter().map(|r| r.census.to_vec()).collect();
-    svg::stacked_bars(
-        "Who carries the loss (trained models, test scenes)",
-        "share of the method's loss",
+fn ap_bars(reports: &[Report]) -> String {
+    let names: Vec<String> = reports.iter().map(label).collect();
+    let series = ["AP 0.50:0.95", "AP50", "AP75", "AP before"].map(String::from);
+    let values: Vec<Vec<f64>> = reports
+        .iter()
+        .map(|r| vec![r.ap, r.ap50, r.ap75, r.ap_before])
+        .collect();
+    svg::grouped_bars(
+        "COCO-style AP after fine-tuning (target domain)",
+        "AP",
         &names,
-        &groups,
+        &series,
         &values,
     )
+}
+
+fn scene(opts: &finetune::Options, reports: &[Report]) -> anyhow::Result<String> {
+    let scenes = finetune::evaluation_scenes(opts)?;
+    // The busiest of the first 20 scenes (the first of them on a tie).
+    let Some((image, scene)) = scenes
+        .iter()
+        .enumerate()
+        .take(20)
+        .max_by_key(|(i, s)| (s.boxes.len(), std::cmp::Reverse(*i)))
+    else {
+        anyhow::bail!("no evaluation scenes");
+    };
+    let truth: Vec<svg::Labelled> = scene
+        .boxes
+        .iter()
+        .zip(&scene.classes)
+        .map(|(&b, c)| (b, c.to_string()))
+        .collect();
+    let panels: Vec<(String, Vec<svg::Labelled>)> = reports
+        .iter()
+        .filter(|r| r.seed == opts.seed)
+        .map(|r| {
+            let boxes = r
+                .detections
+                .iter()
+                .filter(|d| d.image == image && d.score >= SHOWN_SCORE)
+                .map(|d| (d.bbox, format!("{} {:.2}", d.class, d.score)))
+                .collect();
+            (label(r), boxes)
+        })
+        .collect();
+    Ok(svg::scene_panels(
+        "A test scene: ground truth (green, dashed) and detections scoring 0.3 or more",
+        &scene.pixels,
+        finetune::scene::CANVAS,
+        16,
+        &truth,
+        &panels,
+    ))
 }
 
 /// Runs the fine-tuning job with `opts` and writes the figures.
@@ -144,5 +173,5 @@ pub fn run(
     progress: &mut (dyn FnMut(&str, usize, usize) + Send),
 ) -> anyhow::Result<Vec<String>> {
     let reports = finetune::run(opts, progress)?;
-    write_all(dir, &reports)
+    write_all(dir, opts, &reports)
 }

@@ -1,5 +1,5 @@
 //! A small SVG writer for the figures of `hardmine plot`: line charts (linear or log y),
-//! histograms with an overlaid line, and stacked bars. No dependencies; readable labels.
+//! grouped bars, and image panels with boxes. No dependencies; readable labels.
 
 use std::fmt::Write;
 
@@ -193,84 +193,12 @@ pub fn lines(
     out
 }
 
-/// A histogram (bars over `[0, 1]`, log y) with a dashed line on a log right axis.
-pub fn histogram_with_line(
-    title: &str,
-    xlabel: &str,
-    counts: &[u64],
-    bar_name: &str,
-    line: &[f64],
-    line_name: &str,
-) -> String {
-    let n = counts.len().max(1) as f64;
-    let hi = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let f = Frame {
-        x0: 0.0,
-        x1: 1.0,
-        y0: 1.0,
-        y1: 10f64.powf(hi.log10().ceil()),
-        log_y: true,
-    };
-    let mut out = String::new();
-    head(&mut out, title, xlabel, "examples per bin (log)");
-    ticks(&mut out, &f);
-    for (b, &c) in counts.iter().enumerate() {
-        if c == 0 {
-            continue;
-        }
-        let (xa, xb) = (f.px(b as f64 / n), f.px((b + 1) as f64 / n));
-        let y = f.py(c as f64);
-        let _ = write!(
-            out,
-            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}" opacity="0.8"/>"#,
-            xa + 1.0,
-            y,
-            xb - xa - 2.0,
-            (H - BOTTOM - y).max(0.0),
-            COLOURS[0]
-        );
-    }
-    let positive: Vec<f64> = line.iter().copied().filter(|v| *v > 0.0).collect();
-    if !positive.is_empty() {
-        let lo = positive.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = positive.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let g = Frame {
-            x0: 0.0,
-            x1: 1.0,
-            y0: 10f64.powf(lo.log10().floor()),
-            y1: 10f64.powf(hi.log10().ceil().max(lo.log10().floor() + 1.0)),
-            log_y: true,
-        };
-        let pts: Vec<(f64, f64)> = line
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v > 0.0)
-            .map(|(b, &v)| ((b as f64 + 0.5) / n, v))
-            .collect();
-        polyline(&mut out, &g, &pts, COLOURS[1], true);
-        for e in (g.y0.log10() as i32)..=(g.y1.log10() as i32) {
-            let y = 10f64.powi(e);
-            let _ = write!(
-                out,
-                r#"<text x="{}" y="{:.1}" font-size="11" fill="{}">{}</text>"#,
-                W - RIGHT + 4.0,
-                g.py(y) + 4.0,
-                COLOURS[1],
-                short(y)
-            );
-        }
-    }
-    legend(&mut out, &[bar_name.to_string(), line_name.to_string()]);
-    out.push_str("</svg>\n");
-    out
-}
-
-/// Stacked bars: one bar per category, segments `values[category][group]` summing to at most 1.
-pub fn stacked_bars(
+/// Grouped bars: one group of bars per category, `values[category][series]` in `[0, 1]`.
+pub fn grouped_bars(
     title: &str,
     ylabel: &str,
     categories: &[String],
-    groups: &[String],
+    series: &[String],
     values: &[Vec<f64>],
 ) -> String {
     let f = Frame {
@@ -282,34 +210,26 @@ pub fn stacked_bars(
     };
     let mut out = String::new();
     head(&mut out, title, "", ylabel);
-    let (fw, fh) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
-    let _ = write!(
-        out,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{fw}" height="{fh}" fill="none" stroke="#333"/>"##
-    );
-    for k in 0..=5 {
-        let y = f64::from(k) / 5.0;
-        let _ = write!(
-            out,
-            r#"<text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"#,
-            LEFT - 6.0,
-            f.py(y) + 4.0,
-            short(y)
-        );
-    }
+    ticks_y(&mut out, &f);
+    let k = series.len().max(1) as f64;
     for (i, (name, v)) in categories.iter().zip(values).enumerate() {
-        let (xa, xb) = (f.px(i as f64 + 0.15), f.px(i as f64 + 0.85));
-        let mut base = 0.0;
-        for (g, &share) in v.iter().enumerate() {
-            let (ya, yb) = (f.py(base + share), f.py(base));
+        let (xa, xb) = (f.px(i as f64 + 0.1), f.px(i as f64 + 0.9));
+        let bw = (xb - xa) / k;
+        for (g, &value) in v.iter().enumerate() {
+            let value = if value.is_finite() {
+                value.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let (ya, yb) = (f.py(value), f.py(0.0));
             let _ = write!(
                 out,
-                r#"<rect x="{xa:.1}" y="{ya:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"#,
-                xb - xa,
+                r#"<rect x="{:.1}" y="{ya:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"#,
+                xa + bw * g as f64,
+                bw * 0.9,
                 (yb - ya).max(0.0),
                 COLOURS[g % COLOURS.len()]
             );
-            base += share;
         }
         let _ = write!(
             out,
@@ -319,7 +239,109 @@ pub fn stacked_bars(
             esc(name)
         );
     }
-    legend(&mut out, groups);
+    legend(&mut out, series);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The frame and the y axis' labels of a chart over `[0, 1]`.
+fn ticks_y(out: &mut String, f: &Frame) {
+    let (fw, fh) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let _ = write!(
+        out,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{fw}" height="{fh}" fill="none" stroke="#333"/>"##
+    );
+    for k in 0..=5 {
+        let y = f64::from(k) / 5.0;
+        let (right, py) = (W - RIGHT, f.py(y));
+        let _ = write!(
+            out,
+            r##"<line x1="{LEFT}" x2="{right}" y1="{py:.1}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
+            LEFT - 6.0,
+            py + 4.0,
+            short(y)
+        );
+    }
+}
+
+/// A labelled box on an image panel: `[x1, y1, x2, y2]` in image pixels and its caption.
+pub type Labelled = ([f64; 4], String);
+
+/// One image (grey values `0..=max`, row-major `side x side`) drawn once per panel, with the
+/// ground truth (green, dashed) and the panel's boxes (orange) over it.
+pub fn scene_panels(
+    title: &str,
+    pixels: &[u8],
+    side: usize,
+    max: u8,
+    truth: &[Labelled],
+    panels: &[(String, Vec<Labelled>)],
+) -> String {
+    const CELL: f64 = 3.0; // screen pixels per image pixel
+    const COLUMNS: usize = 4;
+    let size = side as f64 * CELL;
+    let rows = panels.len().div_ceil(COLUMNS).max(1);
+    let (w, h) = (
+        COLUMNS as f64 * (size + 16.0) + 16.0,
+        rows as f64 * (size + 36.0) + 48.0,
+    );
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans, Arial, sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/><text x="{}" y="24" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
+        w / 2.0,
+        esc(title)
+    );
+    // The image once, reused by every panel.
+    out.push_str(r#"<defs><g id="scene">"#);
+    for (i, &v) in pixels.iter().enumerate() {
+        if v == 0 {
+            continue;
+        }
+        let g = 255 - (u32::from(v.min(max)) * 255 / u32::from(max.max(1)));
+        let _ = write!(
+            out,
+            r#"<rect x="{}" y="{}" width="{CELL}" height="{CELL}" fill="rgb({g},{g},{g})"/>"#,
+            (i % side) as f64 * CELL,
+            (i / side) as f64 * CELL
+        );
+    }
+    out.push_str("</g></defs>");
+    for (p, (name, boxes)) in panels.iter().enumerate() {
+        let x0 = 16.0 + (p % COLUMNS) as f64 * (size + 16.0);
+        let y0 = 48.0 + (p / COLUMNS) as f64 * (size + 36.0);
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><g transform="translate({x0:.1} {y0:.1})"><use href="#scene"/>"##,
+            x0 + size / 2.0,
+            y0 - 4.0,
+            esc(name)
+        );
+        let _ = write!(
+            out,
+            r##"<rect width="{size}" height="{size}" fill="none" stroke="#333"/>"##
+        );
+        let mut draw = |b: &[f64; 4], label: &str, colour: &str, dash: &str| {
+            let _ = write!(
+                out,
+                r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/><text x="{:.1}" y="{:.1}" fill="{colour}" font-size="9">{}</text>"#,
+                b[0] * CELL,
+                b[1] * CELL,
+                (b[2] - b[0]) * CELL,
+                (b[3] - b[1]) * CELL,
+                b[0] * CELL,
+                (b[1] * CELL - 2.0).max(8.0),
+                esc(label)
+            );
+        };
+        for (b, label) in truth {
+            draw(b, label, "#009E73", r#" stroke-dasharray="3 2""#);
+        }
+        for (b, label) in boxes {
+            draw(b, label, "#D55E00", "");
+        }
+        out.push_str("</g>");
+    }
     out.push_str("</svg>\n");
     out
 }

@@ -297,3 +297,77 @@ fn empty_detections_agree_with_pycocotools() {
     assert!(out.status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `hardmine finetune --coco-out DIR`: the files pycocotools reads give the project's AP, for
+/// real detections of two trained runs.
+#[test]
+fn finetune_coco_out_agrees_with_pycocotools() {
+    let dir = work_dir("finetune");
+    let out = Command::new(env!("CARGO_BIN_EXE_hardmine"))
+        .args([
+            "finetune",
+            "--steps",
+            "20",
+            "--methods",
+            "focal,distribution_ce",
+            "--no-ablation",
+            "--eval-scenes",
+            "40",
+            "--lr",
+            "0.001",
+            "--json",
+            "--coco-out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let gt = dir.join("ground_truth.json");
+    assert!(gt.exists());
+    for line in &lines {
+        let name = format!(
+            "{}_{}_{}_seed{}",
+            line["method"].as_str().unwrap(),
+            line["box_loss"].as_str().unwrap(),
+            line["path"].as_str().unwrap(),
+            line["seed"]
+        );
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.summary.json"))).unwrap(),
+        )
+        .unwrap();
+        // The summary written for pycocotools is the report's own figure.
+        assert_eq!(summary["ap"], line["ap"], "{name}");
+        if !pycocotools_available() {
+            continue;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/coco_check.py");
+        let run = Command::new("python3")
+            .arg(&script)
+            .arg(&gt)
+            .arg(dir.join(format!("{name}.json")))
+            .arg(dir.join(format!("{name}.summary.json")))
+            .output()
+            .unwrap();
+        println!("{name}\n{}", String::from_utf8_lossy(&run.stdout));
+        assert!(run.status.success(), "coco_check.py failed on {name}");
+    }
+    if !pycocotools_available() {
+        let required = std::env::var("HARDMINE_REQUIRE_PYCOCOTOOLS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "HARDMINE_REQUIRE_PYCOCOTOOLS=1 but no pycocotools"
+        );
+        println!("skipped the pycocotools half: python3 cannot import pycocotools");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

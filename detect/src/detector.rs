@@ -50,7 +50,7 @@ pub const MAX_LAYERS: usize = 8;
 /// ```
 /// use hardmine_detect::DetectorSpec;
 /// let spec = DetectorSpec::tiny();
-/// assert_eq!(spec.feature_hw(), (16, 16));
+/// assert_eq!(spec.feature_hw(), (20, 20));
 /// let mut params = vec![0.0f32; spec.params_len()];
 /// let prior = -((1.0f64 - 0.01) / 0.01).ln() as f32;
 /// spec.init(&mut hardmine::SplitMix64::new(1), prior, &mut params)?;
@@ -61,7 +61,7 @@ pub const MAX_LAYERS: usize = 8;
 /// let mut cls = vec![0.0f32; spec.cls_len()];
 /// let mut boxes = vec![0.0f32; spec.box_len()];
 /// spec.head_forward(&params, &features, &mut cls, &mut boxes)?;
-/// assert_eq!(cls.len(), 16 * 16 * 6 * 10);
+/// assert_eq!(cls.len(), 20 * 20 * 6 * 10);
 /// # Ok::<(), hardmine::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +85,8 @@ fn hw_at(layers: &[ConvSpec], height: usize, width: usize, i: usize) -> (usize, 
 }
 
 impl DetectorSpec {
-    /// The CLI's detector: a 64 x 64 grey image; conv 1 -> 8 stride 2, 8 -> 16 stride 2,
-    /// 16 -> 16 stride 1 (a 16 x 16 x 16 map at stride 4, receptive field 23 px); 6 anchors
+    /// The CLI's detector: an 80 x 80 grey image; conv 1 -> 8 stride 2, 8 -> 16 stride 2,
+    /// 16 -> 16 stride 1 (a 20 x 20 x 16 map at stride 4, receptive field 23 px); 6 anchors
     /// per location and 10 classes.
     pub fn tiny() -> Self {
         let conv = |in_ch, out_ch, stride| ConvSpec {
@@ -99,8 +99,8 @@ impl DetectorSpec {
         layers[1] = conv(8, 16, 2);
         layers[2] = conv(16, 16, 1);
         Self {
-            height: 64,
-            width: 64,
+            height: 80,
+            width: 80,
             channels: 1,
             layers,
             n_layers: 3,

@@ -32,8 +32,8 @@
 //! ([`DeltaXywhCoder`] deltas), in the anchor-major order of [`Anchors`] and [`HeadOutput`]
 //! (no permutation between the head and the post-processing).
 //!
-//! [`DetectorSpec::tiny`], the CLI's configuration: a 64 x 64 grey image, conv 1 -> 8
-//! stride 2, conv 8 -> 16 stride 2, conv 16 -> 16 stride 1 (a 16 x 16 x 16 map at stride 4),
+//! [`DetectorSpec::tiny`], the CLI's configuration: an 80 x 80 grey image, conv 1 -> 8
+//! stride 2, conv 8 -> 16 stride 2, conv 16 -> 16 stride 1 (a 20 x 20 x 16 map at stride 4),
 //! then the head, 16 -> 6 * 10 and 16 -> 6 * 4. The backbone's receptive field is 15 px
 //! (3, then 7, then 15) and the head's 3x3 on top makes 23 px, centred on each location:
 //! between the 8 and 20 px digits the scenes hold, so a location sees a whole digit and a
@@ -51,31 +51,31 @@
 //! |---|---:|---:|---:|
 //! | parameters, whole network (`params_len`) | 15,748 | 62,992 | 62,992 |
 //! | of which the head (`head_params`) | 12,180 | 48,720 | 48,720 |
-//! | image (`image_len`) | 4,096 | 16,384 | 16,384 |
-//! | backbone activations kept for backward (`activations_len`) | 12,288 | 49,152 | 49,152 |
-//! | features (`features_len`) | 4,096 | 16,384 | 16,384 |
-//! | head outputs (`cls_len + box_len`) | 21,504 | 86,016 | 86,016 |
-//! | gradients of the head outputs (`g_cls + g_box`) | 21,504 | 86,016 | 86,016 |
+//! | image (`image_len`) | 6,400 | 25,600 | 25,600 |
+//! | backbone activations kept for backward (`activations_len`) | 19,200 | 76,800 | 76,800 |
+//! | features (`features_len`) | 6,400 | 25,600 | 25,600 |
+//! | head outputs (`cls_len + box_len`) | 33,600 | 134,400 | 134,400 |
+//! | gradients of the head outputs (`g_cls + g_box`) | 33,600 | 134,400 | 134,400 |
 //! | head parameter gradients (`head_grads`) | 12,180 | 48,720 | 48,720 |
 //! | SGD master + momentum, head only (`head_sgd`) | 24,360 | 97,440 | 194,880 |
 //! | backbone parameter gradients (`backbone_grads`) | 3,568 | 14,272 | 14,272 |
-//! | backbone backward scratch (`scratch_len`) | 8,192 | 32,768 | 32,768 |
+//! | backbone backward scratch (`scratch_len`) | 12,800 | 51,200 | 51,200 |
 //! | SGD master + momentum, whole network (`all_sgd`) | 31,496 | 125,984 | 251,968 |
-//! | fine-tuning the head, total (`head_total`) | | 463,104 | 560,544 |
+//! | fine-tuning the head, total (`head_total`) | | 605,952 | 703,392 |
 //!
 //! The last row is what on-device fine-tuning of the head holds at once: parameters, image,
 //! activations, features, head outputs and their gradients, head gradients and the head's
 //! SGD state. With the backbone frozen the activations are dead once the features are
-//! computed (the outputs' gradients can reuse them: 49,152 bytes less), and the loss
-//! gradients may overwrite the outputs where the losses allow it (86,016 less): 327,936 bytes
-//! in f32 and 425,376 in Q15.16, more than the 192 or 256 KiB of SRAM of common Cortex-M4
+//! computed (the outputs' gradients can reuse them: 76,800 bytes less), and the loss
+//! gradients may overwrite the outputs where the losses allow it (134,400 less): 394,752 bytes
+//! in f32 and 492,192 in Q15.16, more than the 192 or 256 KiB of SRAM of common Cortex-M4
 //! parts, so a device run keeps fewer anchors in flight (a part of the map at a time) or
 //! pages the master copy.
 //!
-//! Speed (x86-64, one core, release build, `examples/head_speed.rs`): one head forward and
-//! backward on the 16 x 16 map takes about 1.6 ms in f32 with a gradient at every location,
-//! 0.7 ms with gradients on 8 locations (a miner's selection), 0.85 ms for the forward pass
-//! alone; Q15.16 about 8.7, 2.6 and 2.9 ms.
+//! Speed (x86-64, one core of a shared 2-core machine, release build,
+//! `examples/head_speed.rs`): one head forward and backward on the 20 x 20 map takes about
+//! 1.5 ms in f32 with a gradient at every location, 1.0 ms with gradients on 8 locations (a
+//! miner's selection), 1.0 ms for the forward pass alone; Q15.16 about 9.4, 3.3 and 2.9 ms.
 //!
 //! # Layout
 //! Boxes are `[x1, y1, x2, y2]` in continuous coordinates (width `x2 - x1`, no "+1"), stored

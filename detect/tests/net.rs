@@ -928,15 +928,15 @@ fn spec_validation() {
         "size",
     );
     // The named configuration is the one its documentation describes.
-    let tiny = DetectorSpec::new(64, 64, 1, &[c(1, 8, 2), c(8, 16, 2), c(16, 16, 1)], 6, 10);
+    let tiny = DetectorSpec::new(80, 80, 1, &[c(1, 8, 2), c(8, 16, 2), c(16, 16, 1)], 6, 10);
     assert_eq!(tiny, Ok(DetectorSpec::tiny()));
     let t = DetectorSpec::tiny();
     assert_eq!(
         (t.feature_hw(), t.feature_channels(), t.feature_stride()),
-        ((16, 16), 16, 4)
+        ((20, 20), 16, 4)
     );
     assert_eq!((t.cls_conv().out_ch(), t.box_conv().out_ch()), (60, 24));
-    assert_eq!(t.anchors_len(), 16 * 16 * 6);
+    assert_eq!(t.anchors_len(), 20 * 20 * 6);
     // Ranges tile the parameters in order.
     assert_eq!(t.layer_params(0).start, 0);
     assert_eq!(t.layer_params(2).end, t.backbone_params().end);

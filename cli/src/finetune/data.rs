@@ -7,8 +7,10 @@ use std::io::Read;
 /// The gzipped CSV, embedded so the command works from any directory.
 const DIGITS_GZ: &[u8] = include_bytes!("../../../data/digits.csv.gz");
 
+/// Side of a digit image.
+pub const SIDE: usize = 8;
 /// Pixels of one 8x8 digit.
-pub const PIXELS: usize = 64;
+pub const PIXELS: usize = SIDE * SIDE;
 
 /// Digit images (pixels 0..16, row-major) with their labels.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +19,17 @@ pub struct Digits {
     pub images: Vec<[u8; PIXELS]>,
     /// The digit of each image.
     pub labels: Vec<u8>,
+}
+
+/// The disjoint train, validation and test digits.
+#[derive(Debug, Clone, Default)]
+pub struct Splits {
+    /// Training scenes draw on these.
+    pub train: Digits,
+    /// Validation scenes (`hardmine tune`, CI's check) draw on these.
+    pub val: Digits,
+    /// Test scenes draw on these.
+    pub test: Digits,
 }
 
 impl Digits {
@@ -55,15 +68,17 @@ impl Digits {
         Ok(all)
     }
 
-    /// The train digits (index not divisible by 5) and the test digits (divisible by 5).
-    pub fn split(&self) -> (Digits, Digits) {
-        let (mut train, mut test) = (Digits::default(), Digits::default());
+    /// Three disjoint sets of digit images: test (index divisible by 5), validation (index 1
+    /// modulo 5) and train (the other three fifths).
+    pub fn split(&self) -> Splits {
+        let mut parts: [Digits; 3] = Default::default();
         for (i, (img, &l)) in self.images.iter().zip(&self.labels).enumerate() {
-            let part = if i % 5 == 0 { &mut test } else { &mut train };
+            let part = &mut parts[(i % 5).min(2)];
             part.images.push(*img);
             part.labels.push(l);
         }
-        (train, test)
+        let [test, val, train] = parts;
+        Splits { train, val, test }
     }
 
     /// How many digits.
