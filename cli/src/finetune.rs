@@ -102,7 +102,8 @@ impl Options {
         Ok(())
     }
 
-    /// The runs, in report order: each method with its box loss, then the ablation.
+    /// The runs, in report order: each method with its box loss, then the ablation (focal with
+    /// each box loss, whether or not `methods` holds focal).
     pub fn runs(&self) -> Vec<(Method, BoxLoss)> {
         let mut runs: Vec<_> = self
             .methods
@@ -124,6 +125,9 @@ impl Options {
 /// left out).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The run's name: the method, and `+box loss` when not its default.
+    #[serde(skip)]
+    pub run: String,
     /// Classification method.
     pub method: &'static str,
     /// Box loss.
@@ -161,8 +165,9 @@ pub struct Report {
     /// Share of the parameter updates (non-zero gradient) that changed the weights' master
     /// copy by nothing.
     pub zero_update_share: f64,
-    /// Share that would have been lost without the master copy (the weight itself did not
-    /// move); on f32 the master is the weight.
+    /// Share whose step `lr * momentum buffer` rounds to zero in the weight's own type: what
+    /// an update without the master copy would lose (Q15.16; on f32 the master is the weight,
+    /// and a step lost against the weight counts in `zero_update_share`).
     pub zero_update_share_without_master: f64,
     /// Wall time of training and evaluation, seconds.
     pub wall_s: f64,
@@ -200,25 +205,9 @@ impl<T: Scalar> Shared<T> {
     pub fn new(opts: &Options, digits: &data::Splits) -> anyhow::Result<Self> {
         let det = Detector::<T>::new()?;
         let pretrained = weights::pretrained::<T>(&det.spec)?;
-        let (set_digits, seed) = match opts.split {
-            Split::Test => (&digits.test, TEST_SEED),
-            Split::Val => (&digits.val, VAL_SEED),
-        };
-        let eval = prepare::scene_set(
-            &det,
-            &pretrained,
-            &prepare::scenes(set_digits, Domain::Target, opts.eval_scenes, seed),
-        )?;
-        let source = prepare::scene_set(
-            &det,
-            &pretrained,
-            &prepare::scenes(
-                set_digits,
-                Domain::Source,
-                opts.eval_scenes,
-                SOURCE_SEED ^ seed,
-            ),
-        )?;
+        let (target, source) = evaluation_sets(opts, digits);
+        let eval = prepare::scene_set(&det, &pretrained, &target)?;
+        let source = prepare::scene_set(&det, &pretrained, &source)?;
         let before = (
             train::evaluate(&det, &pretrained, &eval, Method::Bce, false)?,
             train::evaluate(&det, &pretrained, &source, Method::Bce, false)?,
@@ -259,6 +248,7 @@ pub fn one_run<T: Scalar>(
     let start = Instant::now();
     let (before, source_before) = &shared.before;
     let mut report = Report {
+        run: train::run_name(run.method, run.box_loss),
         method: run.method.name(),
         box_loss: run.box_loss.name(),
         path: path.name(),
@@ -279,8 +269,8 @@ pub fn one_run<T: Scalar>(
         zero_update_share: f64::NAN,
         zero_update_share_without_master: f64::NAN,
         wall_s: 0.0,
-        ms_per_step: 0.0,
-        state_bytes: 0,
+        ms_per_step: f64::NAN,
+        state_bytes: method::Trainer::<T>::new(run.method, run.box_loss, run.seed)?.state_bytes(),
         diverged: None,
         curve: Vec::new(),
         detections: Vec::new(),
@@ -320,7 +310,6 @@ pub fn one_run<T: Scalar>(
     report.train_loss = trained.train_loss;
     report.zero_update_share = share(trained.zero_master);
     report.zero_update_share_without_master = share(trained.zero_weight);
-    report.state_bytes = trained.state_bytes;
     report.curve = trained.curve;
     report.detections = dets;
     report.wall_s = start.elapsed().as_secs_f64();
@@ -455,17 +444,24 @@ pub fn coco_out(dir: &std::path::Path, opts: &Options, reports: &[Report]) -> an
     Ok(())
 }
 
-/// The evaluation scenes of `opts` (target domain), as [`Shared::new`] makes them.
-pub fn evaluation_scenes(opts: &Options) -> anyhow::Result<Vec<scene::Scene>> {
-    let digits = Digits::load()?.split();
+/// The evaluation scenes of `opts`: the target-domain ones the runs are scored on and the
+/// source-domain ones forgetting is measured on, from the split's digits.
+fn evaluation_sets(
+    opts: &Options,
+    digits: &data::Splits,
+) -> (Vec<scene::Scene>, Vec<scene::Scene>) {
     let (set_digits, seed) = match opts.split {
         Split::Test => (&digits.test, TEST_SEED),
         Split::Val => (&digits.val, VAL_SEED),
     };
-    Ok(prepare::scenes(
-        set_digits,
-        Domain::Target,
-        opts.eval_scenes,
-        seed,
-    ))
+    let n = opts.eval_scenes;
+    (
+        prepare::scenes(set_digits, Domain::Target, n, seed),
+        prepare::scenes(set_digits, Domain::Source, n, SOURCE_SEED ^ seed),
+    )
+}
+
+/// The target-domain evaluation scenes of `opts`, the very ones [`Shared::new`] scores on.
+pub fn evaluation_scenes(opts: &Options) -> anyhow::Result<Vec<scene::Scene>> {
+    Ok(evaluation_sets(opts, &Digits::load()?.split()).0)
 }

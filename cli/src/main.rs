@@ -70,9 +70,10 @@ struct TrainArgs {
     /// Evaluation scenes (target domain; as many source-domain scenes for forgetting).
     #[arg(long = "eval-scenes", default_value_t = Options::default().eval_scenes)]
     eval_scenes: usize,
-    /// Evaluate on the test scenes, or on the validation scenes.
-    #[arg(long, value_enum, default_value_t = Split::Test)]
-    split: Split,
+    /// Evaluate on the test scenes (the default), or on the validation scenes (`tune`
+    /// always uses these).
+    #[arg(long, value_enum)]
+    split: Option<Split>,
     /// One learning rate for every run (default: the tuned ones, data/lr.json).
     #[arg(long)]
     lr: Option<f64>,
@@ -92,7 +93,7 @@ impl TrainArgs {
             seed: self.seed,
             seeds: self.seeds,
             eval_scenes: self.eval_scenes,
-            split: self.split,
+            split: self.split.unwrap_or(Split::Test),
             lr: self.lr,
             methods: if self.methods.is_empty() {
                 Options::default().methods
@@ -112,7 +113,8 @@ struct FinetuneArgs {
     #[arg(long)]
     json: bool,
     /// Also write the evaluation scenes' ground truth and each run's detections in COCO's JSON
-    /// format to DIR (`ground_truth.json`, `<run>_seed<seed>.json`, `summary.json`).
+    /// format to DIR: `ground_truth.json`, `<method>_<box loss>_<path>_seed<seed>.json`, and
+    /// the project's figures for each as `....summary.json` (for `tools/coco_check.py`).
     #[arg(long = "coco-out", value_name = "DIR")]
     coco_out: Option<std::path::PathBuf>,
 }
@@ -446,6 +448,13 @@ fn pretrain_command(a: &PretrainArgs) -> anyhow::Result<bool> {
         seed: a.seed,
         ..pretrain::Options::default()
     };
+    if hardmine::FUSED_MULTIPLY_ADD {
+        eprintln!(
+            "note: this build fuses multiply-adds, so its weights differ in the last bits from \
+             the committed data/pretrained.bin (made by a build without, the plain x86-64 \
+             release build)"
+        );
+    }
     let mut bar = progress_bar();
     let result = pretrain::run(&opts, &mut |step, steps| bar("pretrain", step, steps))?;
     let bytes = finetune::weights::encode(&result.params)?;
@@ -464,6 +473,12 @@ fn pretrain_command(a: &PretrainArgs) -> anyhow::Result<bool> {
 }
 
 fn tune_command(a: &TuneArgs) -> anyhow::Result<bool> {
+    if a.train.split == Some(Split::Test) {
+        anyhow::bail!("tune picks learning rates on the validation scenes, never the test ones");
+    }
+    if a.train.lr.is_some() || a.train.seeds != 1 {
+        anyhow::bail!("tune searches the learning rate on one seed: --lr and --seeds do not apply");
+    }
     let opts = a.train.options();
     let rows = tune::run(&opts, &mut progress_bar())?;
     let existing = match std::fs::read_to_string(&a.out) {

@@ -13,6 +13,11 @@ use anyhow::Context as _;
 use hardmine::{Reduction, SigmoidFocal};
 use std::path::Path;
 
+/// Whether `reports` hold more than one seed.
+fn several_seeds(reports: &[Report]) -> bool {
+    reports.iter().any(|r| r.seed != reports[0].seed)
+}
+
 /// Detections drawn on the scene figure score at least this.
 const SHOWN_SCORE: f64 = 0.3;
 
@@ -38,18 +43,16 @@ pub fn write_all(
     Ok(written)
 }
 
-/// A report's name on the figures.
-fn label(r: &Report) -> String {
-    let base = if r.box_loss == "smooth_l1" || (r.method == "ghm_c" && r.box_loss == "ghm_r") {
-        r.method.to_string()
-    } else {
-        format!("{}+{}", r.method, r.box_loss)
-    };
-    if r.diverged.is_some() {
-        format!("{base} (diverged)")
-    } else {
-        base
+/// A report's name on the figures (with its seed when the figure holds several).
+fn label(r: &Report, seeds: bool) -> String {
+    let mut name = r.run.clone();
+    if seeds {
+        name += &format!(" s{}", r.seed);
     }
+    if r.diverged.is_some() {
+        name += " (diverged)";
+    }
+    name
 }
 
 fn focal_curves() -> anyhow::Result<String> {
@@ -97,7 +100,7 @@ fn training_curves(reports: &[Report]) -> String {
                     )
                 })
                 .collect();
-            (label(r), pts)
+            (label(r, several_seeds(reports)), pts)
         })
         .collect();
     svg::lines(
@@ -111,7 +114,10 @@ fn training_curves(reports: &[Report]) -> String {
 }
 
 fn ap_bars(reports: &[Report]) -> String {
-    let names: Vec<String> = reports.iter().map(label).collect();
+    let names: Vec<String> = reports
+        .iter()
+        .map(|r| label(r, several_seeds(reports)))
+        .collect();
     let series = ["AP 0.50:0.95", "AP50", "AP75", "AP before"].map(String::from);
     let values: Vec<Vec<f64>> = reports
         .iter()
@@ -153,11 +159,15 @@ fn scene(opts: &finetune::Options, reports: &[Report]) -> anyhow::Result<String>
                 .filter(|d| d.image == image && d.score >= SHOWN_SCORE)
                 .map(|d| (d.bbox, format!("{} {:.2}", d.class, d.score)))
                 .collect();
-            (label(r), boxes)
+            (label(r, false), boxes)
         })
         .collect();
+    let split = match opts.split {
+        finetune::Split::Test => "test",
+        finetune::Split::Val => "validation",
+    };
     Ok(svg::scene_panels(
-        "A test scene: ground truth (green, dashed) and detections scoring 0.3 or more",
+        &format!("A {split} scene: ground truth (green, dashed), detections scoring 0.3 or more"),
         &scene.pixels,
         finetune::scene::CANVAS,
         16,

@@ -86,8 +86,8 @@ fn hw_at(layers: &[ConvSpec], height: usize, width: usize, i: usize) -> (usize, 
 
 impl DetectorSpec {
     /// The CLI's detector: an 80 x 80 grey image; conv 1 -> 8 stride 2, 8 -> 16 stride 2,
-    /// 16 -> 16 stride 1 (a 20 x 20 x 16 map at stride 4, receptive field 23 px); 6 anchors
-    /// per location and 10 classes.
+    /// 16 -> 16 stride 1 (a 20 x 20 x 16 map at stride 4, receptive field 15 px, 23 px with the
+    /// head's 3 x 3); 6 anchors per location and 10 classes.
     pub fn tiny() -> Self {
         let conv = |in_ch, out_ch, stride| ConvSpec {
             in_ch,

@@ -36,11 +36,11 @@
 //! stride 2, conv 8 -> 16 stride 2, conv 16 -> 16 stride 1 (a 20 x 20 x 16 map at stride 4),
 //! then the head, 16 -> 6 * 10 and 16 -> 6 * 4. The backbone's receptive field is 15 px
 //! (3, then 7, then 15) and the head's 3x3 on top makes 23 px, centred on each location:
-//! between the 8 and 20 px digits the scenes hold, so a location sees a whole digit and a
+//! between the 8 and 16 px digits the scenes hold, so a location sees a whole digit and a
 //! little context, while one feature cell (4 px) is small against a digit, so neighbouring
-//! digits fall on different locations. Two stride-2 layers keep the work small: about 4 M
-//! multiply-adds per image (0.96 M in the backbone, 3.1 M in the head), which a Cortex-M4
-//! at 100 MHz does in a few tens of milliseconds, and the memory below.
+//! digits fall on different locations. Two stride-2 layers keep the work small: about 6.3 M
+//! multiply-adds per image (1.50 M in the backbone, 4.84 M in the head), about a tenth of a
+//! second for a Cortex-M4 at 100 MHz, and the memory below.
 //!
 //! # Memory of [`DetectorSpec::tiny`]
 //! Elements and bytes of each buffer (from the `*_len()` functions; `tests/net_memory.rs`

@@ -50,8 +50,8 @@ pub trait Master<T>: Copy + Default + Debug + PartialEq + Sealed {
     fn to_value(self) -> f64;
     /// The weight `w`, exactly.
     fn from_weight(w: T) -> Self;
-    /// The nearest weight (ties away from zero for Q15.16: half an LSB up in magnitude),
-    /// saturating at `T`'s range.
+    /// The nearest weight (ties towards +infinity for Q15.16: half an LSB rounds up, so -0.5
+    /// LSB becomes 0), saturating at `T`'s range.
     fn to_weight(self) -> T;
     /// Whether [`to_weight`](Self::to_weight) stays inside `T`'s range (floats: finite;
     /// Q31.32: within Q15.16's range after rounding). Outside it the weight saturated.

@@ -66,6 +66,9 @@ pub struct SgdStats {
     pub lost_in_master: usize,
     /// Nonzero updates that changed the master weight but not the rounded weight.
     pub lost_in_weight: usize,
+    /// Nonzero updates whose step `lr * buf`, rounded to `T`, is zero: what an update of
+    /// `T` itself, without the master copy, would lose (on Q15.16, steps below half an LSB).
+    pub lost_without_master: usize,
     /// Master weights outside `T`'s range (saturated weights).
     pub saturated: usize,
 }
@@ -73,7 +76,7 @@ pub struct SgdStats {
 impl SgdStats {
     /// Updates that changed the master weight: `nonzero - lost_in_master`.
     pub fn applied(&self) -> usize {
-        self.nonzero - self.lost_in_master
+        self.nonzero.saturating_sub(self.lost_in_master)
     }
 
     /// Adds another step's (or slice's) counts.
@@ -82,6 +85,7 @@ impl SgdStats {
         self.nonzero += o.nonzero;
         self.lost_in_master += o.lost_in_master;
         self.lost_in_weight += o.lost_in_weight;
+        self.lost_without_master += o.lost_without_master;
         self.saturated += o.saturated;
     }
 }
@@ -167,10 +171,14 @@ impl Sgd {
         for (((w, m), b), g) in slots {
             let d = T::Master::from_weight(*g).plus(wd.times(*m));
             let buf = mom.times(*b).plus(d);
-            let new = m.minus(lr.times(buf));
+            let step = lr.times(buf);
+            let new = m.minus(step);
             let rounded = new.to_weight();
             if buf != zero {
                 stats.nonzero += 1;
+                if step.to_weight() == T::ZERO {
+                    stats.lost_without_master += 1;
+                }
                 if new == *m {
                     stats.lost_in_master += 1;
                 } else if rounded == *w {

@@ -507,6 +507,8 @@ fn q16_master_keeps_updates_below_one_lsb() {
     // The weight changed in 7 steps (at 0.5, 1.5, ..., 6.5 LSB); the rest only in the master.
     assert_eq!(total.applied(), 1000);
     assert_eq!(total.lost_in_weight, 1000 - 7);
+    // A plain Q15.16 update would lose every one: 1e-7 is below half an LSB.
+    assert_eq!(total.lost_without_master, 1000);
     assert_eq!(total.saturated, 0);
     // Weight decay alone (zero gradient): lr * wd * w = 1e-2 * 1e-4 * 1 = 1e-6, below one
     // LSB, accumulates in the master.

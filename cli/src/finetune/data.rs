@@ -53,7 +53,9 @@ impl Digits {
                         .with_context(|| format!("digits line {}", n + 1))
                 })
                 .collect::<Result<_, _>>()?;
-            let (pixels, label) = values.split_at(PIXELS);
+            let Some((pixels, label)) = values.split_at_checked(PIXELS) else {
+                anyhow::bail!("digits line {}: short", n + 1);
+            };
             let image: [u8; PIXELS] = pixels
                 .try_into()
                 .map_err(|_| anyhow::anyhow!("digits line {}: short", n + 1))?;

@@ -3,8 +3,9 @@
 
 use super::scene::CLASSES;
 use hardmine::{
-    Asl1, BalancedSampler, BceWithLogits, Budget, DistributionCe, GhmC, GhmR, Ohem, Real, SOhem,
-    Selection, SigmoidFocal, SmoothL1, SplitMix64, TopK, Weighting,
+    Asl1, BalancedSampler, BceWithLogits, Budget, ChannelBlockRotation, DistributionCe, GhmC, GhmR,
+    OcclusionSearch, Ohem, Real, SOhem, Selection, SigmoidFocal, SmoothL1, SplitMix64, TopK,
+    Weighting,
 };
 
 /// Anchors the miners keep per scene (of 2,400).
@@ -223,7 +224,19 @@ impl<T: Real> Trainer<T> {
         };
         boxes
             + match self.method {
-                Method::Bce | Method::AfastSearch => size_of::<BceWithLogits>(),
+                Method::Bce => size_of::<BceWithLogits>(),
+                Method::AfastSearch => {
+                    // The searches and their buffers: four 3 x 3 x F patches, the window
+                    // scores and mask, the block angles, and one location's head outputs
+                    // and their gradients.
+                    let spec = hardmine_detect::DetectorSpec::tiny();
+                    let a = spec.num_anchors();
+                    size_of::<BceWithLogits>()
+                        + size_of::<OcclusionSearch>()
+                        + size_of::<ChannelBlockRotation<T>>()
+                        + size_of::<T>()
+                            * (4 * spec.patch_len() + 9 + 9 + 4 + 2 * a * (CLASSES + 4))
+                }
                 Method::Focal => size_of::<SigmoidFocal<T>>(),
                 Method::Balanced => {
                     size_of::<BalancedSampler<T, MINED>>() + size_of::<Selection<MINED>>()

@@ -1,8 +1,11 @@
 //! `hardmine pretrain`: the whole network trained on the source domain (clean backgrounds,
 //! digits 8 and 12 pixels tall) with RetinaNet's losses (focal, alpha 0.25, gamma 2; smooth
 //! L1, beta 1/9; both over the moving-average positive count), one scene per SGD step, on
-//! f32, one thread, so the weights file is the same bit for bit wherever the portable build
-//! runs (see the README).
+//! f32, one thread, so the weights file is the same bit for bit from every portable build: one
+//! without fused multiply-adds ([`hardmine::FUSED_MULTIPLY_ADD`] false, the plain
+//! `cargo build --release` on x86-64), as the committed file was made. A build that fuses
+//! (AArch64, or `-C target-cpu=native` on a CPU with FMA) rounds some products once fewer
+//! and makes slightly different weights; `hardmine pretrain` says so when it runs on one.
 
 use super::config::Detector;
 use super::data::Digits;
@@ -79,7 +82,8 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(usize, usize)) -> anyhow::Re
     let mut params = vec![0.0f32; spec.params_len()];
     spec.init(
         &mut SplitMix64::new(opts.seed),
-        (0.01f32 / 0.99).ln(),
+        // The core's portable ln (libm's), not the platform's.
+        hardmine::kernels::ln(0.01f32 / 0.99),
         &mut params,
     )?;
     let mut master = vec![0.0f32; params.len()];

@@ -17,6 +17,10 @@ pub const WEIGHT_DECAY: f64 = 1e-4;
 /// start, about the mean count of a scene (detectron2 starts at 100 for batches of 16 images).
 pub const NORMALIZER: (f64, f64) = (0.9, 10.0);
 
+/// A loss at least this large counts as divergence (Q15.16 saturates at 32,768; on f32 such
+/// a loss has long stopped meaning anything for a normalised detection loss).
+pub const DIVERGED_LOSS: u64 = 30_000;
+
 /// What one run trains.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Run {
@@ -57,10 +61,9 @@ pub struct Trained<T> {
     pub updates: u64,
     /// Of those, the ones that changed the master copy by nothing.
     pub zero_master: u64,
-    /// Of those, the ones that left the weight itself unchanged (lost without the master).
+    /// Of those, the ones whose step rounds to zero in the weight's own type (what an update
+    /// without the master copy would lose).
     pub zero_weight: u64,
-    /// The method's state bytes.
-    pub state_bytes: usize,
 }
 
 /// The head's outputs of one scene and its buffers.
@@ -132,7 +135,10 @@ pub fn train<T: Scalar>(
     anyhow::ensure!(!scenes.is_empty(), "no training scenes");
     for step in 0..steps {
         let scene = &scenes[step % scenes.len()];
-        spec.head_forward(&params, &scene.features, &mut out.cls, &mut out.deltas)?;
+        // Whatever fails inside a step (a non-finite value reaching a loss, the decoder or a
+        // search) is that run's divergence, reported as such; the other runs go on.
+        spec.head_forward(&params, &scene.features, &mut out.cls, &mut out.deltas)
+            .map_err(|e| diverged(step, format!("head: {e}")))?;
         if run.method == Method::Ohem {
             det.coder
                 .decode(
@@ -165,7 +171,8 @@ pub fn train<T: Scalar>(
             &out.g_box,
             &mut grads,
             None,
-        )?;
+        )
+        .map_err(|e| diverged(step, format!("head backward: {e}")))?;
         let mut value = loss.cls + loss.boxes;
         if run.method == Method::AfastSearch {
             value = value
@@ -176,9 +183,11 @@ pub fn train<T: Scalar>(
                     &scene.targets,
                     avg,
                     &mut grads,
-                )?;
+                )
+                .map_err(|e| diverged(step, format!("A-Fast-RCNN step: {e}")))?;
         }
-        if !value.is_finite() || value.abs() >= T::from_count(30_000) {
+        // Q15.16 saturates at 32,768: a loss that close to it is a saturated loss.
+        if !value.is_finite() || value.abs() >= T::from_count(DIVERGED_LOSS) {
             return Err(diverged(step, format!("loss {}", value.to_f64())).into());
         }
         let stats = sgd
@@ -194,7 +203,7 @@ pub fn train<T: Scalar>(
         }
         updates += stats.nonzero as u64;
         zero_master += stats.lost_in_master as u64;
-        zero_weight += stats.lost_in_weight as u64;
+        zero_weight += stats.lost_without_master as u64;
         let v = value.to_f64();
         if step * 10 >= steps * 9 {
             tail += v;
@@ -216,7 +225,6 @@ pub fn train<T: Scalar>(
         updates,
         zero_master,
         zero_weight,
-        state_bytes: trainer.state_bytes(),
     })
 }
 
@@ -258,11 +266,17 @@ fn hard_positives<T: Scalar>(
         let (loc, k) = (anchor / a, anchor % a);
         spec.patch_at(features, loc / fw, loc % fw, &mut patch)?;
         to_chw(&patch, f, &mut chw);
+        // The searches' scorers return values, not results: the first error is kept and
+        // returned after the search.
+        let mut failed: Option<hardmine::Error> = None;
         let mut score = |m: &[T]| {
             from_chw(m, f, &mut scratch);
             match spec.head_forward_at(params, &scratch, &mut cls, &mut boxes) {
                 Ok(()) => cls[k * CLASSES + class],
-                Err(_) => T::ZERO,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    T::ZERO
+                }
             }
         };
         // ASDN: occlude the cell that lowers the true class's logit most.
@@ -277,6 +291,9 @@ fn hard_positives<T: Scalar>(
         }
         // ASTN: the rotation of channel blocks that lowers it most.
         rotation.adversarial(&chw, 5, &mut rotated, &mut angles, |m| T::ZERO - score(m))?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         from_chw(&rotated, f, &mut patch);
         spec.head_forward_at(params, &patch, &mut cls, &mut boxes)?;
         let row = &cls[k * CLASSES..(k + 1) * CLASSES];

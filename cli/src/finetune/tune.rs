@@ -83,30 +83,34 @@ fn run_on<T: Scalar + Send + Sync>(
     let reports = parallel(&jobs, opts.steps, progress, name, |job, report| {
         one_run(&shared, &set, *job, opts.path, opts.steps, report)
     })?;
-    Ok(runs
-        .iter()
+    runs.iter()
         .zip(reports.chunks(GRID.len()))
         .map(|(&(m, b), rows)| {
             let val_ap: Vec<(f64, Option<f64>)> = rows
                 .iter()
                 .map(|r| (r.lr, r.diverged.is_none().then_some(r.ap)))
                 .collect();
-            let lr = val_ap
+            let best = val_ap
                 .iter()
                 .filter_map(|&(lr, ap)| ap.map(|ap| (lr, ap)))
                 .fold(None, |best: Option<(f64, f64)>, (lr, ap)| match best {
                     Some((_, b)) if b >= ap => best,
                     _ => Some((lr, ap)),
-                })
-                .map_or(GRID[0], |(lr, _)| lr);
-            Tuned {
+                });
+            let Some((lr, _)) = best else {
+                bail!(
+                    "{}: every learning rate of the grid diverged",
+                    run_name(m, b)
+                );
+            };
+            Ok(Tuned {
                 run: run_name(m, b),
                 path: opts.path.name(),
                 lr,
                 val_ap,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// `existing` (the file's text) with the rows of `tuned` replacing their path's entries.
