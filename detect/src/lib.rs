@@ -39,8 +39,8 @@
 //! between the 8 and 16 px digits the scenes hold, so a location sees a whole digit and a
 //! little context, while one feature cell (4 px) is small against a digit, so neighbouring
 //! digits fall on different locations. Two stride-2 layers keep the work small: about 6.3 M
-//! multiply-adds per image (1.50 M in the backbone, 4.84 M in the head), about a tenth of a
-//! second for a Cortex-M4 at 100 MHz, and the memory below.
+//! multiply-adds per image (1.50 M in the backbone, 4.84 M in the head; counted from the
+//! shapes, not timed on a device), and the memory below.
 //!
 //! # Memory of [`DetectorSpec::tiny`]
 //! Elements and bytes of each buffer (from the `*_len()` functions; `tests/net_memory.rs`

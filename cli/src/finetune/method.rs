@@ -12,6 +12,10 @@ use hardmine::{
 pub const MINED: usize = 64;
 /// The positive fraction of the balanced sampler (1:3).
 const POS_FRACTION: f64 = 0.25;
+/// Smooth L1's beta (RetinaNet's, 1/9) as a count to divide one by.
+const SMOOTH_L1_INV_BETA: usize = 9;
+/// ASL1's mu, GHM-R's too (the GHM paper's).
+const ASL1_MU: f64 = 0.02;
 
 /// The classification methods, in report order.
 pub const ALL: [Method; 8] = [
@@ -150,7 +154,9 @@ pub struct Trainer<T: Real> {
     l_cls: Vec<T>,
     l_loc: Vec<T>,
     boxes: Vec<T>,
+    box_elements: Vec<T>,
     wide: Vec<T>,
+    wide_grad: Vec<T>,
     wide_labels: Vec<usize>,
 }
 
@@ -195,7 +201,12 @@ impl<T: Real> Trainer<T> {
             method,
             box_loss,
             ghm_c: GhmC::new(30, T::from_f64(0.75), T::ONE)?,
-            ghm_r: GhmR::new(T::from_f64(0.02), 10, T::from_f64(0.7), T::from_count(10))?,
+            ghm_r: GhmR::new(
+                T::from_f64(ASL1_MU),
+                10,
+                T::from_f64(0.7),
+                T::from_count(10),
+            )?,
             dist: DistributionCe::new(11, Weighting::LogitAdjustment { tau: T::ONE })?,
             rng: SplitMix64::new(seed ^ 0x5eed),
             xs: Vec::new(),
@@ -208,7 +219,9 @@ impl<T: Real> Trainer<T> {
             l_cls: Vec::new(),
             l_loc: Vec::new(),
             boxes: Vec::new(),
+            box_elements: Vec::new(),
             wide: Vec::new(),
+            wide_grad: Vec::new(),
             wide_labels: Vec::new(),
         })
     }
@@ -248,14 +261,8 @@ impl<T: Real> Trainer<T> {
             }
     }
 
-    /// The method.
-    pub fn method(&self) -> Method {
-        self.method
-    }
-
-    /// The box loss of positives `rows` (of the gathered `self.bx` against `self.bt`),
-    /// normalised by `avg`, its gradient in `self.gb`; the per-element losses in
-    /// `self.per_element` when `per_element`.
+    /// The box loss of the gathered positives (`self.bx` against `self.bt`), normalised by
+    /// `avg`, its gradient in `self.gb`.
     fn box_branch(&mut self, avg: T) -> anyhow::Result<T> {
         self.gb.clear();
         self.gb.resize(self.bx.len(), T::ZERO);
@@ -264,33 +271,36 @@ impl<T: Real> Trainer<T> {
         }
         let (bx, bt, gb) = (&self.bx, &self.bt, &mut self.gb);
         Ok(match self.box_loss {
-            BoxLoss::SmoothL1 => SmoothL1::new(T::ONE.div_count(9))?
+            BoxLoss::SmoothL1 => SmoothL1::new(T::ONE.div_count(SMOOTH_L1_INV_BETA))?
                 .with_avg_factor(avg)?
                 .value_and_grad(bx, bt, gb)?,
             BoxLoss::L1 => SmoothL1::new(T::ZERO)?
                 .with_avg_factor(avg)?
                 .value_and_grad(bx, bt, gb)?,
-            BoxLoss::Asl1 => Asl1::new(T::from_f64(0.02))?
+            BoxLoss::Asl1 => Asl1::new(T::from_f64(ASL1_MU))?
                 .with_avg_factor(avg)?
                 .value_and_grad(bx, bt, gb)?,
             BoxLoss::GhmR => self.ghm_r.value_and_grad(bx, bt, None, gb)?,
         })
     }
 
-    /// Per-anchor box losses of the positives (unnormalised), for the miners' rankings.
+    /// Per-anchor box losses of the positives (unnormalised; GHM-R ranks by its ASL1), for
+    /// the miners' rankings, into `self.per_element`.
     fn box_per_anchor(&mut self) -> anyhow::Result<()> {
-        let mut out = vec![T::ZERO; self.bx.len()];
+        let out = &mut self.box_elements;
+        out.clear();
+        out.resize(self.bx.len(), T::ZERO);
         let (bx, bt) = (&self.bx, &self.bt);
         match self.box_loss {
             BoxLoss::SmoothL1 => {
-                SmoothL1::new(T::ONE.div_count(9))?.per_element(bx, bt, &mut out)?
+                SmoothL1::new(T::ONE.div_count(SMOOTH_L1_INV_BETA))?.per_element(bx, bt, out)?
             }
-            BoxLoss::L1 => SmoothL1::new(T::ZERO)?.per_element(bx, bt, &mut out)?,
+            BoxLoss::L1 => SmoothL1::new(T::ZERO)?.per_element(bx, bt, out)?,
             BoxLoss::Asl1 | BoxLoss::GhmR => {
-                Asl1::new(T::from_f64(0.02))?.per_element(bx, bt, &mut out)?
+                Asl1::new(T::from_f64(ASL1_MU))?.per_element(bx, bt, out)?
             }
         }
-        row_sums(&out, 4, &mut self.per_element);
+        row_sums(&self.box_elements, 4, &mut self.per_element);
         Ok(())
     }
 
@@ -334,11 +344,13 @@ impl<T: Real> Trainer<T> {
             Method::DistributionCe => {
                 widen(xs, &targets.labels, &mut self.wide, &mut self.wide_labels);
                 self.dist.observe(&self.wide_labels)?;
-                let mut wide_grad = vec![T::ZERO; self.wide.len()];
+                let wide_grad = &mut self.wide_grad;
+                wide_grad.clear();
+                wide_grad.resize(self.wide.len(), T::ZERO);
                 let loss = self.dist.with_avg_factor(avg)?.value_and_grad(
                     &self.wide,
                     &self.wide_labels,
-                    &mut wide_grad,
+                    wide_grad,
                 )?;
                 for (g, w) in gx.chunks_exact_mut(CLASSES).zip(wide_grad.chunks_exact(11)) {
                     g.copy_from_slice(&w[..CLASSES]);
@@ -396,15 +408,13 @@ impl<T: Real> Trainer<T> {
                 }
                 if self.method == Method::Ohem {
                     gather(decoded, valid, 4, &mut self.boxes);
-                    let total: Vec<T> = self
-                        .l_cls
-                        .iter()
-                        .zip(&self.l_loc)
-                        .map(|(&a, &b)| a + b)
-                        .collect();
+                    // OHEM ranks by L_cls + L_loc: summed in place.
+                    for (c, &l) in self.l_cls.iter_mut().zip(&self.l_loc) {
+                        *c = *c + l;
+                    }
                     Ohem::<T, MINED>::new(MINED)?
                         .with_nms(T::from_f64(0.7))?
-                        .select(&total, Some(&self.boxes))?
+                        .select(&self.l_cls, Some(&self.boxes))?
                 } else {
                     SOhem::<T, MINED>::new(MINED, 4)?.select(&self.l_cls, &self.l_loc, progress)?
                 }
@@ -440,23 +450,26 @@ impl<T: Real> Trainer<T> {
             boxes: box_loss,
         })
     }
+}
 
-    /// Class scores for inference: sigmoid probabilities, or for the distribution-aware CE
-    /// the softmax probabilities of the digits beside the background logit.
-    pub fn scores(&self, cls: &[T], out: &mut [T]) {
-        if self.method == Method::DistributionCe {
-            for (o, row) in out.chunks_exact_mut(CLASSES).zip(cls.chunks_exact(CLASSES)) {
-                let m = row.iter().fold(T::ZERO, |a, &b| a.max(b));
-                let e: Vec<T> = row.iter().map(|&v| (v - m).exp()).collect();
-                let total = e.iter().fold((T::ZERO - m).exp(), |a, &b| a + b);
-                for (o, e) in o.iter_mut().zip(e) {
-                    *o = e / total;
-                }
+/// Class scores for inference as `method` trains them: sigmoid probabilities, or for the
+/// distribution-aware CE the softmax probabilities of the digits beside the background logit.
+pub fn scores<T: Real>(method: Method, cls: &[T], out: &mut [T]) {
+    if method == Method::DistributionCe {
+        for (o, row) in out.chunks_exact_mut(CLASSES).zip(cls.chunks_exact(CLASSES)) {
+            let m = row.iter().fold(T::ZERO, |a, &b| a.max(b));
+            let mut total = (T::ZERO - m).exp();
+            for (o, &v) in o.iter_mut().zip(row) {
+                *o = (v - m).exp();
+                total = total + *o;
             }
-        } else {
-            for (o, &v) in out.iter_mut().zip(cls) {
-                *o = v.sigmoid();
+            for o in o.iter_mut() {
+                *o = *o / total;
             }
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(cls) {
+            *o = v.sigmoid();
         }
     }
 }

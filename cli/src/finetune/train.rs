@@ -2,7 +2,7 @@
 //! method and box loss on one path, and its evaluation.
 
 use super::config::{Detector, MAX_PER_IMAGE, NMS_PRE};
-use super::method::{BoxLoss, Method, Targets, Trainer};
+use super::method::{self, BoxLoss, Method, Targets, Trainer};
 use super::prepare::SceneSet;
 use super::scene::CLASSES;
 use crate::coco::{self, Detection as CocoDetection, Summary};
@@ -280,7 +280,7 @@ fn hard_positives<T: Scalar>(
             }
         };
         // ASDN: occlude the cell that lowers the true class's logit most.
-        let best = search.search(&chw.clone(), &mut rotated, &mut scores, &mut score)?;
+        let best = search.search(&chw, &mut rotated, &mut scores, &mut score)?;
         search.target_map(best, &mut mask)?;
         for plane in chw.chunks_exact_mut(9) {
             for (v, &m) in plane.iter_mut().zip(&mask) {
@@ -296,12 +296,11 @@ fn hard_positives<T: Scalar>(
         }
         from_chw(&rotated, f, &mut patch);
         spec.head_forward_at(params, &patch, &mut cls, &mut boxes)?;
-        let row = &cls[k * CLASSES..(k + 1) * CLASSES];
-        let t: Vec<T> = (0..CLASSES)
-            .map(|c| if c == class { T::ONE } else { T::ZERO })
-            .collect();
+        let logits = &cls[k * CLASSES..(k + 1) * CLASSES];
+        // The anchor's one-hot target, as the assignment wrote it.
+        let t = &targets.cls[row * CLASSES..(row + 1) * CLASSES];
         g_cls.fill(T::ZERO);
-        let v = bce.value_and_grad(row, &t, None, &mut g_cls[k * CLASSES..(k + 1) * CLASSES])?;
+        let v = bce.value_and_grad(logits, t, None, &mut g_cls[k * CLASSES..(k + 1) * CLASSES])?;
         spec.head_backward_at(&patch, &g_cls, &g_box, grads)?;
         total = total + v;
     }
@@ -335,7 +334,6 @@ pub fn detect<T: Scalar>(
     method: Method,
     anchors_only: bool,
 ) -> anyhow::Result<Vec<CocoDetection>> {
-    let trainer = Trainer::<T>::new(method, method.default_box_loss(), 0)?;
     let mut out = Outputs::new(det);
     let mut scores = vec![T::ZERO; det.spec.cls_len()];
     let mut pool = vec![Candidate::default(); NMS_PRE];
@@ -347,7 +345,7 @@ pub fn detect<T: Scalar>(
         if anchors_only {
             out.deltas.fill(T::ZERO);
         }
-        trainer.scores(&out.cls, &mut scores);
+        method::scores(method, &out.cls, &mut scores);
         let head = HeadOutput {
             anchors: &det.anchors,
             deltas: &out.deltas,
