@@ -34,10 +34,27 @@ fi
 
 say "-- QEMU (mps2-an386, Cortex-M4)"
 elf=firmware/target/thumbv7em-none-eabihf/release/firmware
-timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
+# -icount shift=0: one instruction is one virtual nanosecond, so SysTick counts instructions.
+timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -icount shift=0 \
     -semihosting-config enable=on,target=native -kernel "$elf" >"$work/qemu.out"
 grep -q '^done true$' "$work/qemu.out"
-grep -E '^(stack|state)' "$work/qemu.out"
+grep -E '^(stack|state|icount)' "$work/qemu.out"
+awk '$1 == "instructions" { n[$2 " " $3] += $4; e[$2 " " $3] += $5 }
+    END {
+        line = "instructions/element (qemu -icount shift=0):"
+        for (p = 0; p < 2; p++) {
+            path = p ? "f32" : "q16"
+            line = line (p ? ";" : "") " " path
+            split("focal ghm_c ohem", m, " ")
+            for (k = 1; k <= 3; k++) {
+                key = path " " m[k]
+                if (!(key in n)) { print "missing instruction count: " key; exit 1 }
+                line = line (k > 1 ? "," : "") sprintf(" %s %.1f", m[k], n[key] / e[key])
+            }
+        }
+        print line
+        print "  (focal: loss and gradient; ghm_c: streamed in chunks of 16, histogram, weights, loss and gradient of a 64-element batch; ohem: top 8 of 64 losses, selection only)"
+    }' "$work/qemu.out"
 FIRMWARE_OUTPUT="$work/qemu.out" cargo test --release --locked -q -p hardmine-host-tests --test firmware -- --ignored --nocapture \
     | grep -E 'firmware vs host|test result'
 

@@ -55,16 +55,40 @@ fn draw<T: Real>(rng: &mut SplitMix64, lo: i64, hi: i64) -> T {
     whole + frac
 }
 
-/// Runs the workload on `T`, reporting through `report(name, index, bits)`. Returns false if a
-/// library call failed (it never should on these inputs).
-pub fn run<T: Path>(report: &mut dyn FnMut(&str, usize, u64)) -> bool {
-    let mut rng = SplitMix64::new(42);
+/// The batch: logits uniform in `[-6, 4)` and hard targets, one in eight positive.
+pub fn batch<T: Real>(rng: &mut SplitMix64) -> ([T; N], [T; N]) {
     let mut x = [T::ZERO; N];
     let mut t = [T::ZERO; N];
     for (xi, ti) in x.iter_mut().zip(t.iter_mut()) {
-        *xi = draw(&mut rng, -6, 4);
+        *xi = draw(rng, -6, 4);
         *ti = if rng.below(8) == 0 { T::ONE } else { T::ZERO };
     }
+    (x, t)
+}
+
+/// A mark of [`run_laps`]: a measured part starts, or ends having processed `elements`
+/// elements with the named method.
+#[derive(Clone, Copy, Debug)]
+pub enum Lap {
+    Start,
+    End(&'static str, usize),
+}
+
+/// Runs the workload on `T`, reporting through `report(name, index, bits)`. Returns false if a
+/// library call failed (it never should on these inputs).
+pub fn run<T: Path>(report: &mut dyn FnMut(&str, usize, u64)) -> bool {
+    run_laps::<T>(report, &mut |_| {})
+}
+
+/// [`run`], marking through `lap` where the library's focal (loss and gradient), GHM-C (each
+/// batch: histogram, weights, loss and gradient) and OHEM (the selection alone, over the
+/// per-element focal losses) calls start and end; reporting happens outside the marks.
+pub fn run_laps<T: Path>(
+    report: &mut dyn FnMut(&str, usize, u64),
+    lap: &mut dyn FnMut(Lap),
+) -> bool {
+    let mut rng = SplitMix64::new(42);
+    let (x, t) = batch::<T>(&mut rng);
 
     // Sigmoid focal: loss and gradient.
     let Ok(focal) = SigmoidFocal::new(T::from_count(1).div_count(4), T::from_count(2)) else {
@@ -72,9 +96,11 @@ pub fn run<T: Path>(report: &mut dyn FnMut(&str, usize, u64)) -> bool {
     };
     let focal = focal.with_reduction(Reduction::Sum);
     let mut grad = [T::ZERO; N];
+    lap(Lap::Start);
     let Ok(loss) = focal.value_and_grad(&x, &t, &mut grad) else {
         return false;
     };
+    lap(Lap::End("focal", N));
     report("focal_loss", 0, loss.bits());
     for (i, g) in grad.iter().enumerate() {
         report("focal_grad", i, g.bits());
@@ -88,6 +114,7 @@ pub fn run<T: Path>(report: &mut dyn FnMut(&str, usize, u64)) -> bool {
         let shift = T::from_count(batch as u64).div_count(2);
         let mut xb = x;
         xb.iter_mut().for_each(|v| *v = *v + shift);
+        lap(Lap::Start);
         let mut hist = ghm.histogram();
         // Chunk iterators are walked with `next()`, never `zip` (zip's length divides by the
         // chunk size: a panic path the optimiser cannot always remove).
@@ -112,6 +139,7 @@ pub fn run<T: Path>(report: &mut dyn FnMut(&str, usize, u64)) -> bool {
                 Err(_) => return false,
             }
         }
+        lap(Lap::End("ghm_c", N));
         report("ghm_loss", batch, total.bits());
         for (i, g) in grad.iter().enumerate() {
             report("ghm_grad", batch * N + i, g.bits());
@@ -133,9 +161,11 @@ pub fn run<T: Path>(report: &mut dyn FnMut(&str, usize, u64)) -> bool {
     let Ok(ohem) = Ohem::<T, 16>::new(8) else {
         return false;
     };
+    lap(Lap::Start);
     let Ok(picked) = ohem.select(&per, None) else {
         return false;
     };
+    lap(Lap::End("ohem", N));
     for (i, &idx) in picked.indices().iter().enumerate() {
         report("ohem", i, idx as u64);
     }

@@ -2,7 +2,9 @@
 
 use super::histogram::{BinWeights, GradientDensity, GradientHistogram};
 use crate::check::{self, Targets};
-use crate::kernel::blocks::{self, whole, whole_mut};
+use crate::kernel::blocks;
+#[cfg(not(feature = "small"))]
+use crate::kernel::blocks::{whole, whole_mut};
 use crate::kernel::padded;
 use crate::{Error, Real};
 
@@ -53,6 +55,7 @@ const LANES: usize = 8;
 /// Independent copies of the per-bin counters and sums: most elements fall in one bin, and
 /// rotating through copies breaks the chain of dependent updates to it.
 const COPIES: usize = 4;
+const _: () = assert!(CHUNK.is_multiple_of(COPIES) && LANES.is_multiple_of(COPIES));
 
 /// One chunk of `N` elements in the fast form, of which the first `m` are real (the rest pad
 /// a short chunk): per element its bin, whether its label weight lets it count (never for a
@@ -135,7 +138,21 @@ fn fast_chunks<T: Real, K: GhmKind<T>>(
     (xb, tb, wb, gb): Chunk<'_, T>,
     visitor: &mut impl Visit<T>,
 ) {
+    // `small`: the whole block in padded chunks of `LANES`. Lane `i` of a chunk uses counter
+    // copy `i % COPIES` and both chunk sizes are multiples of `COPIES`, so every element
+    // updates the same copy in the same order: the results are bit for bit the same.
+    #[cfg(feature = "small")]
+    {
+        let mut lanes = Fast::<T, LANES>::new();
+        for (_, (x, t, w, g)) in blocks::chunks((xb, tb, wb, gb), LANES) {
+            let xt = (&padded(x, T::ZERO), &padded(t, T::ZERO));
+            lanes.fill(kind, bins, xt, w, x.len());
+            visitor.visit(&lanes, g);
+        }
+    }
+    #[cfg(not(feature = "small"))]
     let mut fast = Fast::<T, CHUNK>::new();
+    #[cfg(not(feature = "small"))]
     for (_, (x, t, w, g)) in blocks::chunks((xb, tb, wb, gb), CHUNK) {
         match (whole::<T, CHUNK>(x), whole::<T, CHUNK>(t)) {
             (Some(x), Some(t)) => {
@@ -244,6 +261,7 @@ fn weigh_gradients<T: Real, const BINS: usize>(
     bins: usize,
 ) {
     for (_, g) in blocks::chunks(grad, CHUNK) {
+        #[cfg(not(feature = "small"))]
         if let Some(g) = whole_mut::<T, CHUNK>(g) {
             weigh_chunk(g, factor, bins);
             continue;

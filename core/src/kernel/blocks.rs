@@ -154,9 +154,11 @@ pub(crate) fn lanes<'a, T, const N: usize>(
 }
 
 /// A chunk with the index of its first element.
+#[cfg(not(feature = "small"))]
 pub(crate) type Indexed<'a, C> = (usize, &'a C);
 
 /// [`lanes`] of one slice: its whole chunks with their first index, and the rest with its.
+#[cfg(not(feature = "small"))]
 #[inline(always)]
 pub(crate) fn lanes_of<T, const N: usize>(
     a: &[T],
@@ -170,12 +172,14 @@ pub(crate) fn lanes_of<T, const N: usize>(
 }
 
 /// `s` as an array when it has exactly `N` elements.
+#[cfg(not(feature = "small"))]
 #[inline(always)]
 pub(crate) fn whole<T, const N: usize>(s: &[T]) -> Option<&[T; N]> {
     <&[T; N]>::try_from(s).ok()
 }
 
 /// `s` as a mutable array when it has exactly `N` elements.
+#[cfg(not(feature = "small"))]
 #[inline(always)]
 pub(crate) fn whole_mut<T, const N: usize>(s: &mut [T]) -> Option<&mut [T; N]> {
     <&mut [T; N]>::try_from(s).ok()

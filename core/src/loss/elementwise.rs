@@ -1,7 +1,9 @@
 //! The shared loop of every element-wise loss: validation, weights, reduction, outputs.
 
 use crate::check::{self, Targets};
-use crate::kernel::blocks::{self, whole, Emit, LANES};
+#[cfg(not(feature = "small"))]
+use crate::kernel::blocks::whole;
+use crate::kernel::blocks::{self, Emit, LANES};
 use crate::kernel::{padded, staged, Hard};
 use crate::reduction::Divisor;
 use crate::{Error, Real, Reduction};
@@ -197,15 +199,27 @@ where
     let mut acc = [T::ZERO.widen(); LANES];
     let mut dst = out.slice();
     for (base, (xb, tb, wb, db)) in blocks::chunks((xs, ts, weights, dst.as_deref_mut()), BLOCK) {
-        let full = (whole::<T, BLOCK>(xb), whole::<T, BLOCK>(tb));
-        let (valid, hard) = match full {
-            (Some(x), Some(t)) => check::screen(x, t, wb, targets),
-            _ => check::screen(xb, tb, wb, targets),
-        };
-        check::block((xb, tb, wb), targets, base, valid)?;
-        match full {
-            (Some(x), Some(t)) => pass.block(hard, (x, t), wb, db, &mut acc, BLOCK),
-            _ => pass.tail(hard, (xb, tb, wb, db), &mut acc),
+        #[cfg(not(feature = "small"))]
+        {
+            let full = (whole::<T, BLOCK>(xb), whole::<T, BLOCK>(tb));
+            let (valid, hard) = match full {
+                (Some(x), Some(t)) => check::screen(x, t, wb, targets),
+                _ => check::screen(xb, tb, wb, targets),
+            };
+            check::block((xb, tb, wb), targets, base, valid)?;
+            match full {
+                (Some(x), Some(t)) => pass.block(hard, (x, t), wb, db, &mut acc, BLOCK),
+                _ => pass.tail(hard, (xb, tb, wb, db), &mut acc),
+            }
+        }
+        // `small`: every block in padded chunks of `LANES`, the form of a partial block. The
+        // same elements land in the same lane sums in the same order, so the results are
+        // those of the whole-block form, bit for bit.
+        #[cfg(feature = "small")]
+        {
+            let (valid, hard) = check::screen(xb, tb, wb, targets);
+            check::block((xb, tb, wb), targets, base, valid)?;
+            pass.tail(hard, (xb, tb, wb, db), &mut acc);
         }
     }
     let grad = dst.filter(|_| wants_grad);

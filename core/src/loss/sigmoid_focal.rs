@@ -101,6 +101,22 @@ pub(crate) fn focal_hard<T: Real>(
 /// once per call: the default gamma = 2 gets its own closure, one multiplication (a choice
 /// per element would stop vectorisation); other gammas share one (each arm is a copy of the
 /// whole pass, which firmware pays for in flash).
+///
+/// `small` keeps only the shared closure, one copy of the pass: for gamma = 2 its `q.powi(2)`
+/// is `(1 q) q`, and `1 q = q` exactly, so it is the `q.mul_unit(q)` of the default build bit
+/// for bit (`mul_unit` equals `*` on its domain).
+#[cfg(feature = "small")]
+macro_rules! with_pow {
+    ($focal:expr, $pow:ident => $body:expr) => {{
+        let (gamma, gamma_int) = ($focal.gamma(), $focal.gamma_int());
+        let $pow = move |q: T| match gamma_int {
+            Some(k) => q.powi(k),
+            None => q.powf(gamma),
+        };
+        $body
+    }};
+}
+#[cfg(not(feature = "small"))]
 macro_rules! with_pow {
     ($focal:expr, $pow:ident => $body:expr) => {{
         let (gamma, gamma_int) = ($focal.gamma(), $focal.gamma_int());

@@ -13,6 +13,7 @@
 //! `Err`.
 
 use super::selection::Selection;
+#[cfg(not(feature = "small"))]
 use crate::kernel::blocks;
 use crate::{check, Error, Real};
 use core::cmp::Ordering;
@@ -153,6 +154,7 @@ impl<T: Real, const K: usize> TopK<T, K> {
     /// below its worst cannot enter, so chunks of eight are screened against that key with
     /// one branch-free comparison each and only a chunk holding a candidate is offered.
     pub(crate) fn offer_all(&mut self, first: usize, keys: &[T]) {
+        #[cfg(not(feature = "small"))]
         const LANES: usize = 8;
         let fill = self.k.saturating_sub(self.heap.len()).min(keys.len());
         let (head, rest) = keys.split_at(fill);
@@ -177,14 +179,21 @@ impl<T: Real, const K: usize> TopK<T, K> {
                 }
             }
         };
-        let (whole, (at, tail)) = blocks::lanes_of::<T, LANES>(rest);
-        for (start, chunk) in whole {
-            // A whole chunk is screened by one branch-free test.
-            if chunk.iter().fold(false, |any, &key| any | (key >= worst)) {
-                offer_chunk(self, fill + start, chunk, &mut worst);
+        // `small`: no screening; the screen only skips chunks none of whose keys could enter,
+        // so the selection is the same.
+        #[cfg(feature = "small")]
+        offer_chunk(self, fill, rest, &mut worst);
+        #[cfg(not(feature = "small"))]
+        {
+            let (whole, (at, tail)) = blocks::lanes_of::<T, LANES>(rest);
+            for (start, chunk) in whole {
+                // A whole chunk is screened by one branch-free test.
+                if chunk.iter().fold(false, |any, &key| any | (key >= worst)) {
+                    offer_chunk(self, fill + start, chunk, &mut worst);
+                }
             }
+            offer_chunk(self, fill + at, tail, &mut worst);
         }
-        offer_chunk(self, fill + at, tail, &mut worst);
     }
 
     /// The kept entries, best first.
