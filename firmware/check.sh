@@ -39,22 +39,8 @@ timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -icoun
     -semihosting-config enable=on,target=native -kernel "$elf" >"$work/qemu.out"
 grep -q '^done true$' "$work/qemu.out"
 grep -E '^(stack|state|icount)' "$work/qemu.out"
-awk '$1 == "instructions" { n[$2 " " $3] += $4; e[$2 " " $3] += $5 }
-    END {
-        line = "instructions/element (qemu -icount shift=0):"
-        for (p = 0; p < 2; p++) {
-            path = p ? "f32" : "q16"
-            line = line (p ? ";" : "") " " path
-            split("focal ghm_c ohem", m, " ")
-            for (k = 1; k <= 3; k++) {
-                key = path " " m[k]
-                if (!(key in n)) { print "missing instruction count: " key; exit 1 }
-                line = line (k > 1 ? "," : "") sprintf(" %s %.1f", m[k], n[key] / e[key])
-            }
-        }
-        print line
-        print "  (focal: loss and gradient; ghm_c: streamed in chunks of 16, histogram, weights, loss and gradient of a 64-element batch; ohem: top 8 of 64 losses, selection only)"
-    }' "$work/qemu.out"
+awk -v label="qemu -icount shift=0" -f firmware/instructions.awk "$work/qemu.out"
+say "  (focal: loss and gradient; ghm_c: a 64-element batch streamed in chunks of 16, histogram, weights, loss and gradient; ohem: top 8 of 64 losses, the selection alone)"
 FIRMWARE_OUTPUT="$work/qemu.out" cargo test --release --locked -q -p hardmine-host-tests --test firmware -- --ignored --nocapture \
     | grep -E 'firmware vs host|test result'
 
@@ -79,6 +65,7 @@ size_of() { # flash = everything loaded from flash; ram = .data + .bss + .uninit
         $1 ~ /^\.(data|bss|uninit)$/ { ram += $2 }
         END { print flash, ram }'
 }
+bash firmware/size.sh
 read -r flash ram < <(size_of "$elf")
 read -r lib_flash lib_ram < <(size_of firmware/target/thumbv7em-none-eabihf/release/panic_check)
 stack=$(sed -n 's/^stack //p' "$work/qemu.out")

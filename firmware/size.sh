@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The library alone, as the smallest integration links it: `size_probe` (focal, GHM-C and OHEM
-# on one path, no formatting) built with and without those calls; the flash difference is the
-# library's code and tables, libm and compiler-builtins included. Per path (f32, Q15.16), with
-# and without the core's size option `small`. Fails if `small` exceeds its targets: 24 KiB on
-# f32, 32 KiB on Q15.16. Called by check.sh; `--nm` also lists the largest symbols of each
-# build with the calls.
+# The core's size option `small` on the target, called by check.sh:
+# - the library alone, as the smallest integration links it: `size_probe` (focal, GHM-C and
+#   OHEM on one path, no formatting) built with and without those calls; the flash difference
+#   is the library's code and tables, libm and compiler-builtins included. Per path (f32,
+#   Q15.16), with and without `small`. Fails if `small` exceeds its targets: 24 KiB on f32,
+#   32 KiB on Q15.16. `--nm` also lists the largest symbols of each build with the calls.
+# - `small` changes no result: `parity_probe` (every call whose code `small` changes, lengths
+#   around the block sizes, both paths) and the firmware itself, built with and without it,
+#   print identical results under QEMU; the firmware's instruction counts with `small`.
 set -euo pipefail
 cd "$(dirname "$0")"
 tools="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
@@ -47,4 +50,35 @@ for path in f32 q16; do
         done
     fi
 done
+qemu() { # qemu ELF OUT: run under QEMU with instruction counting
+    timeout 300 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -icount shift=0 \
+        -semihosting-config enable=on,target=native -kernel "$1" >"$2"
+}
+small_dir=target/small # `small` builds in their own target directory: nothing is rebuilt twice
+cargo build --release --locked -q --bin parity_probe --bin firmware
+cargo build --release --locked -q --bin parity_probe --bin firmware --features small --target-dir "$small_dir"
+for v in default small; do
+    dir=target
+    [[ $v == small ]] && dir=$small_dir
+    qemu "$dir/thumbv7em-none-eabihf/release/parity_probe" "$out/parity-$v.out"
+    qemu "$dir/thumbv7em-none-eabihf/release/firmware" "$out/firmware-$v.out"
+    grep -q '^parity done$' "$out/parity-$v.out"
+    grep -q '^done true$' "$out/firmware-$v.out"
+done
+if grep '^parity .* errors' "$out/parity-default.out" | grep -qv ' errors 0$'; then
+    echo "parity_probe: a library call failed"
+    status=1
+fi
+cases=$(grep -c '^parity .* errors' "$out/parity-default.out")
+results() { grep -E '^(q16|f32|checksum) ' "$1"; }
+if diff <(grep '^parity' "$out/parity-default.out") <(grep '^parity' "$out/parity-small.out") >/dev/null \
+    && diff <(results "$out/firmware-default.out") <(results "$out/firmware-small.out") >/dev/null; then
+    echo "small vs default on the target: $cases parity cases and the firmware's $(results "$out/firmware-small.out" | wc -l) results identical"
+else
+    echo "small vs default on the target: results DIFFER"
+    diff <(grep '^parity' "$out/parity-default.out") <(grep '^parity' "$out/parity-small.out") | head -10 || true
+    diff <(results "$out/firmware-default.out") <(results "$out/firmware-small.out") | head -10 || true
+    status=1
+fi
+awk -v label="with small" -f instructions.awk "$out/firmware-small.out"
 exit $status

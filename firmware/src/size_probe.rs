@@ -57,7 +57,12 @@ fn value(b: u32) -> T {
 
 fn sink(v: u32) {
     // SAFETY: single-threaded; nothing else touches SINK.
-    unsafe { write_volatile(addr_of_mut!(SINK), read_volatile(addr_of!(SINK)).rotate_left(5) ^ v) };
+    unsafe {
+        write_volatile(
+            addr_of_mut!(SINK),
+            read_volatile(addr_of!(SINK)).rotate_left(5) ^ v,
+        )
+    };
 }
 
 #[entry]
