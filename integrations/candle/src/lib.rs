@@ -242,7 +242,10 @@ impl CustomOp2 for Elementwise {
 }
 
 fn elementwise(x: &Tensor, t: &Tensor, kind: Kind, reduction: Reduction) -> Result<Tensor> {
-    x.apply_op2(t, Elementwise { kind, reduction })
+    // The ops read their inputs' storage in order: a strided view is copied first (its
+    // gradient flows back through the copy).
+    x.contiguous()?
+        .apply_op2(&t.contiguous()?, Elementwise { kind, reduction })
 }
 
 /// Sigmoid focal loss (torchvision's `sigmoid_focal_loss`) of `logits` against `targets` in
@@ -434,8 +437,8 @@ pub fn sigmoid_focal_labels(
     gamma: f64,
     reduction: Reduction,
 ) -> Result<Tensor> {
-    logits.apply_op2(
-        labels,
+    logits.contiguous()?.apply_op2(
+        &labels.contiguous()?,
         Labels {
             alpha,
             gamma,
@@ -493,8 +496,8 @@ where
     /// hardmine's (non-finite values, GHM-C targets outside `[0, 1]`; the state is then
     /// unchanged), shapes or dtypes that differ, a dtype other than `T`.
     pub fn forward(&self, input: &Tensor, target: &Tensor) -> Result<Tensor> {
-        input.apply_op2(
-            target,
+        input.contiguous()?.apply_op2(
+            &target.contiguous()?,
             GhmOp {
                 state: Arc::clone(&self.state),
                 grad: Mutex::new(None),

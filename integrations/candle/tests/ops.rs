@@ -511,3 +511,26 @@ fn bad_input_is_an_error_and_leaves_ghm_unchanged() {
     let miner = Ohem::<f64, 4>::new(2).unwrap();
     assert!(ohem(&miner, &nan, None).is_err());
 }
+
+#[test]
+fn strided_inputs_are_read_in_order_and_get_their_gradient() {
+    let mut rng = SplitMix64::new(12);
+    let x = uniform(&mut rng, 24, -3.0, 3.0);
+    let t = binary(&mut rng, 24, 0.3);
+    // A transposed view: logical element (i, j) is x[j * 4 + i].
+    let xv = Var::from_slice(&x, (6, 4), &CPU).unwrap();
+    let view = xv.as_tensor().t().unwrap();
+    let tt = Tensor::from_slice(&t, (4, 6), &CPU).unwrap();
+    let loss = bce_with_logits(&view, &tt, Reduction::Sum).unwrap();
+    let logical: Vec<f64> = (0..24).map(|k| x[(k % 6) * 4 + k / 6]).collect();
+    let mut g = vec![0.0; 24];
+    let bce = BceWithLogits::new().with_reduction(Reduction::Sum);
+    let value = bce.value_and_grad(&logical, &t, None, &mut g).unwrap();
+    assert_eq!(loss.to_scalar::<f64>().unwrap(), value);
+    // The gradient lands on x's own layout: x[j * 4 + i] gets the logical (i, j)'s.
+    let mut expected = vec![0.0; 24];
+    for k in 0..24 {
+        expected[(k % 6) * 4 + k / 6] = g[k];
+    }
+    assert_eq!(grad_of(&loss, &xv), expected);
+}
