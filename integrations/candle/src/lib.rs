@@ -122,8 +122,8 @@ struct Elementwise {
 }
 
 impl Elementwise {
-    /// The loss's forward (`grad` None; per-element losses into `out` for `None`) or its
-    /// gradient (`grad` Some), in `T`.
+    /// What `out` asks for, in `T`: the reduced value, the per-element losses, or the
+    /// gradient (for `Reduction::None` that of the sum: each element's own derivative).
     fn run<T: Float>(&self, x: &[T], t: &[T], out: Output<'_, T>) -> Result<T> {
         let r = self.reduction;
         macro_rules! entry {
