@@ -1,4 +1,4 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -13,11 +13,6 @@
         clippy::panic
     )
 )]
-
-//! # Feature flags
-//! - `defmt`: derives `defmt::Format` for the public types, for firmware logging.
-//! - `std`: links `std` for its fused multiply-add, which the f32/f64 kernels then use where
-//!   the build targets FMA hardware ([`FUSED_MULTIPLY_ADD`]); nothing else changes.
 
 mod adversarial;
 // The core's validation rules, for its sibling crates (the detector, the GPU crate), which must
