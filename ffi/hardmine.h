@@ -43,11 +43,6 @@
 #define HM_GHM_BINS 30
 
 /**
- * Largest `num` of the balanced sampler (its reservoirs live on the stack).
- */
-#define HM_SAMPLER_MAX_NUM 256
-
-/**
  * Bytes of an [`HmGhmC`] (either path).
  */
 #define HM_GHMC_SIZE 520
@@ -531,15 +526,22 @@ HmStatus hm_ohem_topk_nms_q16(const int32_t *losses,
                               size_t *count);
 
 /**
- * The balanced positive/negative sampler (mmdetection's `RandomSampler`): at most `num`
- * (`1..=HM_SAMPLER_MAX_NUM`) examples, `floor(num * pos_fraction)` positives at most, and at
- * most `neg_pos_ub` negatives per positive (-1: no cap). `positive` has one byte per example
- * (0 or 1). The indices go to `indices` (room for `num`), ascending; their number to
- * `*count`. Every choice takes the caller's generator `rng`, which advances.
+ * Bytes of scratch [`hm_balanced_sample_f32`] needs for `num` (`num * sizeof(size_t)`,
+ * aligned as `size_t`); `SIZE_MAX` when that overflows.
+ */
+size_t hm_sampler_scratch_bytes(size_t num);
+
+/**
+ * The balanced positive/negative sampler (mmdetection's `RandomSampler`): at most `num >= 1`
+ * examples, `floor(num * pos_fraction)` positives at most, and at most `neg_pos_ub`
+ * negatives per positive (-1: no cap). `positive` has one byte per example (0 or 1). The
+ * indices go to `indices` (room for `num`), ascending; their number to `*count`. `scratch`
+ * holds `hm_sampler_scratch_bytes(num)` bytes aligned as `size_t`. Every choice takes the
+ * caller's generator `rng`, which advances.
  *
  * # Safety
- * `positive` points to `n` bytes, `rng` to an `HmRng`, `indices` to `num` writable `size_t`,
- * `count` to one.
+ * `positive` points to `n` bytes, `rng` to an `HmRng`, `scratch` to `scratch_bytes`
+ * writable bytes, `indices` to `num` writable `size_t`, `count` to one.
  */
 HmStatus hm_balanced_sample_f32(const uint8_t *positive,
                                 size_t n,
@@ -547,6 +549,8 @@ HmStatus hm_balanced_sample_f32(const uint8_t *positive,
                                 float pos_fraction,
                                 float neg_pos_ub,
                                 HmRng *rng,
+                                void *scratch,
+                                size_t scratch_bytes,
                                 size_t *indices,
                                 size_t *count);
 
@@ -562,6 +566,8 @@ HmStatus hm_balanced_sample_q16(const uint8_t *positive,
                                 int32_t pos_fraction,
                                 int32_t neg_pos_ub,
                                 HmRng *rng,
+                                void *scratch,
+                                size_t scratch_bytes,
                                 size_t *indices,
                                 size_t *count);
 

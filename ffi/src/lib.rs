@@ -12,8 +12,8 @@
 //! - the loss functions write the reduced scalar to `*loss`, the gradient of that scalar to
 //!   `grad` unless it is null, and with `HM_REDUCTION_NONE` the per-element losses to
 //!   `elements` (required then; ignored otherwise). `avg_factor` may be null (no factor).
-//! - OHEM takes a caller scratch buffer (`hm_ohem_scratch_bytes`); no call keeps a large
-//!   hidden buffer on the stack except the balanced sampler (`HM_SAMPLER_MAX_NUM`).
+//! - OHEM and the sampler take a caller scratch buffer (`hm_ohem_scratch_bytes`,
+//!   `hm_sampler_scratch_bytes`); no call keeps a buffer that grows with its inputs on the stack.
 #![no_std]
 #![deny(
     clippy::indexing_slicing,
@@ -106,8 +106,6 @@ fn status(e: Error) -> HmStatus {
 
 /// Bins of the GHM states (GHM-C's RetinaNet setting, the most any call may use).
 pub const HM_GHM_BINS: usize = 30;
-/// Largest `num` of the balanced sampler (its reservoirs live on the stack).
-pub const HM_SAMPLER_MAX_NUM: usize = 256;
 
 /// Bytes of an [`HmGhmC`] (either path).
 pub const HM_GHMC_SIZE: usize = 520;

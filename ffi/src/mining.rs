@@ -1,5 +1,5 @@
-//! OHEM top-k (with and without NMS, per label) in a caller scratch buffer, and the balanced
-//! sampler with the caller's random generator.
+//! OHEM top-k (with and without NMS, per label) and the balanced sampler (with the caller's
+//! random generator), each in a caller scratch buffer.
 //!
 //! OHEM ranks the examples in the scratch buffer (`n` indices, heapsort: no recursion, no
 //! hidden buffer), then takes the first `k` (without NMS) or walks the ranking keeping an
@@ -7,8 +7,8 @@
 //! given), as `hardmine::Ohem` does (its tests compare the two).
 
 use super::state::{rng_load, rng_store};
-use super::{input, optional, reg, region, status, HmRng, HmStatus, Outputs, HM_SAMPLER_MAX_NUM};
-use hardmine::{check_boxes, iou, BalancedSampler, Budget, ClassLabel, Real, Q16};
+use super::{input, optional, reg, region, status, HmRng, HmStatus, Outputs};
+use hardmine::{check_boxes, iou, Budget, ClassLabel, Real, SplitMix64, Q16};
 
 /// Bytes of scratch [`hm_ohem_topk_f32`] and the other OHEM calls need for `n` examples
 /// (`n * sizeof(size_t)`, aligned as `size_t`); `SIZE_MAX` when that overflows.
@@ -299,11 +299,88 @@ pub unsafe extern "C" fn hm_ohem_topk_nms_q16(
     })
 }
 
+/// Bytes of scratch [`hm_balanced_sample_f32`] needs for `num` (`num * sizeof(size_t)`,
+/// aligned as `size_t`); `SIZE_MAX` when that overflows.
+#[no_mangle]
+pub extern "C" fn hm_sampler_scratch_bytes(num: usize) -> usize {
+    hm_ohem_scratch_bytes(num)
+}
+
+/// Algorithm R: offers the `seen`-th (0-based) item to the reservoir `res[..*len]` of
+/// capacity `cap <= res.len()` (as `hardmine::BalancedSampler`).
+fn offer(
+    res: &mut [usize],
+    len: &mut usize,
+    cap: usize,
+    seen: u64,
+    item: usize,
+    rng: &mut SplitMix64,
+) {
+    if *len < cap {
+        if let Some(slot) = res.get_mut(*len) {
+            *slot = item;
+            *len += 1;
+        }
+    } else {
+        let j = rng.below(seen + 1);
+        if let Some(slot) = usize::try_from(j)
+            .ok()
+            .filter(|&j| j < *len)
+            .and_then(|j| res.get_mut(j))
+        {
+            *slot = item;
+        }
+    }
+}
+
+/// mmdetection's `RandomSampler` as `hardmine::BalancedSampler::sample` computes it (the same
+/// draws from the generator, in the same order; the tests compare the two), in caller memory:
+/// the positive reservoir in `scratch`, the negative one in `out`, which then receives the
+/// selection. Returns its length.
+fn sample_into<T: Real>(
+    budget: &Budget<T>,
+    positive: &[u8],
+    rng: &mut SplitMix64,
+    scratch: &mut [usize],
+    out: &mut [usize],
+) -> usize {
+    let (pos_cap, num) = (budget.expected_pos(), budget.num());
+    let (mut n_pos, mut n_neg, mut seen_pos, mut seen_neg) = (0usize, 0usize, 0u64, 0u64);
+    for (i, &p) in positive.iter().enumerate() {
+        if p == 1 {
+            offer(scratch, &mut n_pos, pos_cap, seen_pos, i, rng);
+            seen_pos += 1;
+        } else {
+            offer(out, &mut n_neg, num, seen_neg, i, rng);
+            seen_neg += 1;
+        }
+    }
+    let take = budget.expected_neg(n_pos).min(n_neg);
+    // A uniform `take`-subset of the negative reservoir: partial Fisher-Yates.
+    for i in 0..take {
+        let j = i.saturating_add(rng.below((n_neg - i) as u64) as usize);
+        if j < n_neg {
+            swap(out, i, j);
+        }
+    }
+    let mut len = take;
+    for &i in scratch.iter().take(n_pos) {
+        if let Some(slot) = out.get_mut(len) {
+            *slot = i;
+            len += 1;
+        }
+    }
+    if let Some(s) = out.get_mut(..len) {
+        heapsort(s, |a, c| a < c);
+    }
+    len
+}
+
 /// The body of both samplers.
 ///
 /// # Safety
-/// `positive` points to `n` bytes, `rng` to an `HmRng`, `indices` to `num` writable values,
-/// `count` to one.
+/// `positive` points to `n` bytes, `rng` to an `HmRng`, `scratch` to `scratch_bytes` writable
+/// bytes, `indices` to `num` writable values, `count` to one.
 #[allow(clippy::too_many_arguments)]
 unsafe fn sample<T: Real>(
     positive: *const u8,
@@ -312,6 +389,8 @@ unsafe fn sample<T: Real>(
     pos_fraction: T,
     neg_pos_ub: T,
     rng: *mut HmRng,
+    scratch: *mut core::ffi::c_void,
+    scratch_bytes: usize,
     indices: *mut usize,
     count: *mut usize,
 ) -> Result<(), HmStatus> {
@@ -324,40 +403,39 @@ unsafe fn sample<T: Real>(
     }
     let ub = (neg_pos_ub != -T::ONE).then_some(neg_pos_ub);
     let budget = Budget::new(num, pos_fraction, ub).map_err(status)?;
-    let sampler = BalancedSampler::<T, HM_SAMPLER_MAX_NUM>::new(budget).map_err(status)?;
     let mut outs = Outputs::new();
-    if !outs.add(count, 1)? || !outs.add(indices, num)? {
+    let scratch = scratch.cast::<usize>();
+    if !outs.add(count, 1)? || !outs.add(indices, num)? || !outs.add(scratch, num)? {
         return Err(HmStatus::NullPointer);
+    }
+    if scratch_bytes < hm_sampler_scratch_bytes(num) {
+        return Err(HmStatus::ScratchTooSmall);
     }
     let whole = region(rng.cast_const(), 1)?.map_or(super::Region(0, 0), |r| r);
     for r in [reg(mask), whole] {
         outs.against(r)?;
     }
-    // SAFETY: every byte is 0 or 1 (checked above), the valid `bool`s; same size and alignment.
-    let positive = unsafe { core::slice::from_raw_parts(mask.as_ptr().cast::<bool>(), n) };
-    let picked = sampler.sample(positive, &mut g);
-    // SAFETY: accepted by `outs`; writable by contract.
-    let dst = unsafe { super::out(indices, num) };
-    for (d, &i) in dst.iter_mut().zip(picked.indices()) {
-        *d = i;
-    }
+    // SAFETY: accepted by `outs` (disjoint, aligned, non-null); writable by contract.
+    let (s, dst) = unsafe { (super::out(scratch, num), super::out(indices, num)) };
+    let len = sample_into(&budget, mask, &mut g, s, dst);
     // SAFETY: `count` accepted by `outs`, `rng` by `rng_load`.
     unsafe {
-        count.write(picked.len());
+        count.write(len);
         rng_store(rng, g);
     }
     Ok(())
 }
 
-/// The balanced positive/negative sampler (mmdetection's `RandomSampler`): at most `num`
-/// (`1..=HM_SAMPLER_MAX_NUM`) examples, `floor(num * pos_fraction)` positives at most, and at
-/// most `neg_pos_ub` negatives per positive (-1: no cap). `positive` has one byte per example
-/// (0 or 1). The indices go to `indices` (room for `num`), ascending; their number to
-/// `*count`. Every choice takes the caller's generator `rng`, which advances.
+/// The balanced positive/negative sampler (mmdetection's `RandomSampler`): at most `num >= 1`
+/// examples, `floor(num * pos_fraction)` positives at most, and at most `neg_pos_ub`
+/// negatives per positive (-1: no cap). `positive` has one byte per example (0 or 1). The
+/// indices go to `indices` (room for `num`), ascending; their number to `*count`. `scratch`
+/// holds `hm_sampler_scratch_bytes(num)` bytes aligned as `size_t`. Every choice takes the
+/// caller's generator `rng`, which advances.
 ///
 /// # Safety
-/// `positive` points to `n` bytes, `rng` to an `HmRng`, `indices` to `num` writable `size_t`,
-/// `count` to one.
+/// `positive` points to `n` bytes, `rng` to an `HmRng`, `scratch` to `scratch_bytes`
+/// writable bytes, `indices` to `num` writable `size_t`, `count` to one.
 #[no_mangle]
 pub unsafe extern "C" fn hm_balanced_sample_f32(
     positive: *const u8,
@@ -366,6 +444,8 @@ pub unsafe extern "C" fn hm_balanced_sample_f32(
     pos_fraction: f32,
     neg_pos_ub: f32,
     rng: *mut HmRng,
+    scratch: *mut core::ffi::c_void,
+    scratch_bytes: usize,
     indices: *mut usize,
     count: *mut usize,
 ) -> HmStatus {
@@ -378,6 +458,8 @@ pub unsafe extern "C" fn hm_balanced_sample_f32(
             pos_fraction,
             neg_pos_ub,
             rng,
+            scratch,
+            scratch_bytes,
             indices,
             count,
         )
@@ -396,6 +478,8 @@ pub unsafe extern "C" fn hm_balanced_sample_q16(
     pos_fraction: i32,
     neg_pos_ub: i32,
     rng: *mut HmRng,
+    scratch: *mut core::ffi::c_void,
+    scratch_bytes: usize,
     indices: *mut usize,
     count: *mut usize,
 ) -> HmStatus {
@@ -408,6 +492,8 @@ pub unsafe extern "C" fn hm_balanced_sample_q16(
             Q16::from_bits(pos_fraction),
             Q16::from_bits(neg_pos_ub),
             rng,
+            scratch,
+            scratch_bytes,
             indices,
             count,
         )

@@ -646,71 +646,85 @@ fn ohem_matches_the_core_with_and_without_nms_and_per_label() {
 
 #[test]
 fn the_sampler_matches_the_core_and_advances_the_callers_generator() {
-    let positive: std::vec::Vec<u8> = (0..40).map(|i| u8::from(i % 7 == 0)).collect();
     let mut rng = HmRng { opaque: [0; 2] };
+    let mut scratch = [0usize; 16];
     let (mut idx, mut count) = ([0usize; 16], 0usize);
-    let sample = |rng: *mut HmRng, idx: &mut [usize; 16], count: &mut usize, mask: &[u8]| unsafe {
+    let bytes = hm_sampler_scratch_bytes(16);
+    let mut sample = |rng: *mut HmRng,
+                      mask: &[u8],
+                      num: usize,
+                      frac: f32,
+                      ub: f32,
+                      idx: &mut [usize; 16],
+                      count: &mut usize| unsafe {
         hm_balanced_sample_f32(
             mask.as_ptr(),
             mask.len(),
-            16,
-            0.25,
-            -1.0,
+            num,
+            frac,
+            ub,
             rng,
+            scratch.as_mut_ptr().cast(),
+            bytes,
             idx.as_mut_ptr(),
             count,
         )
     };
+    let positive: std::vec::Vec<u8> = (0..40).map(|i| u8::from(i % 7 == 0)).collect();
     assert_eq!(
-        sample(&mut rng, &mut idx, &mut count, &positive),
+        sample(&mut rng, &positive, 16, 0.25, -1.0, &mut idx, &mut count),
         HmStatus::Uninitialised
     );
-    assert_eq!(unsafe { hm_rng_init(&mut rng, 5) }, HmStatus::Ok);
-    let sampler = BalancedSampler::<f32, 16>::new(Budget::new(16, 0.25, None).unwrap()).unwrap();
-    let mut core_rng = SplitMix64::new(5);
-    let bools: std::vec::Vec<bool> = positive.iter().map(|&b| b == 1).collect();
-    for _ in 0..2 {
-        assert_eq!(
-            sample(&mut rng, &mut idx, &mut count, &positive),
-            HmStatus::Ok
-        );
-        assert_eq!(
-            &idx[..count],
-            sampler.sample(&bools, &mut core_rng).indices()
-        );
+    // Several masks (few and many positives), budgets and caps, against the core's sampler.
+    for (seed, every, num, frac, ub) in [
+        (5u64, 7, 16, 0.25f32, -1.0f32),
+        (6, 2, 12, 0.5, 1.0),
+        (7, 3, 9, 0.75, 0.5),
+        (8, 11, 16, 1.0, -1.0),
+    ] {
+        assert_eq!(unsafe { hm_rng_init(&mut rng, seed) }, HmStatus::Ok);
+        let mask: std::vec::Vec<u8> = (0..40).map(|i| u8::from(i % every == 0)).collect();
+        let bools: std::vec::Vec<bool> = mask.iter().map(|&b| b == 1).collect();
+        let cap = (ub != -1.0).then_some(ub);
+        let core = BalancedSampler::<f32, 16>::new(Budget::new(num, frac, cap).unwrap()).unwrap();
+        let mut core_rng = SplitMix64::new(seed);
+        for _ in 0..3 {
+            assert_eq!(
+                sample(&mut rng, &mask, num, frac, ub, &mut idx, &mut count),
+                HmStatus::Ok
+            );
+            assert_eq!(&idx[..count], core.sample(&bools, &mut core_rng).indices());
+        }
     }
     let before = rng.opaque;
     let mut bad = positive.clone();
     bad[3] = 2;
     assert_eq!(
-        sample(&mut rng, &mut idx, &mut count, &bad),
+        sample(&mut rng, &bad, 16, 0.25, -1.0, &mut idx, &mut count),
         HmStatus::InvalidTarget
+    );
+    assert_eq!(
+        sample(&mut rng, &positive, 0, 0.25, -1.0, &mut idx, &mut count),
+        HmStatus::InvalidParameter
+    );
+    assert_eq!(
+        sample(&mut rng, &positive, 16, 1.5, -1.0, &mut idx, &mut count),
+        HmStatus::InvalidParameter
     );
     let st = unsafe {
         hm_balanced_sample_f32(
             positive.as_ptr(),
             40,
-            0,
+            16,
             0.25,
             -1.0,
             &mut rng,
+            scratch.as_mut_ptr().cast(),
+            bytes - 1,
             idx.as_mut_ptr(),
             &mut count,
         )
     };
-    assert_eq!(st, HmStatus::InvalidParameter);
-    let st = unsafe {
-        hm_balanced_sample_f32(
-            positive.as_ptr(),
-            40,
-            257,
-            0.25,
-            -1.0,
-            &mut rng,
-            idx.as_mut_ptr(),
-            &mut count,
-        )
-    };
-    assert_eq!(st, HmStatus::InvalidParameter);
+    assert_eq!(st, HmStatus::ScratchTooSmall);
     assert_eq!(rng.opaque, before);
 }
