@@ -14,8 +14,7 @@ use hardmine::{check_boxes, iou, Budget, ClassLabel, Real, SplitMix64, Q16};
 /// (`n * sizeof(size_t)`, aligned as `size_t`); `SIZE_MAX` when that overflows.
 #[no_mangle]
 pub extern "C" fn hm_ohem_scratch_bytes(n: usize) -> usize {
-    n.checked_mul(core::mem::size_of::<usize>())
-        .unwrap_or(usize::MAX)
+    n.saturating_mul(core::mem::size_of::<usize>())
 }
 
 /// `a` ranks before `b`: larger loss first, ties by lower index.
