@@ -206,12 +206,18 @@ extern "C" {
 
 /**
  * The library's version, `MAJOR << 16 | MINOR << 8 | PATCH`, to compare with the header's.
+ *
+ * Stack: at most 64 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  */
 uint32_t hm_version(void);
 
 /**
  * Binary cross-entropy with logits over `n` elements (`weights` may be null). See the
  * header's conventions for `loss`, `grad`, `elements`, `reduction` and `avg_factor`.
+ *
+ * Stack: at most 3584 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * Every non-null pointer points to `n` values (`loss`, `avg_factor`: one).
@@ -228,6 +234,9 @@ HmStatus hm_bce_f32(const float *logits,
 
 /**
  * [`hm_bce_f32`] on Q15.16 raw values.
+ *
+ * Stack: at most 4096 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_bce_f32`].
@@ -246,6 +255,9 @@ HmStatus hm_bce_q16(const int32_t *logits,
  * Sigmoid focal loss of `n` logits against targets in [0, 1]: `alpha` in [0, 1], or -1 for
  * none (Q15.16: -65536); `gamma >= 0`.
  *
+ * Stack: at most 3584 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_bce_f32`].
  */
@@ -262,6 +274,9 @@ HmStatus hm_sigmoid_focal_f32(const float *logits,
 
 /**
  * [`hm_sigmoid_focal_f32`] on Q15.16 raw values.
+ *
+ * Stack: at most 4864 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_bce_f32`].
@@ -282,6 +297,9 @@ HmStatus hm_sigmoid_focal_q16(const int32_t *logits,
  * (outside `0..classes`: background, an all-zero target row), `label_weights` per row (may be
  * null), `class_alpha` one alpha per class (may be null: the scalar `alpha`, -1 for none). `grad` and `elements` have `rows * classes` values.
  *
+ * Stack: at most 1792 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * Every non-null pointer points to as many values as stated.
  */
@@ -301,6 +319,9 @@ HmStatus hm_sigmoid_focal_labels_f32(const float *logits,
 
 /**
  * [`hm_sigmoid_focal_labels_f32`] on Q15.16 raw values.
+ *
+ * Stack: at most 2816 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_sigmoid_focal_labels_f32`].
@@ -323,6 +344,9 @@ HmStatus hm_sigmoid_focal_labels_q16(const int32_t *logits,
  * Softmax cross-entropy: `logits` `[rows x classes]`, `labels` per row (negative: ignored).
  * `grad` has `rows * classes` values, `elements` `rows`.
  *
+ * Stack: at most 1024 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * Every non-null pointer points to as many values as stated.
  */
@@ -339,6 +363,9 @@ HmStatus hm_softmax_ce_f32(const float *logits,
 /**
  * [`hm_softmax_ce_f32`] on Q15.16 raw values.
  *
+ * Stack: at most 1536 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_softmax_ce_f32`].
  */
@@ -354,6 +381,9 @@ HmStatus hm_softmax_ce_q16(const int32_t *logits,
 
 /**
  * Softmax focal loss (`alpha` in [0, 1], `gamma >= 0`), shaped as [`hm_softmax_ce_f32`].
+ *
+ * Stack: at most 1024 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_softmax_ce_f32`].
@@ -373,6 +403,9 @@ HmStatus hm_softmax_focal_f32(const float *logits,
 /**
  * [`hm_softmax_focal_f32`] on Q15.16 raw values.
  *
+ * Stack: at most 2048 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_softmax_ce_f32`].
  */
@@ -391,6 +424,9 @@ HmStatus hm_softmax_focal_q16(const int32_t *logits,
 /**
  * Smooth L1 of `pred - target` with threshold `beta >= 0` (`beta = 0`: L1).
  *
+ * Stack: at most 2560 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_bce_f32`].
  */
@@ -406,6 +442,9 @@ HmStatus hm_smooth_l1_f32(const float *pred,
 
 /**
  * [`hm_smooth_l1_f32`] on Q15.16 raw values.
+ *
+ * Stack: at most 3328 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_bce_f32`].
@@ -423,6 +462,9 @@ HmStatus hm_smooth_l1_q16(const int32_t *pred,
 /**
  * Adaptive smooth L1 (Libra R-CNN's balanced form, GHM-R's `mu > 0`) of `pred - target`.
  *
+ * Stack: at most 2560 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_bce_f32`].
  */
@@ -438,6 +480,9 @@ HmStatus hm_asl1_f32(const float *pred,
 
 /**
  * [`hm_asl1_f32`] on Q15.16 raw values.
+ *
+ * Stack: at most 3328 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_bce_f32`].
@@ -455,6 +500,9 @@ HmStatus hm_asl1_q16(const int32_t *pred,
 /**
  * Bytes of scratch [`hm_ohem_topk_f32`] and the other OHEM calls need for `n` examples
  * (`n * sizeof(size_t)`, aligned as `size_t`); `SIZE_MAX` when that overflows.
+ *
+ * Stack: at most 64 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  */
 size_t hm_ohem_scratch_bytes(size_t n);
 
@@ -462,6 +510,9 @@ size_t hm_ohem_scratch_bytes(size_t n);
  * OHEM without NMS: the indices of the `k >= 1` largest of `n` losses (ties: lower index),
  * ascending, to `indices` (room for `k`); their number, `min(k, n)`, to `*count`. `scratch`
  * holds `hm_ohem_scratch_bytes(n)` bytes aligned as `size_t` (may be null when `n == 0`).
+ *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * `losses` points to `n` values, `scratch` to `scratch_bytes` writable bytes, `indices` to
@@ -478,6 +529,9 @@ HmStatus hm_ohem_topk_f32(const float *losses,
 /**
  * [`hm_ohem_topk_f32`] on Q15.16 raw losses.
  *
+ * Stack: at most 256 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_ohem_topk_f32`].
  */
@@ -493,6 +547,9 @@ HmStatus hm_ohem_topk_q16(const int32_t *losses,
  * OHEM with NMS: as [`hm_ohem_topk_f32`], walking the ranking and skipping an example whose
  * box (`boxes`, `[n x 4]` as x1, y1, x2, y2) has IoU > `iou` (in [0, 1]) with a kept one; with
  * `labels` (`n`, may be null) only boxes of the same label suppress each other.
+ *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_ohem_topk_f32`]; `boxes` points to `4 n` values, `labels` (if not null) to `n`.
@@ -511,6 +568,9 @@ HmStatus hm_ohem_topk_nms_f32(const float *losses,
 /**
  * [`hm_ohem_topk_nms_f32`] on Q15.16 raw values.
  *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_ohem_topk_nms_f32`].
  */
@@ -528,6 +588,9 @@ HmStatus hm_ohem_topk_nms_q16(const int32_t *losses,
 /**
  * Bytes of scratch [`hm_balanced_sample_f32`] needs for `num` (`num * sizeof(size_t)`,
  * aligned as `size_t`); `SIZE_MAX` when that overflows.
+ *
+ * Stack: at most 64 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  */
 size_t hm_sampler_scratch_bytes(size_t num);
 
@@ -538,6 +601,9 @@ size_t hm_sampler_scratch_bytes(size_t num);
  * indices go to `indices` (room for `num`), ascending; their number to `*count`. `scratch`
  * holds `hm_sampler_scratch_bytes(num)` bytes aligned as `size_t`. Every choice takes the
  * caller's generator `rng`, which advances.
+ *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * `positive` points to `n` bytes, `rng` to an `HmRng`, `scratch` to `scratch_bytes`
@@ -557,6 +623,9 @@ HmStatus hm_balanced_sample_f32(const uint8_t *positive,
 /**
  * [`hm_balanced_sample_f32`] with Q15.16 raw `pos_fraction` and `neg_pos_ub` (-65536: no cap).
  *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_balanced_sample_f32`].
  */
@@ -575,6 +644,9 @@ HmStatus hm_balanced_sample_q16(const uint8_t *positive,
  * Initialises a GHM-C state for the f32 path: `1 <= bins <= HM_GHM_BINS`, `momentum` in
  * [0, 1), `loss_weight >= 0`. Nothing is written on an error.
  *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * `state` is null or points to a writable `HmGhmC`.
  */
@@ -582,6 +654,9 @@ HmStatus hm_ghmc_init_f32(HmGhmC *state, size_t bins, float momentum, float loss
 
 /**
  * [`hm_ghmc_init_f32`] for the Q15.16 path (raw values).
+ *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_ghmc_init_f32`].
@@ -593,6 +668,9 @@ HmStatus hm_ghmc_init_q16(HmGhmC *state, size_t bins, int32_t momentum, int32_t 
  * `*loss`, the gradient to `grad` unless it is null. The moving average advances once;
  * state and outputs are unchanged after an error. `HM_STATUS_UNINITIALISED` unless
  * `hm_ghmc_init_f32` initialised `state`.
+ *
+ * Stack: at most 7680 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * `state` points to a readable and writable `HmGhmC`; arrays to `n` values.
@@ -607,6 +685,9 @@ HmStatus hm_ghmc_value_and_grad_f32(HmGhmC *state,
 
 /**
  * [`hm_ghmc_value_and_grad_f32`] for the Q15.16 path.
+ *
+ * Stack: at most 7424 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_ghmc_value_and_grad_f32`].
@@ -623,6 +704,9 @@ HmStatus hm_ghmc_value_and_grad_q16(HmGhmC *state,
  * Initialises a GHM-R state for the f32 path: `mu > 0`, `1 <= bins <= HM_GHM_BINS`,
  * `momentum` in [0, 1), `loss_weight >= 0`. Nothing is written on an error.
  *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * `state` is null or points to a writable `HmGhmR`.
  */
@@ -630,6 +714,9 @@ HmStatus hm_ghmr_init_f32(HmGhmR *state, float mu, size_t bins, float momentum, 
 
 /**
  * [`hm_ghmr_init_f32`] for the Q15.16 path (raw values).
+ *
+ * Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_ghmr_init_f32`].
@@ -642,6 +729,9 @@ HmStatus hm_ghmr_init_q16(HmGhmR *state,
 
 /**
  * One GHM-R batch (box deltas `pred - target`), as [`hm_ghmc_value_and_grad_f32`].
+ *
+ * Stack: at most 6912 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * As [`hm_ghmc_value_and_grad_f32`], with an `HmGhmR`.
@@ -657,6 +747,9 @@ HmStatus hm_ghmr_value_and_grad_f32(HmGhmR *state,
 /**
  * [`hm_ghmr_value_and_grad_f32`] for the Q15.16 path.
  *
+ * Stack: at most 6912 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
+ *
  * # Safety
  * As [`hm_ghmr_value_and_grad_f32`].
  */
@@ -670,6 +763,9 @@ HmStatus hm_ghmr_value_and_grad_q16(HmGhmR *state,
 
 /**
  * Initialises the caller's random generator (SplitMix64) with `seed`.
+ *
+ * Stack: at most 64 bytes (Cortex-M4, hard and soft float; measured by
+ * `examples/c-firmware/check.sh`, which fails above it).
  *
  * # Safety
  * `rng` is null or points to a writable `HmRng`.

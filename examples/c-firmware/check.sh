@@ -106,6 +106,29 @@ say "-- worst-case stack per function (bytes, Cortex-M4F hard float / soft float
 join <(sed -n 's/^stack //p' "$work/qemu-hard.out" | sort) <(sed -n 's/^stack //p' "$work/qemu-soft.out" | sort) \
     | awk '{ printf "  %-32s %6d %6d\n", $1, $2, $3 }'
 
+# Each function's header documentation states its bound ("Stack: at most N bytes"); fail above it.
+python3 - ffi/hardmine.h "$work/qemu-hard.out" "$work/qemu-soft.out" <<'PY'
+import re, sys
+bound, pending = {}, None
+for line in open(sys.argv[1]):
+    m = re.search(r"Stack: at most (\d+) bytes", line)
+    if m:
+        pending = int(m.group(1))
+    m = re.search(r"\b(hm_[a-z0-9_]+)\(", line)
+    if m and pending is not None and not line.lstrip().startswith("*"):
+        bound[m.group(1)], pending = pending, None
+bad = []
+for out in sys.argv[2:]:
+    for line in open(out):
+        if line.startswith("stack "):
+            _, name, used = line.split()
+            if name not in bound or int(used) > bound[name]:
+                bad.append(f"{name}: {used} B measured, header bound {bound.get(name)}")
+if bad:
+    sys.exit("stack above the documented bound:\n  " + "\n  ".join(bad))
+print(f"every function within its documented stack bound ({len(bound)} bounds)")
+PY
+
 size_of() { # flash = .vectors + .text + .rodata + .ARM.exidx + .data; ram = .data + .bss (+ the 64 KiB stack)
     arm-none-eabi-size -A "$1" | awk '
         $1 ~ /^\.(vectors|text|rodata|ARM\.exidx|data)$/ { flash += $2 }

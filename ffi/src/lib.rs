@@ -363,6 +363,9 @@ pub use mining::*;
 pub use state::*;
 
 /// The library's version, `MAJOR << 16 | MINOR << 8 | PATCH`, to compare with the header's.
+///
+/// Stack: at most 64 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 #[no_mangle]
 pub extern "C" fn hm_version() -> u32 {
     HM_VERSION_MAJOR << 16 | HM_VERSION_MINOR << 8 | HM_VERSION_PATCH
@@ -372,6 +375,9 @@ pub extern "C" fn hm_version() -> u32 {
 
 /// Binary cross-entropy with logits over `n` elements (`weights` may be null). See the
 /// header's conventions for `loss`, `grad`, `elements`, `reduction` and `avg_factor`.
+///
+/// Stack: at most 3584 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// Every non-null pointer points to `n` values (`loss`, `avg_factor`: one).
@@ -396,6 +402,9 @@ pub unsafe extern "C" fn hm_bce_f32(
 }
 
 /// [`hm_bce_f32`] on Q15.16 raw values.
+///
+/// Stack: at most 4096 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_bce_f32`].
@@ -430,6 +439,9 @@ pub unsafe extern "C" fn hm_bce_q16(
 /// Sigmoid focal loss of `n` logits against targets in [0, 1]: `alpha` in [0, 1], or -1 for
 /// none (Q15.16: -65536); `gamma >= 0`.
 ///
+/// Stack: at most 3584 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// As [`hm_bce_f32`].
 #[no_mangle]
@@ -454,6 +466,9 @@ pub unsafe extern "C" fn hm_sigmoid_focal_f32(
 }
 
 /// [`hm_sigmoid_focal_f32`] on Q15.16 raw values.
+///
+/// Stack: at most 4864 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_bce_f32`].
@@ -490,6 +505,9 @@ pub unsafe extern "C" fn hm_sigmoid_focal_q16(
 /// Sigmoid focal loss on class labels: `logits` `[rows x classes]`, one `labels` entry per row
 /// (outside `0..classes`: background, an all-zero target row), `label_weights` per row (may be
 /// null), `class_alpha` one alpha per class (may be null: the scalar `alpha`, -1 for none). `grad` and `elements` have `rows * classes` values.
+///
+/// Stack: at most 1792 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// Every non-null pointer points to as many values as stated.
@@ -530,6 +548,9 @@ pub unsafe extern "C" fn hm_sigmoid_focal_labels_f32(
 }
 
 /// [`hm_sigmoid_focal_labels_f32`] on Q15.16 raw values.
+///
+/// Stack: at most 2816 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_sigmoid_focal_labels_f32`].
@@ -572,6 +593,9 @@ pub unsafe extern "C" fn hm_sigmoid_focal_labels_q16(
 /// Softmax cross-entropy: `logits` `[rows x classes]`, `labels` per row (negative: ignored).
 /// `grad` has `rows * classes` values, `elements` `rows`.
 ///
+/// Stack: at most 1024 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// Every non-null pointer points to as many values as stated.
 #[no_mangle]
@@ -595,6 +619,9 @@ pub unsafe extern "C" fn hm_softmax_ce_f32(
 }
 
 /// [`hm_softmax_ce_f32`] on Q15.16 raw values.
+///
+/// Stack: at most 1536 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_softmax_ce_f32`].
@@ -628,6 +655,9 @@ pub unsafe extern "C" fn hm_softmax_ce_q16(
 
 /// Softmax focal loss (`alpha` in [0, 1], `gamma >= 0`), shaped as [`hm_softmax_ce_f32`].
 ///
+/// Stack: at most 1024 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// As [`hm_softmax_ce_f32`].
 #[no_mangle]
@@ -654,6 +684,9 @@ pub unsafe extern "C" fn hm_softmax_focal_f32(
 }
 
 /// [`hm_softmax_focal_f32`] on Q15.16 raw values.
+///
+/// Stack: at most 2048 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_softmax_ce_f32`].
@@ -691,6 +724,9 @@ pub unsafe extern "C" fn hm_softmax_focal_q16(
 
 /// Smooth L1 of `pred - target` with threshold `beta >= 0` (`beta = 0`: L1).
 ///
+/// Stack: at most 2560 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// As [`hm_bce_f32`].
 #[no_mangle]
@@ -714,6 +750,9 @@ pub unsafe extern "C" fn hm_smooth_l1_f32(
 }
 
 /// [`hm_smooth_l1_f32`] on Q15.16 raw values.
+///
+/// Stack: at most 3328 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_bce_f32`].
@@ -747,6 +786,9 @@ pub unsafe extern "C" fn hm_smooth_l1_q16(
 
 /// Adaptive smooth L1 (Libra R-CNN's balanced form, GHM-R's `mu > 0`) of `pred - target`.
 ///
+/// Stack: at most 2560 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// As [`hm_bce_f32`].
 #[no_mangle]
@@ -770,6 +812,9 @@ pub unsafe extern "C" fn hm_asl1_f32(
 }
 
 /// [`hm_asl1_f32`] on Q15.16 raw values.
+///
+/// Stack: at most 3328 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_bce_f32`].

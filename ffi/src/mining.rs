@@ -12,6 +12,9 @@ use hardmine::{check_boxes, iou, Budget, ClassLabel, Real, SplitMix64, Q16};
 
 /// Bytes of scratch [`hm_ohem_topk_f32`] and the other OHEM calls need for `n` examples
 /// (`n * sizeof(size_t)`, aligned as `size_t`); `SIZE_MAX` when that overflows.
+///
+/// Stack: at most 64 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 #[no_mangle]
 pub extern "C" fn hm_ohem_scratch_bytes(n: usize) -> usize {
     n.saturating_mul(core::mem::size_of::<usize>())
@@ -167,6 +170,9 @@ unsafe fn ohem<T: Real>(
 /// ascending, to `indices` (room for `k`); their number, `min(k, n)`, to `*count`. `scratch`
 /// holds `hm_ohem_scratch_bytes(n)` bytes aligned as `size_t` (may be null when `n == 0`).
 ///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// `losses` points to `n` values, `scratch` to `scratch_bytes` writable bytes, `indices` to
 /// `k` writable `size_t`, `count` to one.
@@ -198,6 +204,9 @@ pub unsafe extern "C" fn hm_ohem_topk_f32(
 }
 
 /// [`hm_ohem_topk_f32`] on Q15.16 raw losses.
+///
+/// Stack: at most 256 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_ohem_topk_f32`].
@@ -231,6 +240,9 @@ pub unsafe extern "C" fn hm_ohem_topk_q16(
 /// OHEM with NMS: as [`hm_ohem_topk_f32`], walking the ranking and skipping an example whose
 /// box (`boxes`, `[n x 4]` as x1, y1, x2, y2) has IoU > `iou` (in [0, 1]) with a kept one; with
 /// `labels` (`n`, may be null) only boxes of the same label suppress each other.
+///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_ohem_topk_f32`]; `boxes` points to `4 n` values, `labels` (if not null) to `n`.
@@ -266,6 +278,9 @@ pub unsafe extern "C" fn hm_ohem_topk_nms_f32(
 
 /// [`hm_ohem_topk_nms_f32`] on Q15.16 raw values.
 ///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// As [`hm_ohem_topk_nms_f32`].
 #[no_mangle]
@@ -300,6 +315,9 @@ pub unsafe extern "C" fn hm_ohem_topk_nms_q16(
 
 /// Bytes of scratch [`hm_balanced_sample_f32`] needs for `num` (`num * sizeof(size_t)`,
 /// aligned as `size_t`); `SIZE_MAX` when that overflows.
+///
+/// Stack: at most 64 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 #[no_mangle]
 pub extern "C" fn hm_sampler_scratch_bytes(num: usize) -> usize {
     hm_ohem_scratch_bytes(num)
@@ -432,6 +450,9 @@ unsafe fn sample<T: Real>(
 /// holds `hm_sampler_scratch_bytes(num)` bytes aligned as `size_t`. Every choice takes the
 /// caller's generator `rng`, which advances.
 ///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// `positive` points to `n` bytes, `rng` to an `HmRng`, `scratch` to `scratch_bytes`
 /// writable bytes, `indices` to `num` writable `size_t`, `count` to one.
@@ -466,6 +487,9 @@ pub unsafe extern "C" fn hm_balanced_sample_f32(
 }
 
 /// [`hm_balanced_sample_f32`] with Q15.16 raw `pos_fraction` and `neg_pos_ub` (-65536: no cap).
+///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_balanced_sample_f32`].

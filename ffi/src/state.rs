@@ -131,6 +131,9 @@ unsafe fn ghm_step<S, T: Real, K: GhmKind<T> + Copy>(
 /// Initialises a GHM-C state for the f32 path: `1 <= bins <= HM_GHM_BINS`, `momentum` in
 /// [0, 1), `loss_weight >= 0`. Nothing is written on an error.
 ///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// `state` is null or points to a writable `HmGhmC`.
 #[no_mangle]
@@ -145,6 +148,9 @@ pub unsafe extern "C" fn hm_ghmc_init_f32(
 }
 
 /// [`hm_ghmc_init_f32`] for the Q15.16 path (raw values).
+///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_ghmc_init_f32`].
@@ -164,6 +170,9 @@ pub unsafe extern "C" fn hm_ghmc_init_q16(
 /// `*loss`, the gradient to `grad` unless it is null. The moving average advances once;
 /// state and outputs are unchanged after an error. `HM_STATUS_UNINITIALISED` unless
 /// `hm_ghmc_init_f32` initialised `state`.
+///
+/// Stack: at most 7680 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// `state` points to a readable and writable `HmGhmC`; arrays to `n` values.
@@ -193,6 +202,9 @@ pub unsafe extern "C" fn hm_ghmc_value_and_grad_f32(
 }
 
 /// [`hm_ghmc_value_and_grad_f32`] for the Q15.16 path.
+///
+/// Stack: at most 7424 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_ghmc_value_and_grad_f32`].
@@ -224,6 +236,9 @@ pub unsafe extern "C" fn hm_ghmc_value_and_grad_q16(
 /// Initialises a GHM-R state for the f32 path: `mu > 0`, `1 <= bins <= HM_GHM_BINS`,
 /// `momentum` in [0, 1), `loss_weight >= 0`. Nothing is written on an error.
 ///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// `state` is null or points to a writable `HmGhmR`.
 #[no_mangle]
@@ -246,6 +261,9 @@ pub unsafe extern "C" fn hm_ghmr_init_f32(
 
 /// [`hm_ghmr_init_f32`] for the Q15.16 path (raw values).
 ///
+/// Stack: at most 512 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// As [`hm_ghmr_init_f32`].
 #[no_mangle]
@@ -263,6 +281,9 @@ pub unsafe extern "C" fn hm_ghmr_init_q16(
 }
 
 /// One GHM-R batch (box deltas `pred - target`), as [`hm_ghmc_value_and_grad_f32`].
+///
+/// Stack: at most 6912 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// As [`hm_ghmc_value_and_grad_f32`], with an `HmGhmR`.
@@ -293,6 +314,9 @@ pub unsafe extern "C" fn hm_ghmr_value_and_grad_f32(
 
 /// [`hm_ghmr_value_and_grad_f32`] for the Q15.16 path.
 ///
+/// Stack: at most 6912 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
+///
 /// # Safety
 /// As [`hm_ghmr_value_and_grad_f32`].
 #[no_mangle]
@@ -321,6 +345,9 @@ pub unsafe extern "C" fn hm_ghmr_value_and_grad_q16(
 }
 
 /// Initialises the caller's random generator (SplitMix64) with `seed`.
+///
+/// Stack: at most 64 bytes (Cortex-M4, hard and soft float; measured by
+/// `examples/c-firmware/check.sh`, which fails above it).
 ///
 /// # Safety
 /// `rng` is null or points to a writable `HmRng`.
