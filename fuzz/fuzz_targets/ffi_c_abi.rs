@@ -191,7 +191,7 @@ fuzz_target!(|inp: Input| {
                 )
             };
             known(s);
-            if inp.huge_rows && classes > 1 {
+            if inp.huge_rows && classes > 1 && (0..3).contains(&red) {
                 assert_eq!(s, HmStatus::LengthMismatch);
             }
             s
