@@ -313,8 +313,9 @@ unsafe fn run_loss<T: Real>(
         return Err(HmStatus::NullPointer);
     }
     let want_grad = outs.add(grad, n_grad)?;
-    let want_elem = red == Reduction::None;
-    if want_elem && !outs.add(elements, n_elem)? {
+    // With NONE the per-element vector is required, unless it is empty.
+    let want_elem = red == Reduction::None && outs.add(elements, n_elem)?;
+    if red == Reduction::None && !want_elem && n_elem > 0 {
         return Err(HmStatus::NullPointer);
     }
     for &r in inputs {

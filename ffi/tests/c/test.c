@@ -151,6 +151,17 @@ int main(void) {
         bad(hm_ohem_topk_q16(NULL, 3, 2, scratch, bytes, idx, &count), HM_STATUS_NULL_POINTER, "ohem null losses");
         check(idx[0] == 99 && idx[1] == 99 && count == 99, "ohem outputs untouched");
     }
+    /* Length 0: null arrays are allowed (the sum of nothing is 0). */
+    check(hm_bce_f32(NULL, NULL, NULL, 0, HM_REDUCTION_SUM, NULL, &loss, NULL, NULL) == HM_STATUS_OK && loss == 0.0f,
+          "n = 0 with null arrays: sum 0");
+    check(hm_smooth_l1_q16(NULL, NULL, 0, 65536, HM_REDUCTION_NONE, NULL, &qloss, NULL, NULL) == HM_STATUS_OK && qloss == 0,
+          "n = 0, reduction none: no elements needed");
+    {
+        size_t count = 99, idx[1];
+        check(hm_ohem_topk_f32(NULL, 0, 1, NULL, 0, idx, &count) == HM_STATUS_OK && count == 0, "ohem n = 0: no scratch needed");
+    }
+    arm();
+
     /* GHM state unchanged by a failed batch. */
     check(hm_ghmc_init_f32(&ghmc, 10, 0.75f, 1.0f) == HM_STATUS_OK, "ghmc init");
     check(hm_ghmc_value_and_grad_f32(&ghmc, x, t, NULL, 4, &loss, grad) == HM_STATUS_OK, "ghmc batch");
