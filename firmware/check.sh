@@ -44,19 +44,8 @@ say "  (focal: loss and gradient; ghm_c: a 64-element batch streamed in chunks o
 FIRMWARE_OUTPUT="$work/qemu.out" cargo test --release --locked -q -p hardmine-host-tests --test firmware -- --ignored --nocapture \
     | grep -E 'firmware vs host|test result'
 
-say "-- C ABI (cbindgen header, staticlib, gcc)"
-cbindgen --quiet --config ffi/cbindgen.toml --crate hardmine-ffi --output "$work/hardmine.h" ffi
-if ! diff -q "$work/hardmine.h" ffi/hardmine.h >/dev/null; then
-    say "ffi/hardmine.h is out of date: regenerate it with cbindgen (see firmware/check.sh)"
-    diff "$work/hardmine.h" ffi/hardmine.h | head -20
-    exit 1
-fi
-cargo build --release --locked -q -p hardmine-ffi
-python3 tools/golden_to_c.py >"$work/golden_cases.h"
-gcc -std=c11 -O2 -Wall -Wextra -Werror -I ffi -I "$work" ffi/tests/c/test.c target/release/libhardmine_ffi.a \
-    -lm -lpthread -ldl -o "$work/c_test"
-"$work/c_test" | tail -n 1
-"$work/c_test" >/dev/null
+say "-- C ABI (header drift, host C test, no_std staticlib, C firmware under QEMU): examples/c-firmware/check.sh"
+bash examples/c-firmware/check.sh
 
 say "-- sizes"
 size_of() { # flash = everything loaded from flash; ram = .data + .bss + .uninit
