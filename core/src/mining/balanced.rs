@@ -81,9 +81,13 @@ impl<T: Real, const K: usize> BalancedSampler<T, K> {
         let take = self.budget.expected_neg(pos.len()).min(neg.len());
         // A uniform `take`-subset of the reservoir: partial Fisher-Yates.
         for i in 0..take {
-            let j = i.saturating_add(rng.below((neg.len() - i) as u64) as usize);
-            if j < neg.len() {
-                neg.swap(i, j);
+            // `d < tail.len()` is checked, so the swap has no reachable bounds check (the
+            // firmware's link-time panic-freedom proof needs that).
+            let d = rng.below((neg.len() - i) as u64) as usize;
+            if let Some(tail) = neg.get_mut(i..) {
+                if d < tail.len() {
+                    tail.swap(0, d);
+                }
             }
         }
         neg.truncate(take);
