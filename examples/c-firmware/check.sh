@@ -60,7 +60,7 @@ if grep -E "$libc" "$work/exports"; then
     exit 1
 fi
 hm=$(grep -c '^hm_' "$work/exports")
-mangled=$(grep -cE '^(_ZN|_R)' "$work/exports")
+mangled=$(grep -cE '^(_ZN|_R)' "$work/exports" || true)
 local_anon=$(grep -c '^anon\.' "$work/exports" || true)
 builtins=$(grep -vE '^(hm_|_ZN|_R|anon\.)' "$work/exports" | tr '\n' ' ')
 say "exports: $hm hm_* functions, $mangled Rust-mangled, $local_anon anon.* constants, compiler-builtins: $builtins"

@@ -121,12 +121,14 @@ fn ln_q62(v: u128, frac: u32) -> i128 {
         m >>= 1;
         e += 1;
     }
-    let s = ((m - ONE_62) << 62) / (m + ONE_62);
+    // `m + ONE_62` is positive, so neither division can fail; `checked_div` keeps a panic path
+    // out of builds that do not prove it (opt-level "s" with LTO, as a C firmware links it).
+    let s = ((m - ONE_62) << 62).checked_div(m + ONE_62).unwrap_or(0);
     let s2 = (s * s) >> 62;
     let (mut term, mut sum) = (s, s);
     for k in 1..=10 {
         term = (term * s2) >> 62;
-        sum += term / (2 * k + 1);
+        sum += term.checked_div(2 * k + 1).unwrap_or(0);
     }
     2 * sum + (e - frac as i128) * LN2_62
 }
@@ -207,7 +209,7 @@ fn exp_neg_abs_62(x: i128) -> i128 {
 /// The logistic function (Q16).
 pub(crate) fn sigmoid(x: i128) -> i128 {
     let e = exp_neg_abs_62(x);
-    let big = (1i128 << 124) / (ONE_62 + e);
+    let big = (1i128 << 124).checked_div(ONE_62 + e).unwrap_or(0); // ONE_62 + e > 0
     let out = if x >= 0 { big } else { (e * big) >> 62 };
     round_shift(out, 46)
 }
@@ -389,9 +391,13 @@ pub(crate) fn sin_cos(x: i128) -> (i128, i128) {
     let (mut st, mut s) = (r, r);
     let (mut ct, mut c) = (ONE_62, ONE_62);
     for n in 1..=11 {
-        st = -((st * r2) >> 62) / ((2 * n) * (2 * n + 1));
+        st = -((st * r2) >> 62)
+            .checked_div((2 * n) * (2 * n + 1))
+            .unwrap_or(0);
         s += st;
-        ct = -((ct * r2) >> 62) / ((2 * n - 1) * (2 * n));
+        ct = -((ct * r2) >> 62)
+            .checked_div((2 * n - 1) * (2 * n))
+            .unwrap_or(0);
         c += ct;
     }
     let (sin, cos) = match k.rem_euclid(4) {
