@@ -4,6 +4,7 @@
 #![no_std]
 #![no_main]
 
+mod icount;
 mod workload;
 
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
@@ -43,6 +44,32 @@ fn high_water(sp_at_paint: usize) -> usize {
 
 #[entry]
 fn main() -> ! {
+    let Some(p) = cortex_m::Peripherals::take() else {
+        hprintln!("peripherals taken");
+        debug::exit(debug::EXIT_FAILURE);
+        loop {
+            cortex_m::asm::wfi();
+        }
+    };
+    // The wrap handling, checked: a known loop counted with a 4,096-tick period (dozens of
+    // wraps) must give what the calibration's full period gives.
+    let short = icount::Icount::start_with_reload(p.SYST, 0xFFF);
+    let ((), wrapped) = short.measure(|| icount::spin(1_000_000));
+    let ic = icount::Icount::start(short.free());
+    let ((), full) = ic.measure(|| icount::spin(1_000_000));
+    let (cal_i, cal_t) = ic.calibration();
+    hprintln!(
+        "icount tick {} instructions (calibration {} instructions in {} ticks), overhead {}",
+        ic.instructions_per_tick(),
+        cal_i,
+        cal_t,
+        ic.overhead()
+    );
+    hprintln!(
+        "icount spin 2000000: {} full period, {} wrapping",
+        full,
+        wrapped
+    );
     // Stack of the workload alone: a run with a reporter that only folds the bits.
     let sp = cortex_m::register::msp::read() as usize;
     paint();
