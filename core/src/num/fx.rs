@@ -46,7 +46,8 @@ pub(crate) fn round_shift(v: i128, shift: u32) -> i128 {
 #[inline]
 pub(crate) fn div_round(n: i128, d: i128) -> i128 {
     let (na, da) = (n.unsigned_abs(), d.unsigned_abs());
-    let q = ((na + da / 2) / da) as i128;
+    // `max(1)`: `d != 0` here, but the compiler cannot see it (no panic path).
+    let q = ((na + da / 2) / da.max(1)) as i128;
     if (n < 0) != (d < 0) {
         -q
     } else {
@@ -207,7 +208,8 @@ fn exp_neg_abs_62(x: i128) -> i128 {
 /// The logistic function (Q16).
 pub(crate) fn sigmoid(x: i128) -> i128 {
     let e = exp_neg_abs_62(x);
-    let big = (1i128 << 124) / (ONE_62 + e);
+    // `ONE_62 + e >= ONE_62`; `max(1)` only tells the compiler so (no panic path).
+    let big = (1i128 << 124) / (ONE_62 + e).max(1);
     let out = if x >= 0 { big } else { (e * big) >> 62 };
     round_shift(out, 46)
 }
