@@ -126,6 +126,7 @@ pub fn evaluate<T: Path>(
 ///
 /// # Errors
 /// `InvalidParameter("scenes")` above [`MAX_SCENES`]; the network's and the post-processing's.
+#[inline(never)]
 pub fn evaluate_on<T: Path>(
     det: &Detector<T>,
     params: &[T; PARAMS],

@@ -283,6 +283,9 @@ pub struct Measured {
 /// # Errors
 /// The first library error, with where it happened (also written to `out` as an `error`
 /// line), or `fmt::Error` from `out` as `InvalidParameter("output")`.
+// Not inlined, nor are `fine_tune` and `evaluate_on`: each path's and each phase's buffers
+// get their own frame, reused by the next (the 64 KiB budget counts on it).
+#[inline(never)]
 pub fn run<T: Path>(
     out: &mut dyn Write,
     clock: &mut dyn Clock,
@@ -297,10 +300,11 @@ pub fn run<T: Path>(
     };
     let out_err = |_| fail("output", 0, Error::InvalidParameter("output"));
     let det = Detector::<T>::new().map_err(|e| fail("config", 0, e))?;
-    let mut pretrained = [T::ZERO; PARAMS];
-    T::pretrained(&mut pretrained).map_err(|e| fail("weights", 0, e))?;
+    // One copy of the weights in RAM: each method starts from the flash's again.
+    let mut params = [T::ZERO; PARAMS];
+    T::pretrained(&mut params).map_err(|e| fail("weights", 0, e))?;
     let mut bufs = train::Buffers::<T>::new();
-    let before = eval::evaluate(&det, &pretrained, digits, &mut bufs, &mut |_| {})
+    let before = eval::evaluate(&det, &params, digits, &mut bufs, &mut |_| {})
         .map_err(|e| fail("pretrained", 0, e))?;
     writeln!(
         out,
@@ -314,7 +318,7 @@ pub fn run<T: Path>(
     .map_err(out_err)?;
     let mut measured = Measured::default();
     for (method, ticks) in train::METHODS.iter().zip(measured.train_ticks.iter_mut()) {
-        let mut params = pretrained;
+        T::pretrained(&mut params).map_err(|e| fail("weights", 0, e))?;
         let t0 = clock.now();
         let trained = train::fine_tune(&det, &mut params, digits, *method, lr_scale, &mut bufs);
         *ticks = clock.now().wrapping_sub(t0);

@@ -31,6 +31,8 @@ pub const STEPS: usize = 200;
 pub const LR: f64 = 0.005;
 /// Anchors OHEM keeps per scene.
 pub const MINED: usize = 16;
+/// The most positive anchors a scene may have (about 2 per digit are; more is an error).
+pub const MAX_POSITIVES: usize = 32;
 /// The fine-tuning stream's seed.
 pub const TRAIN_SEED: u64 = 7;
 /// A loss at least this large is divergence (Q15.16 saturates at 32,768).
@@ -88,11 +90,9 @@ pub struct Buffers<T: Path> {
     /// Decoded boxes (OHEM), or scores (evaluation).
     pub aux: [T; 4 * ANCHORS],
     /// Encoded box targets of the positives.
-    pub box_targets: [T; 4 * ANCHORS],
+    pub box_targets: [T; 4 * MAX_POSITIVES],
     /// Per-anchor losses (OHEM).
     pub rows: [T; ANCHORS],
-    /// The assignment.
-    pub assigned: [Assignment<T>; ANCHORS],
     /// Valid (not ignored) anchors, ascending, and their labels (`CLASSES`: background).
     pub valid: [u8; ANCHORS],
     /// Labels of the valid anchors.
@@ -117,9 +117,8 @@ impl<T: Path> Buffers<T> {
             deltas: [T::ZERO; 4 * ANCHORS],
             g_box: [T::ZERO; 4 * ANCHORS],
             aux: [T::ZERO; 4 * ANCHORS],
-            box_targets: [T::ZERO; 4 * ANCHORS],
+            box_targets: [T::ZERO; 4 * MAX_POSITIVES],
             rows: [T::ZERO; ANCHORS],
-            assigned: [Assignment::default(); ANCHORS],
             valid: [0; ANCHORS],
             labels: [0; ANCHORS],
             n_valid: 0,
@@ -140,7 +139,7 @@ impl<T: Path> Default for Buffers<T> {
 /// the arena's front (`CANVAS_PIXELS`) and its assignment in `b`'s targets.
 ///
 /// # Errors
-/// The assigner's.
+/// The assigner's; `InvalidParameter("positives")` for more than [`MAX_POSITIVES`].
 pub fn next_scene<T: Path>(
     det: &Detector<T>,
     digits: &Digits<'_>,
@@ -158,12 +157,16 @@ pub fn next_scene<T: Path>(
         *g = T::from_count(u64::from(h)).div_count(2);
     }
     let gts = gts.get(..4 * b.scene.len).unwrap_or(&[]);
-    det.assigner.assign(&det.anchors, gts, &mut b.assigned)?;
+    let mut assigned = [Assignment::<T>::default(); ANCHORS];
+    det.assigner.assign(&det.anchors, gts, &mut assigned)?;
     let (mut nv, mut np) = (0usize, 0usize);
-    for (i, a) in b.assigned.iter().enumerate() {
+    for (i, a) in assigned.iter().enumerate() {
         let label = match a.matched {
             Match::Ignored => continue,
             Match::Negative => CLASSES as u8,
+            Match::Positive(_) if np == MAX_POSITIVES => {
+                return Err(Error::InvalidParameter("positives"));
+            }
             Match::Positive(g) => {
                 let anchor = box_at(&det.anchors, i);
                 let gt = box_at(gts, g);
@@ -484,6 +487,7 @@ fn ohem<T: Path>(
 ///
 /// # Errors
 /// `(step, error)`: the first library error and the step it happened at.
+#[inline(never)]
 pub fn fine_tune<T: Path>(
     det: &Detector<T>,
     params: &mut [T; PARAMS],
