@@ -39,9 +39,15 @@ fn firmware_matches_the_host() {
     assert_eq!(fw.len(), host.len(), "same number of lines");
     let (mut exact, mut values) = (0, 0);
     for (f, h) in fw.iter().zip(&host) {
-        let (ft, ht): (Vec<&str>, Vec<&str>) =
-            (f.split_whitespace().collect(), h.split_whitespace().collect());
-        assert_eq!(ft.len(), ht.len(), "line shapes: firmware {f:?}, host {h:?}");
+        let (ft, ht): (Vec<&str>, Vec<&str>) = (
+            f.split_whitespace().collect(),
+            h.split_whitespace().collect(),
+        );
+        assert_eq!(
+            ft.len(),
+            ht.len(),
+            "line shapes: firmware {f:?}, host {h:?}"
+        );
         let f32_line = h.starts_with("f32 ");
         for (a, b) in ft.iter().zip(&ht) {
             values += 1;
