@@ -60,3 +60,4 @@ read -r lib_flash lib_ram < <(size_of firmware/target/thumbv7em-none-eabihf/rele
 stack=$(sed -n 's/^stack //p' "$work/qemu.out")
 say "library workload alone (panic_check: focal, GHM-C, OHEM, BCE, SGD step on Q15.16 and f32): flash $lib_flash B, ram $lib_ram B"
 say "firmware: flash $flash B, ram $ram B, stack $stack B, qemu ok, c-abi ok, $panic"
+bash firmware-finetune/check.sh

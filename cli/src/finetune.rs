@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod method;
 pub mod prepare;
 pub mod pretrain;

@@ -105,8 +105,22 @@ impl TrainArgs {
     }
 }
 
+/// Which detector `finetune` and `pretrain` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Config {
+    /// The CLI's detector (80 x 80 scenes, 2,400 anchors).
+    Tiny,
+    /// The on-device job (crate hardmine-device: 40 x 40 scenes, 100 anchors, 1,022 head
+    /// parameters): prints exactly the lines the Cortex-M4 firmware prints, Q15.16 then f32;
+    /// the other options do not apply.
+    Device,
+}
+
 #[derive(Debug, Args)]
 struct FinetuneArgs {
+    /// The detector: the CLI's, or the on-device job's.
+    #[arg(long, value_enum, default_value_t = Config::Tiny)]
+    config: Config,
     #[command(flatten)]
     train: TrainArgs,
     /// One JSON line per (method, box loss, path, seed) instead of the table.
@@ -121,12 +135,17 @@ struct FinetuneArgs {
 
 #[derive(Debug, Args)]
 struct PretrainArgs {
-    /// SGD steps, one source scene each.
-    #[arg(long, default_value_t = pretrain::Options::default().steps)]
-    steps: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = pretrain::Options::default().lr)]
-    lr: f64,
+    /// The detector. `device` writes data/device_digits.bin, data/device_pretrained.bin and
+    /// data/device_pretrained_q16.bin into the directory of --out (its own step count and
+    /// rate unless --steps/--lr are given).
+    #[arg(long, value_enum, default_value_t = Config::Tiny)]
+    config: Config,
+    /// SGD steps, one source scene each (default 40,000; 100,000 for --config device).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Peak learning rate (default 0.02; 0.005 for --config device).
+    #[arg(long)]
+    lr: Option<f64>,
     /// Seed of the initial weights and the scenes.
     #[arg(long, default_value_t = pretrain::Options::default().seed)]
     seed: u64,
@@ -366,6 +385,10 @@ fn progress_bar() -> impl FnMut(&str, usize, usize) + Send {
 }
 
 fn finetune_command(a: &FinetuneArgs) -> anyhow::Result<bool> {
+    if a.config == Config::Device {
+        print!("{}", finetune::device::run(1.0)?);
+        return Ok(true);
+    }
     let opts = a.train.options();
     let reports = finetune::run(&opts, &mut progress_bar())?;
     if let Some(dir) = &a.coco_out {
@@ -442,9 +465,22 @@ fn finetune_command(a: &FinetuneArgs) -> anyhow::Result<bool> {
 }
 
 fn pretrain_command(a: &PretrainArgs) -> anyhow::Result<bool> {
+    if a.config == Config::Device {
+        let d = hardmine_device::pretrain::Options::default();
+        let opts = hardmine_device::pretrain::Options {
+            steps: a.steps.unwrap_or(d.steps),
+            lr: a.lr.unwrap_or(d.lr),
+            seed: a.seed,
+        };
+        let dir = a.out.parent().unwrap_or(std::path::Path::new("."));
+        let mut bar = progress_bar();
+        let line = finetune::device::pretrain_files(&opts, dir, &mut |s, n| bar("pretrain", s, n))?;
+        Out::new().line(line)?;
+        return Ok(true);
+    }
     let opts = pretrain::Options {
-        steps: a.steps,
-        lr: a.lr,
+        steps: a.steps.unwrap_or(pretrain::Options::default().steps),
+        lr: a.lr.unwrap_or(pretrain::Options::default().lr),
         seed: a.seed,
         ..pretrain::Options::default()
     };

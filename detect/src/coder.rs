@@ -190,7 +190,7 @@ impl<T: Real> DeltaXywhCoder<T> {
             if !d.iter().all(|v| v.is_finite()) {
                 return Err(Error::NonFinite { index: i });
             }
-            o.copy_from_slice(&d);
+            o.iter_mut().zip(d).for_each(|(o, v)| *o = v);
         }
         Ok(())
     }
@@ -218,7 +218,7 @@ impl<T: Real> DeltaXywhCoder<T> {
             if !b.iter().all(|v| v.is_finite()) {
                 return Err(Error::NonFinite { index: i });
             }
-            o.copy_from_slice(&b);
+            o.iter_mut().zip(b).for_each(|(o, v)| *o = v);
         }
         Ok(())
     }

@@ -111,7 +111,13 @@ impl ConvSpec {
     /// The output size of an `h x w` input: `((h - 1) / stride + 1, (w - 1) / stride + 1)`
     /// (0 for an empty side).
     pub fn out_hw(&self, h: usize, w: usize) -> (usize, usize) {
-        let side = |n: usize| if n == 0 { 0 } else { (n - 1) / self.stride + 1 };
+        let side = |n: usize| {
+            if n == 0 {
+                0
+            } else {
+                (n - 1) / self.stride.max(1) + 1
+            }
+        };
         (side(h), side(w))
     }
 
@@ -161,8 +167,9 @@ impl ConvSpec {
     ) {
         let (_, ow) = self.out_hw(h, w);
         let (weights, bias) = params.split_at(self.weights_len().min(params.len()));
-        for (loc, out_row) in out.chunks_exact_mut(self.out_ch).enumerate() {
-            let taps = self.taps(input, h, w, loc / ow, loc % ow);
+        for (loc, out_row) in out.chunks_exact_mut(self.out_ch.max(1)).enumerate() {
+            // `max(1)`: the sizes are validated non-zero; it keeps panics out of the binary.
+            let taps = self.taps(input, h, w, loc / ow.max(1), loc % ow.max(1));
             forward_at(self, weights, bias, &taps, out_row, relu);
         }
     }
@@ -227,15 +234,15 @@ impl ConvSpec {
         let (_, ow) = self.out_hw(h, w);
         let split = self.weights_len().min(params.len());
         let weights = params.split_at(split).0;
-        let (gw, gb) = grad_params.split_at_mut(split);
+        let (gw, gb) = grad_params.split_at_mut(split.min(grad_params.len()));
         if let (Some(gi), false) = (grad_input.as_deref_mut(), accumulate) {
             gi.fill(T::ZERO);
         }
-        for (loc, g_row) in grad_out.chunks_exact(self.out_ch).enumerate() {
+        for (loc, g_row) in grad_out.chunks_exact(self.out_ch.max(1)).enumerate() {
             if g_row.iter().all(|g| *g == T::ZERO) {
                 continue;
             }
-            let (oy, ox) = (loc / ow, loc % ow);
+            let (oy, ox) = (loc / ow.max(1), loc % ow.max(1));
             let at = self.tap_locations(h, w, oy, ox);
             let taps = at.map(|l| l.and_then(|l| row(input, l, self.in_ch)));
             backward_params_at(self, &taps, g_row, gw, gb);
@@ -306,9 +313,9 @@ pub(crate) fn forward_at<T: Scalar>(
         for (a, b) in acc.iter_mut().zip(b) {
             *a = b.start();
         }
-        for (tap, w_tap) in taps.iter().zip(weights.chunks_exact(per_tap)) {
+        for (tap, w_tap) in taps.iter().zip(weights.chunks_exact(per_tap.max(1))) {
             let Some(xs) = tap else { continue };
-            for (&x, w_row) in xs.iter().zip(w_tap.chunks_exact(conv.out_ch)) {
+            for (&x, w_row) in xs.iter().zip(w_tap.chunks_exact(conv.out_ch.max(1))) {
                 if x == T::ZERO {
                     continue;
                 }
@@ -341,10 +348,10 @@ pub(crate) fn backward_params_at<T: Scalar>(
     }
     for (tap, gw_tap) in taps
         .iter()
-        .zip(gw.chunks_exact_mut(conv.in_ch * conv.out_ch))
+        .zip(gw.chunks_exact_mut((conv.in_ch * conv.out_ch).max(1)))
     {
         let Some(xs) = tap else { continue };
-        for (&x, gw_row) in xs.iter().zip(gw_tap.chunks_exact_mut(conv.out_ch)) {
+        for (&x, gw_row) in xs.iter().zip(gw_tap.chunks_exact_mut(conv.out_ch.max(1))) {
             if x == T::ZERO {
                 continue;
             }
@@ -364,11 +371,17 @@ fn backward_input_at<T: Scalar>(
     gi: &mut [T],
 ) {
     let in_ch = conv.in_ch;
-    for (loc, w_tap) in at.iter().zip(weights.chunks_exact(in_ch * conv.out_ch)) {
+    for (loc, w_tap) in at
+        .iter()
+        .zip(weights.chunks_exact((in_ch * conv.out_ch).max(1)))
+    {
         let Some(gi_row) = loc.and_then(|l| gi.get_mut(l * in_ch..(l + 1) * in_ch)) else {
             continue;
         };
-        for (v, w_row) in gi_row.iter_mut().zip(w_tap.chunks_exact(conv.out_ch)) {
+        for (v, w_row) in gi_row
+            .iter_mut()
+            .zip(w_tap.chunks_exact(conv.out_ch.max(1)))
+        {
             *v = *v + T::dot(w_row, g_row);
         }
     }

@@ -467,7 +467,8 @@ impl DetectorSpec {
         all_finite(g_cls)?;
         all_finite(g_box)?;
         let (fh, fw) = self.feature_hw();
-        let (g_cls_params, g_box_params) = grad_head.split_at_mut(self.cls_conv().params_len());
+        let (g_cls_params, g_box_params) =
+            grad_head.split_at_mut(self.cls_conv().params_len().min(grad_head.len()));
         let head = [
             (self.cls_conv(), self.cls_params(), g_cls, g_cls_params),
             (self.box_conv(), self.box_params(), g_box, g_box_params),
@@ -576,7 +577,7 @@ impl DetectorSpec {
         let taps = self.cls_conv().taps(features, fh, fw, y, x);
         for (tap, dst) in taps
             .iter()
-            .zip(patch.chunks_exact_mut(self.feature_channels()))
+            .zip(patch.chunks_exact_mut(self.feature_channels().max(1)))
         {
             match tap {
                 Some(src) => dst.copy_from_slice(src),
@@ -642,7 +643,8 @@ impl DetectorSpec {
         all_finite(g_cls)?;
         all_finite(g_box)?;
         let taps = self.patch_taps(patch);
-        let (g_cls_params, g_box_params) = grad_head.split_at_mut(self.cls_conv().params_len());
+        let (g_cls_params, g_box_params) =
+            grad_head.split_at_mut(self.cls_conv().params_len().min(grad_head.len()));
         for (conv, g, gp) in [
             (self.cls_conv(), g_cls, g_cls_params),
             (self.box_conv(), g_box, g_box_params),

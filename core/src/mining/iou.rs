@@ -37,7 +37,9 @@ pub fn iou<T: Real>(a: &[T; 4], b: &[T; 4]) -> T {
 pub fn box_at<T: Real>(boxes: &[T], i: usize) -> [T; 4] {
     let mut b = [T::ZERO; 4];
     if let Some(s) = boxes.get(i.saturating_mul(4)..i.saturating_mul(4).saturating_add(4)) {
-        b.copy_from_slice(s);
+        // Element by element: `copy_from_slice` keeps a length-mismatch panic the compiler
+        // cannot always remove (the range saturates).
+        b.iter_mut().zip(s).for_each(|(d, &v)| *d = v);
     }
     b
 }

@@ -46,7 +46,8 @@ pub(crate) fn round_shift(v: i128, shift: u32) -> i128 {
 #[inline]
 pub(crate) fn div_round(n: i128, d: i128) -> i128 {
     let (na, da) = (n.unsigned_abs(), d.unsigned_abs());
-    let q = ((na + da / 2) / da) as i128;
+    // `max(1)`: `d != 0` here, but the compiler cannot see it (no panic path).
+    let q = ((na + da / 2) / da.max(1)) as i128;
     if (n < 0) != (d < 0) {
         -q
     } else {
