@@ -31,9 +31,10 @@ fn fuzz_targets(op: Op) -> &'static [&'static str] {
     }
 }
 
-/// Fuzz targets that belong to no op: the parity runner's JSON input, and the distribution-aware
+/// Fuzz targets that belong to no op: the parity runner's JSON input, the C ABI (every op through
+/// `hardmine-ffi`'s raw pointers), and the distribution-aware
 /// CE, a loss of the fine-tuning demo that has no golden op or bench entry yet.
-const TARGETS_OF_NO_OP: &[&str] = &["parity_json", "loss_distribution_ce"];
+const TARGETS_OF_NO_OP: &[&str] = &["parity_json", "loss_distribution_ce", "ffi_c_abi"];
 
 /// Ops with no bench entry: the adversarial A-Fast-RCNN steps run per positive, not per
 /// element, so they have no throughput in elements per second.
