@@ -100,7 +100,11 @@ impl Options {
         if self.steps == 0 || self.eval_scenes == 0 || self.seeds == 0 {
             bail!("--steps, --eval-scenes and --seeds must be at least 1");
         }
-        for (name, lr) in [("lr", self.lr), ("asdn-lr", self.asdn_lr), ("astn-lr", self.astn_lr)] {
+        for (name, lr) in [
+            ("lr", self.lr),
+            ("asdn-lr", self.asdn_lr),
+            ("astn-lr", self.astn_lr),
+        ] {
             if let Some(lr) = lr {
                 if !(lr.is_finite() && lr > 0.0) {
                     bail!("--{name} must be a positive number");
@@ -203,6 +207,8 @@ pub struct Report {
     /// Share of ASTN's angles within 1% of the +-10 degree bound over the last tenth of the
     /// steps (`afast`); a run with more than 90% there fails.
     pub angle_bound_share: Option<f64>,
+    /// ASTN's mean |angle| in degrees over the last tenth of the steps (`afast`).
+    pub mean_abs_angle_deg: Option<f64>,
     /// `null`, or `"ohem diverged at step 412 (lr 0.3): ..."` (the metrics are then `null`).
     pub diverged: Option<String>,
     /// `(step, loss)` at 50 points.
@@ -313,6 +319,7 @@ pub fn one_run<T: Scalar>(
         asdn_agreement_after: None,
         mask_raised_share: None,
         angle_bound_share: None,
+        mean_abs_angle_deg: None,
         diverged: None,
         curve: Vec::new(),
         detections: Vec::new(),
@@ -332,15 +339,15 @@ pub fn one_run<T: Scalar>(
     let pretrain_s = trained.adversaries.as_ref().map_or(0.0, |a| a.pretrain_s);
     report.ms_per_step = (start.elapsed().as_secs_f64() - pretrain_s) * 1e3 / steps as f64;
     if let Some(a) = &trained.adversaries {
-        let agree = |params: &[T], asdn: &[T]| {
-            train::asdn_agreement(det, params, asdn, &shared.eval)
-        };
+        let agree =
+            |params: &[T], asdn: &[T]| train::asdn_agreement(det, params, asdn, &shared.eval);
         report.adversary_pretrain_s = Some(a.pretrain_s);
         report.asdn_agreement_init = Some(agree(&shared.pretrained, &a.asdn[0])?);
         report.asdn_agreement_before = Some(agree(&shared.pretrained, &a.asdn[1])?);
         report.asdn_agreement_after = Some(agree(&trained.params, &a.asdn[2])?);
         report.mask_raised_share = Some(a.raised_share);
         report.angle_bound_share = a.angle_bound_share;
+        report.mean_abs_angle_deg = a.mean_abs_angle_deg;
     }
     let dets = train::detect(det, &trained.params, &shared.eval, run.method, false)?;
     let truth = shared.eval.ground_truth();
@@ -386,7 +393,10 @@ pub fn adversary_rates(opts: &Options, method: Method) -> anyhow::Result<(f64, f
         return Ok((default, default));
     }
     let wants_astn = method == Method::Afast;
-    if let (Some(asdn), Some(astn)) = (opts.asdn_lr, opts.astn_lr.or((!wants_astn).then_some(default))) {
+    if let (Some(asdn), Some(astn)) = (
+        opts.asdn_lr,
+        opts.astn_lr.or((!wants_astn).then_some(default)),
+    ) {
         return Ok((asdn, astn));
     }
     let (asdn, astn) = tune::tuned_adversaries(opts.path, method)?;

@@ -87,6 +87,8 @@ pub struct AdversaryOutcome<T> {
     /// Share of ASTN's angles within 1% of the +-10 degree bound over the last tenth of the
     /// steps (`afast`).
     pub angle_bound_share: Option<f64>,
+    /// ASTN's mean |angle| in degrees over the last tenth of the steps (`afast`).
+    pub mean_abs_angle_deg: Option<f64>,
 }
 
 /// The head's outputs of one scene and its buffers.
@@ -224,8 +226,16 @@ pub fn train<T: Scalar>(
         if let Some((a, ..)) = adversaries.as_mut() {
             let tail = step * 10 >= steps * 9;
             value = value
-                + a.hard_positives(det, &params, &scene.features, &scene.targets, avg, tail, &mut grads)
-                    .map_err(|e| diverged(step, format!("A-Fast-RCNN step: {e}")))?;
+                + a.hard_positives(
+                    det,
+                    &params,
+                    &scene.features,
+                    &scene.targets,
+                    avg,
+                    tail,
+                    &mut grads,
+                )
+                .map_err(|e| diverged(step, format!("A-Fast-RCNN step: {e}")))?;
         }
         // Q15.16 saturates at 32,768: a loss that close to it is a saturated loss.
         if !value.is_finite() || value.abs() >= T::from_count(DIVERGED_LOSS) {
@@ -272,6 +282,7 @@ pub fn train<T: Scalar>(
             Some(AdversaryOutcome {
                 raised_share: a.raised_share(),
                 angle_bound_share: share,
+                mean_abs_angle_deg: a.mean_abs_angle_deg(),
                 asdn: [init, pretrained_asdn, a.asdn_params],
                 pretrain_s,
             })
@@ -431,6 +442,7 @@ pub struct Adversaries<T: Scalar> {
     raised: u64,
     tail_angles: u64,
     tail_at_bound: u64,
+    tail_abs_sum: f64,
 }
 
 /// The windows read by index (the others are taken apart by destructuring).
@@ -441,7 +453,11 @@ const HARD: usize = 4;
 impl<T: Scalar> Adversaries<T> {
     /// The adversaries of `method` (`afast_asdn` or `afast`), initialised from `seed`.
     pub fn new(method: Method, seed: u64, asdn_lr: f64, astn_lr: f64) -> anyhow::Result<Self> {
-        anyhow::ensure!(method.learned_adversaries(), "{} has no learned adversaries", method.name());
+        anyhow::ensure!(
+            method.learned_adversaries(),
+            "{} has no learned adversaries",
+            method.name()
+        );
         let spec = hardmine_detect::DetectorSpec::tiny();
         let f = spec.feature_channels();
         let asdn = Asdn::new(f, 8)?;
@@ -498,6 +514,7 @@ impl<T: Scalar> Adversaries<T> {
             raised: 0,
             tail_angles: 0,
             tail_at_bound: 0,
+            tail_abs_sum: 0.0,
         })
     }
 
@@ -550,6 +567,12 @@ impl<T: Scalar> Adversaries<T> {
             .map(|_| self.tail_at_bound as f64 / self.tail_angles.max(1) as f64)
     }
 
+    /// ASTN's mean |angle| in degrees over the last tenth of the steps (`None` without ASTN).
+    pub fn mean_abs_angle_deg(&self) -> Option<f64> {
+        self.astn
+            .map(|_| (self.tail_abs_sum / self.tail_angles.max(1) as f64).to_degrees())
+    }
+
     /// ASDN pretrained on `scenes` with the detector `params` fixed: one SGD step per positive
     /// window, BCE against the occlusion search's target.
     pub fn pretrain(
@@ -568,8 +591,12 @@ impl<T: Scalar> Adversaries<T> {
                 let best = self.search_target(det, params, &scene.features, anchor, class)?;
                 self.search.target_map(best, &mut target)?;
                 let patch = &self.windows[PATCH];
-                self.asdn
-                    .forward(&self.asdn_params, patch, &mut self.asdn_hidden, &mut self.scores)?;
+                self.asdn.forward(
+                    &self.asdn_params,
+                    patch,
+                    &mut self.asdn_hidden,
+                    &mut self.scores,
+                )?;
                 self.asdn
                     .pretrain_grad(&self.scores, &target, &mut self.g_scores)?;
                 self.asdn.backward(
@@ -614,7 +641,8 @@ impl<T: Scalar> Adversaries<T> {
         let mut failed: Option<hardmine::Error> = None;
         let mut scores = [T::ZERO; CELLS];
         let best = self.search.search(chw, scratch, &mut scores, |m| {
-            let r = from_chw(m, f, hwc).and_then(|()| spec.head_forward_at(params, hwc, cls, boxes));
+            let r =
+                from_chw(m, f, hwc).and_then(|()| spec.head_forward_at(params, hwc, cls, boxes));
             match r {
                 Ok(()) => cls[k * CLASSES + class],
                 Err(e) => {
@@ -666,6 +694,7 @@ impl<T: Scalar> Adversaries<T> {
     /// The BCE of one anchor's class row of the head at the window `patch` (`k`: the anchor
     /// at its location), against the assignment's one-hot `target`; the row's gradient into
     /// `self.g_cls` when `grad`.
+    #[allow(clippy::too_many_arguments)]
     fn row_loss(
         &mut self,
         det: &Detector<T>,
@@ -730,7 +759,8 @@ impl<T: Scalar> Adversaries<T> {
                 &mut self.asdn_hidden,
                 &mut self.scores,
             )?;
-            self.dropout.sample(&self.scores, &mut self.rng, &mut self.mask)?;
+            self.dropout
+                .sample(&self.scores, &mut self.rng, &mut self.mask)?;
             let [patch, masked, ..] = &mut self.windows;
             masked.copy_from_slice(patch);
             apply_mask(&self.mask, f, masked)?;
@@ -765,6 +795,8 @@ impl<T: Scalar> Adversaries<T> {
                         self.tail_angles += self.angles.len() as u64;
                         self.tail_at_bound +=
                             self.angles.iter().filter(|x| x.abs() >= m).count() as u64;
+                        self.tail_abs_sum +=
+                            self.angles.iter().map(|x| x.abs().to_f64()).sum::<f64>();
                     }
                     let [_, masked, chw, rotated, hard, ..] = &mut self.windows;
                     to_chw(masked, f, chw)?;

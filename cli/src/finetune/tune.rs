@@ -99,31 +99,32 @@ fn run_on<T: Scalar + Send + Sync>(
     let shared = Shared::<T>::new(opts, &digits)?;
     let set = shared.train_set(&digits.train, opts.steps, opts.seed)?;
     let runs = opts.runs();
-    let mut grid = |jobs: Vec<Run>, label: &'static str| -> anyhow::Result<Vec<(f64, Option<f64>)>> {
-        let name = |j: &Run| {
-            let lr = match label {
-                "asdn_lr" => j.asdn_lr,
-                "astn_lr" => j.astn_lr,
-                _ => j.lr,
-            };
-            format!("{} {label} {lr}", run_name(j.method, j.box_loss))
-        };
-        let reports = parallel(&jobs, opts.steps, progress, name, |job, report| {
-            one_run(&shared, &set, *job, opts.path, opts.steps, report)
-        })?;
-        Ok(jobs
-            .iter()
-            .zip(&reports)
-            .map(|(j, r)| {
+    let mut grid =
+        |jobs: Vec<Run>, label: &'static str| -> anyhow::Result<Vec<(f64, Option<f64>)>> {
+            let name = |j: &Run| {
                 let lr = match label {
                     "asdn_lr" => j.asdn_lr,
                     "astn_lr" => j.astn_lr,
                     _ => j.lr,
                 };
-                (lr, r.diverged.is_none().then_some(r.ap))
-            })
-            .collect())
-    };
+                format!("{} {label} {lr}", run_name(j.method, j.box_loss))
+            };
+            let reports = parallel(&jobs, opts.steps, progress, name, |job, report| {
+                one_run(&shared, &set, *job, opts.path, opts.steps, report)
+            })?;
+            Ok(jobs
+                .iter()
+                .zip(&reports)
+                .map(|(j, r)| {
+                    let lr = match label {
+                        "asdn_lr" => j.asdn_lr,
+                        "astn_lr" => j.astn_lr,
+                        _ => j.lr,
+                    };
+                    (lr, r.diverged.is_none().then_some(r.ap))
+                })
+                .collect())
+        };
     // Stage 1: the detector's rate of every run (the adversaries at ADVERSARY_LR).
     let base = |method: Method, box_loss: BoxLoss, lr: f64| Run {
         method,
@@ -143,7 +144,10 @@ fn run_on<T: Scalar + Send + Sync>(
         .zip(all.chunks(GRID.len()))
         .map(|(&(m, b), rows)| {
             let Some(lr) = best(rows) else {
-                bail!("{}: every learning rate of the grid diverged", run_name(m, b));
+                bail!(
+                    "{}: every learning rate of the grid diverged",
+                    run_name(m, b)
+                );
             };
             Ok(Tuned {
                 run: run_name(m, b),
@@ -170,7 +174,11 @@ fn run_on<T: Scalar + Send + Sync>(
         let jobs: Vec<Run> = GRID
             .iter()
             .map(|&lr| Run {
-                asdn_lr: if method == Method::AfastAsdn { lr } else { asdn_rate },
+                asdn_lr: if method == Method::AfastAsdn {
+                    lr
+                } else {
+                    asdn_rate
+                },
                 astn_lr: lr,
                 ..base(method, method.default_box_loss(), row.lr)
             })
