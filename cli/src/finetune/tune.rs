@@ -1,6 +1,12 @@
 //! `hardmine tune`: each run's learning rate, picked on the validation scenes (validation
 //! digits, never the test ones) from a fixed grid, and the committed result
 //! (`data/lr.json`, keyed by path and run) that `finetune` uses unless `--lr` is given.
+//!
+//! The learned adversaries' rates (`afast_asdn`, `afast`) come after the detector's, each with
+//! the earlier ones fixed, to keep the search to 14 more runs instead of a joint grid's 49: the
+//! detector's rate with both adversaries at [`ADVERSARY_LR`], then ASDN's rate of `afast_asdn`,
+//! then ASTN's rate of `afast` with `afast_asdn`'s ASDN rate (`asdn_lr`, `astn_lr` and their
+//! `*_val_ap` grids in the file).
 
 use super::method::{BoxLoss, Method};
 use super::train::{run_name, Run, ADVERSARY_LR};
@@ -278,5 +284,40 @@ mod tests {
         assert_eq!(both["f32"]["bce"]["lr"], json!(0.01));
         assert_eq!(both["fixed"]["bce"]["lr"], json!(0.1));
         assert_eq!(both["f32"]["bce"]["val_ap"]["0.1"], Value::Null);
+    }
+
+    #[test]
+    fn merging_writes_the_adversaries_rates_and_grid() {
+        let t = Tuned {
+            run: "afast".into(),
+            path: "f32",
+            lr: 0.001,
+            val_ap: vec![(0.001, Some(0.4))],
+            adversary: Some(AdversaryTuned {
+                asdn_lr: 0.003,
+                astn_lr: Some(0.01),
+                grid: "astn_lr",
+                val_ap: vec![(0.01, Some(0.41)), (0.1, None)],
+            }),
+        };
+        let v: Value = serde_json::from_str(&merged("", &[t]).unwrap()).unwrap();
+        let row = &v["f32"]["afast"];
+        assert_eq!(row["asdn_lr"], json!(0.003));
+        assert_eq!(row["astn_lr"], json!(0.01));
+        assert_eq!(row["astn_lr_val_ap"]["0.01"], json!(0.41));
+        assert_eq!(row["astn_lr_val_ap"]["0.1"], Value::Null);
+    }
+
+    #[test]
+    fn the_committed_file_has_the_adversaries_rates_on_both_paths() {
+        for path in [Path::F32, Path::Fixed] {
+            let (asdn, astn) = tuned_adversaries(path, Method::Afast).unwrap();
+            assert!(GRID.contains(&asdn), "{path}: {asdn}");
+            assert!(astn.is_some_and(|a| GRID.contains(&a)), "{path}: {astn:?}");
+            let (asdn_only, none) = tuned_adversaries(path, Method::AfastAsdn).unwrap();
+            assert!(GRID.contains(&asdn_only) && none.is_none());
+            // afast uses afast_asdn's ASDN rate (tune's third stage).
+            assert_eq!(asdn, asdn_only);
+        }
     }
 }
