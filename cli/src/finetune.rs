@@ -67,6 +67,10 @@ pub struct Options {
     pub split: Split,
     /// A learning rate for every run instead of the tuned ones.
     pub lr: Option<f64>,
+    /// ASDN's joint-training learning rate instead of the tuned one (`afast_asdn`, `afast`).
+    pub asdn_lr: Option<f64>,
+    /// ASTN's learning rate instead of the tuned one (`afast`).
+    pub astn_lr: Option<f64>,
     /// Methods to run.
     pub methods: Vec<Method>,
     /// Whether to add the box-loss ablation (focal with L1, ASL1 and GHM-R).
@@ -83,6 +87,8 @@ impl Default for Options {
             eval_scenes: 200,
             split: Split::Test,
             lr: None,
+            asdn_lr: None,
+            astn_lr: None,
             methods: method::ALL.to_vec(),
             ablation: true,
         }
@@ -95,9 +101,15 @@ impl Options {
         if self.steps == 0 || self.eval_scenes == 0 || self.seeds == 0 {
             bail!("--steps, --eval-scenes and --seeds must be at least 1");
         }
-        if let Some(lr) = self.lr {
-            if !(lr.is_finite() && lr > 0.0) {
-                bail!("--lr must be a positive number");
+        for (name, lr) in [
+            ("lr", self.lr),
+            ("asdn-lr", self.asdn_lr),
+            ("astn-lr", self.astn_lr),
+        ] {
+            if let Some(lr) = lr {
+                if !(lr.is_finite() && lr > 0.0) {
+                    bail!("--{name} must be a positive number");
+                }
             }
         }
         Ok(())
@@ -174,8 +186,30 @@ pub struct Report {
     pub wall_s: f64,
     /// Training milliseconds per step.
     pub ms_per_step: f64,
-    /// Bytes of loss/miner state.
+    /// Bytes of loss/miner state (with the learned adversaries' weights, SGD state and
+    /// buffers for `afast_asdn` and `afast`).
     pub state_bytes: usize,
+    /// ASDN's joint-training learning rate (`afast_asdn`, `afast`; else `null`).
+    pub asdn_lr: Option<f64>,
+    /// ASTN's learning rate (`afast`).
+    pub astn_lr: Option<f64>,
+    /// Seconds of ASDN's pretraining (not in `ms_per_step`).
+    pub adversary_pretrain_s: Option<f64>,
+    /// Share of the evaluation scenes' positives whose highest ASDN score is the occlusion
+    /// search's target cell: ASDN at initialisation with the pretrained detector (chance is
+    /// about 1/9)...
+    pub asdn_agreement_init: Option<f64>,
+    /// ... after pretraining, before joint training (pretrained detector) ...
+    pub asdn_agreement_before: Option<f64>,
+    /// ... and after joint training (the fine-tuned detector's targets).
+    pub asdn_agreement_after: Option<f64>,
+    /// Share of ASDN's sampled masks that raised their positive's classification loss.
+    pub mask_raised_share: Option<f64>,
+    /// Share of ASTN's angles within 1% of the +-10 degree bound over the last tenth of the
+    /// steps (`afast`); a run with more than 90% there fails.
+    pub angle_bound_share: Option<f64>,
+    /// ASTN's mean |angle| in degrees over the last tenth of the steps (`afast`).
+    pub mean_abs_angle_deg: Option<f64>,
     /// `null`, or `"ohem diverged at step 412 (lr 0.3): ..."` (the metrics are then `null`).
     pub diverged: Option<String>,
     /// `(step, loss)` at 50 points.
@@ -271,7 +305,22 @@ pub fn one_run<T: Scalar>(
         zero_update_share_without_master: f64::NAN,
         wall_s: 0.0,
         ms_per_step: f64::NAN,
-        state_bytes: method::Trainer::<T>::new(run.method, run.box_loss, run.seed)?.state_bytes(),
+        state_bytes: method::Trainer::<T>::new(run.method, run.box_loss, run.seed)?.state_bytes()
+            + if run.method.learned_adversaries() {
+                train::Adversaries::<T>::new(run.method, run.seed, run.asdn_lr, run.astn_lr)?
+                    .state_bytes()
+            } else {
+                0
+            },
+        asdn_lr: run.method.learned_adversaries().then_some(run.asdn_lr),
+        astn_lr: (run.method == Method::Afast).then_some(run.astn_lr),
+        adversary_pretrain_s: None,
+        asdn_agreement_init: None,
+        asdn_agreement_before: None,
+        asdn_agreement_after: None,
+        mask_raised_share: None,
+        angle_bound_share: None,
+        mean_abs_angle_deg: None,
         diverged: None,
         curve: Vec::new(),
         detections: Vec::new(),
@@ -288,7 +337,19 @@ pub fn one_run<T: Scalar>(
             Err(e) => return Err(e),
         },
     };
-    report.ms_per_step = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let pretrain_s = trained.adversaries.as_ref().map_or(0.0, |a| a.pretrain_s);
+    report.ms_per_step = (start.elapsed().as_secs_f64() - pretrain_s) * 1e3 / steps as f64;
+    if let Some(a) = &trained.adversaries {
+        let agree =
+            |params: &[T], asdn: &[T]| train::asdn_agreement(det, params, asdn, &shared.eval);
+        report.adversary_pretrain_s = Some(a.pretrain_s);
+        report.asdn_agreement_init = Some(agree(&shared.pretrained, &a.asdn[0])?);
+        report.asdn_agreement_before = Some(agree(&shared.pretrained, &a.asdn[1])?);
+        report.asdn_agreement_after = Some(agree(&trained.params, &a.asdn[2])?);
+        report.mask_raised_share = Some(a.raised_share);
+        report.angle_bound_share = a.angle_bound_share;
+        report.mean_abs_angle_deg = a.mean_abs_angle_deg;
+    }
     let dets = train::detect(det, &trained.params, &shared.eval, run.method, false)?;
     let truth = shared.eval.ground_truth();
     let n = shared.eval.scenes.len();
@@ -325,6 +386,33 @@ pub fn learning_rate(opts: &Options, method: Method, box_loss: BoxLoss) -> anyho
     }
 }
 
+/// The adversaries' learning rates of a run, `(ASDN, ASTN)`: `--asdn-lr` and `--astn-lr`,
+/// else the tuned ones (methods without learned adversaries get the untuned default, unused).
+pub fn adversary_rates(opts: &Options, method: Method) -> anyhow::Result<(f64, f64)> {
+    let default = train::ADVERSARY_LR;
+    if !method.learned_adversaries() {
+        return Ok((default, default));
+    }
+    let wants_astn = method == Method::Afast;
+    if let (Some(asdn), Some(astn)) = (
+        opts.asdn_lr,
+        opts.astn_lr.or((!wants_astn).then_some(default)),
+    ) {
+        return Ok((asdn, astn));
+    }
+    let (asdn, astn) = tune::tuned_adversaries(opts.path, method)?;
+    let astn = match (opts.astn_lr.or(astn), wants_astn) {
+        (Some(lr), _) => lr,
+        (None, false) => default,
+        (None, true) => bail!(
+            "no tuned ASTN learning rate for afast on {} in data/lr.json: run `hardmine tune` or \
+             pass --astn-lr",
+            opts.path
+        ),
+    };
+    Ok((opts.asdn_lr.unwrap_or(asdn), astn))
+}
+
 /// Runs every requested run and seed, two at a time (the machines this targets have two
 /// cores); `progress(run, step, steps)` is called as training goes.
 pub fn run(
@@ -352,11 +440,14 @@ fn run_on<T: Scalar + Send + Sync>(
     let mut jobs = Vec::new();
     for s in 0..opts.seeds {
         for &(m, b) in &runs {
+            let (asdn_lr, astn_lr) = adversary_rates(opts, m)?;
             jobs.push(Run {
                 method: m,
                 box_loss: b,
                 lr: learning_rate(opts, m, b)?,
                 seed: opts.seed + s as u64,
+                asdn_lr,
+                astn_lr,
             });
         }
     }

@@ -77,6 +77,12 @@ struct TrainArgs {
     /// One learning rate for every run (default: the tuned ones, data/lr.json).
     #[arg(long)]
     lr: Option<f64>,
+    /// ASDN's joint-training learning rate for afast_asdn and afast (default: tuned).
+    #[arg(long = "asdn-lr")]
+    asdn_lr: Option<f64>,
+    /// ASTN's learning rate for afast (default: tuned).
+    #[arg(long = "astn-lr")]
+    astn_lr: Option<f64>,
     /// Methods to run, comma-separated (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     methods: Vec<Method>,
@@ -95,6 +101,8 @@ impl TrainArgs {
             eval_scenes: self.eval_scenes,
             split: self.split.unwrap_or(Split::Test),
             lr: self.lr,
+            asdn_lr: self.asdn_lr,
+            astn_lr: self.astn_lr,
             methods: if self.methods.is_empty() {
                 Options::default().methods
             } else {
@@ -512,7 +520,11 @@ fn tune_command(a: &TuneArgs) -> anyhow::Result<bool> {
     if a.train.split == Some(Split::Test) {
         anyhow::bail!("tune picks learning rates on the validation scenes, never the test ones");
     }
-    if a.train.lr.is_some() || a.train.seeds != 1 {
+    if a.train.lr.is_some()
+        || a.train.asdn_lr.is_some()
+        || a.train.astn_lr.is_some()
+        || a.train.seeds != 1
+    {
         anyhow::bail!("tune searches the learning rate on one seed: --lr and --seeds do not apply");
     }
     let opts = a.train.options();
@@ -541,6 +553,25 @@ fn tune_command(a: &TuneArgs) -> anyhow::Result<bool> {
             cells.join(" | "),
             r.lr
         ))?;
+    }
+    // The adversaries' grids, the detector's rate fixed at the chosen one.
+    for r in &rows {
+        if let Some(adv) = &r.adversary {
+            let cells: Vec<String> = adv
+                .val_ap
+                .iter()
+                .map(|(_, ap)| ap.map_or("diverged".to_owned(), |ap| format!("{ap:.3}")))
+                .collect();
+            let chosen = adv.astn_lr.unwrap_or(adv.asdn_lr);
+            out.line(format_args!(
+                "| {} ({} at lr {}) | {} | {} |",
+                r.run,
+                adv.grid,
+                r.lr,
+                cells.join(" | "),
+                chosen
+            ))?;
+        }
     }
     out.line(format_args!(
         "(validation AP, {} path; written to {})",

@@ -16,6 +16,10 @@
 //!   `A * C` classification logits and one `A * 4` box deltas per location; forward and
 //!   backward passes over the whole map and at one location (for A-Fast-RCNN's adversaries,
 //!   which edit the head's 3 x 3 receptive field around a positive);
+//! - A-Fast-RCNN's learned adversaries on the head's 3 x 3 window around a positive: [`Asdn`]
+//!   (which cells to drop) and [`Astn`] (one rotation angle per channel block, within
+//!   +-10 degrees), with [`patch_gradient`] (the head's gradient with respect to its window)
+//!   and the layout helpers [`to_chw`], [`from_chw`], [`apply_mask`];
 //! - [`Sgd`]: SGD with momentum and weight decay (PyTorch's), over slices, with a wider
 //!   [`Master`] copy of the weights for Q15.16 (Q31.32, [`I32F32`]) and [`SgdStats`] of the
 //!   updates that rounded away.
@@ -72,6 +76,28 @@
 //! parts, so a device run keeps fewer anchors in flight (a part of the map at a time) or
 //! pages the master copy.
 //!
+//! # Memory of A-Fast-RCNN's adversaries ([`Asdn::tiny`], [`Astn::tiny`])
+//! What the learned adversaries add to fine-tuning (`tests/net_memory.rs` checks these rows
+//! too): their weights, gradients and SGD state, and the buffers of one positive's window at a
+//! time (3 x 3 x 16 values each).
+//!
+//! | buffer | elements | f32 bytes | Q15.16 bytes |
+//! |---|---:|---:|---:|
+//! | ASDN parameters (`asdn.params_len`) | 1,817 | 7,268 | 7,268 |
+//! | ASDN parameter gradients (`asdn grads`) | 1,817 | 7,268 | 7,268 |
+//! | ASDN SGD master + momentum (`asdn sgd`) | 3,634 | 14,536 | 29,072 |
+//! | ASDN hidden map and its gradient, scores, their gradient, mask (`asdn buffers`) | 171 | 684 | 684 |
+//! | ASTN parameters (`astn.params_len`) | 2,388 | 9,552 | 9,552 |
+//! | ASTN parameter gradients (`astn grads`) | 2,388 | 9,552 | 9,552 |
+//! | ASTN SGD master + momentum (`astn sgd`) | 4,776 | 19,104 | 38,208 |
+//! | ASTN hidden units and their gradient, angles, their gradient (`astn buffers`) | 40 | 160 | 160 |
+//! | window copies: patch, masked, CHW, rotated, hard, their gradients (`8 * patch_len`) | 1,152 | 4,608 | 4,608 |
+//! | A-Fast-RCNN's adversaries, total (`afast_total`) | | 72,732 | 106,372 |
+//!
+//! Against the head's 605,952 bytes of fine-tuning (f32), 12% more; the search it replaces
+//! (`hardmine finetune`'s `afast_search`) needs no weights but runs the head once per
+//! candidate cell and angle (about 30 times a positive).
+//!
 //! Speed (x86-64, one core of a shared 2-core machine, release build,
 //! `examples/head_speed.rs`): one head forward and backward on the 20 x 20 map takes about
 //! 1.5 ms in f32 with a gradient at every location, 1.0 ms with gradients on 8 locations (a
@@ -92,6 +118,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+mod afast;
 mod anchors;
 mod assign;
 mod coder;
@@ -102,6 +129,9 @@ mod nms;
 mod scalar;
 mod sgd;
 
+pub use afast::{
+    apply_mask, from_chw, patch_gradient, to_chw, Asdn, Astn, CELLS, MAX_ANGLE, MAX_BLOCKS,
+};
 pub use anchors::{Anchors, MAX_RATIOS, MAX_SCALES};
 pub use assign::{Assignment, Match, MaxIouAssigner};
 pub use coder::DeltaXywhCoder;

@@ -1,7 +1,7 @@
 //! The memory table of the crate documentation (`src/lib.rs`) against the `*_len()`
 //! functions of `DetectorSpec::tiny()`.
 
-use hardmine_detect::DetectorSpec;
+use hardmine_detect::{Asdn, Astn, DetectorSpec};
 
 /// The numbers of the table row whose first cell names `key` (in backticks).
 fn row(doc: &str, key: &str) -> Vec<u64> {
@@ -68,6 +68,50 @@ fn memory_table_matches_the_functions() {
         "{} bytes\n//! in f32 and {} in Q15.16",
         group(total[0] - acts - outs),
         group(total[1] - acts - outs)
+    )));
+}
+
+#[test]
+fn adversaries_memory_rows_match_the_functions() {
+    let doc = include_str!("../src/lib.rs");
+    let (asdn, astn) = (Asdn::tiny(), Astn::tiny());
+    let s = DetectorSpec::tiny();
+    let n = |v: usize| v as u64;
+    let (ap, tp) = (n(asdn.params_len()), n(astn.params_len()));
+    // Buffers: ASDN's hidden map and its gradient, 9 scores, their gradient and the mask;
+    // ASTN's hidden units and their gradient, the angles and theirs; 8 window copies.
+    let asdn_buffers = 2 * n(asdn.hidden_len()) + 3 * 9;
+    let astn_buffers = 2 * n(astn.hidden_len()) + 2 * n(astn.blocks());
+    let windows = 8 * n(s.patch_len());
+    let plain = [
+        ("asdn.params_len", ap),
+        ("asdn grads", ap),
+        ("asdn buffers", asdn_buffers),
+        ("astn.params_len", tp),
+        ("astn grads", tp),
+        ("astn buffers", astn_buffers),
+        ("8 * patch_len", windows),
+    ];
+    for (key, e) in plain {
+        assert_eq!(row(doc, key), [e, 4 * e, 4 * e], "{key}");
+    }
+    for (key, w) in [("asdn sgd", ap), ("astn sgd", tp)] {
+        assert_eq!(row(doc, key), [2 * w, 8 * w, 16 * w], "{key}");
+    }
+    let plain_sum = plain.iter().map(|(_, e)| e).sum::<u64>();
+    let total = row(doc, "afast_total");
+    assert_eq!(
+        total,
+        [
+            4 * plain_sum + 8 * (ap + tp),
+            4 * plain_sum + 16 * (ap + tp)
+        ]
+    );
+    let head = row(doc, "head_total")[0];
+    let share = (100 * total[0] + head / 2) / head;
+    assert!(doc.contains(&format!(
+        "Against the head's {} bytes of fine-tuning (f32), {share}% more",
+        group(head)
     )));
 }
 

@@ -42,6 +42,38 @@ fn check(path: Path) {
         );
         assert!(r.train_loss.is_finite() && r.wall_s > 0.0 && r.ms_per_step > 0.0);
         assert!((0.0..=1.0).contains(&r.zero_update_share));
+        let learned = r.method == "afast" || r.method == "afast_asdn";
+        let agreement = [
+            r.asdn_agreement_init,
+            r.asdn_agreement_before,
+            r.asdn_agreement_after,
+        ];
+        if learned {
+            // ASDN's agreement with the search on the evaluation scenes' positives, reported
+            // before and after joint training; pretraining (on the 40 training scenes here)
+            // lifts it above the untrained network's.
+            let [init, before, after] = agreement.map(|a| a.expect("agreement reported"));
+            for a in [init, before, after] {
+                assert!((0.0..=1.0).contains(&a), "{name}: agreement {a}");
+            }
+            assert!(
+                before > init,
+                "{name}: agreement {init} -> {before} by pretraining"
+            );
+            assert!(
+                r.asdn_lr.is_some() && r.mask_raised_share.is_some(),
+                "{name}"
+            );
+        } else {
+            assert!(agreement.iter().all(Option::is_none), "{name}");
+        }
+        match r.angle_bound_share {
+            Some(share) => {
+                assert_eq!(r.method, "afast", "{name}");
+                assert!((0.0..=0.9).contains(&share), "{name}: {share} at the bound");
+            }
+            None => assert_ne!(r.method, "afast", "{name}: no angle share"),
+        }
     }
 }
 
@@ -80,4 +112,29 @@ fn a_diverging_run_is_reported_and_the_others_still_run() {
     // The second run went on after the first stopped (it may diverge too, at its own step).
     assert_eq!(reports[1].method, "focal");
     assert!(reports[1].diverged.is_some() || reports[1].ap.is_finite());
+}
+
+/// ASTN with a learning rate far too large drives its angles to the +-10 degree bound: the run
+/// fails, saying how many sit there, and ASDN alone (no angles) still reports.
+#[test]
+fn an_astn_stuck_at_the_bound_fails_the_run() {
+    use hardmine_cli::finetune::method::Method;
+    let opts = Options {
+        steps: 30,
+        eval_scenes: 10,
+        astn_lr: Some(1e4),
+        methods: vec![Method::Afast, Method::AfastAsdn],
+        ablation: false,
+        ..Options::default()
+    };
+    let reports = finetune::run(&opts, &mut |_, _, _| {}).expect("the job itself runs");
+    let why = reports[0].diverged.as_deref().expect("afast fails");
+    assert!(why.starts_with("afast diverged at step 30"), "{why}");
+    assert!(
+        why.contains("of ASTN's angles at the +-10 degree bound (more than 90%)"),
+        "{why}"
+    );
+    assert_eq!(reports[1].method, "afast_asdn");
+    assert_eq!(reports[1].diverged, None);
+    assert!(reports[1].ap.is_finite());
 }

@@ -18,7 +18,7 @@ const SMOOTH_L1_INV_BETA: usize = 9;
 const ASL1_MU: f64 = 0.02;
 
 /// The classification methods, in report order.
-pub const ALL: [Method; 8] = [
+pub const ALL: [Method; 10] = [
     Method::Bce,
     Method::Balanced,
     Method::Ohem,
@@ -26,6 +26,8 @@ pub const ALL: [Method; 8] = [
     Method::Focal,
     Method::GhmC,
     Method::AfastSearch,
+    Method::AfastAsdn,
+    Method::Afast,
     Method::DistributionCe,
 ];
 
@@ -52,6 +54,14 @@ pub enum Method {
     /// true class's score most (ASDN), then the channel-block rotation that raises its loss
     /// most (ASTN) (A-Fast-RCNN, Wang et al. 2017).
     AfastSearch,
+    /// BCE plus a hard copy of each positive whose dropped cell the learned ASDN chooses (a
+    /// mask sampled from its scores: one of the 3 top cells), ASDN pretrained on the search's
+    /// targets and then trained against the detector (A-Fast-RCNN's ASDN alone).
+    AfastAsdn,
+    /// A-Fast-RCNN as the paper trains it: the learned ASDN's masked copy, then rotated by the
+    /// learned ASTN's angles (4 channel blocks, +-10 degrees), which is trained by gradient
+    /// ascent on the detector's loss.
+    Afast,
     /// Softmax CE over the digits and a background logit fixed at 0, logit-adjusted by the
     /// running class distribution (tau 1).
     DistributionCe,
@@ -68,6 +78,8 @@ impl Method {
             Method::Focal => "focal",
             Method::GhmC => "ghm_c",
             Method::AfastSearch => "afast_search",
+            Method::AfastAsdn => "afast_asdn",
+            Method::Afast => "afast",
             Method::DistributionCe => "distribution_ce",
         }
     }
@@ -85,6 +97,11 @@ impl Method {
     /// sample's size, as mmdetection does for sampling heads).
     fn samples(self) -> bool {
         matches!(self, Method::Balanced | Method::Ohem | Method::Sohem)
+    }
+
+    /// Whether it trains learned adversaries (ASDN; ASTN too for `afast`).
+    pub fn learned_adversaries(self) -> bool {
+        matches!(self, Method::AfastAsdn | Method::Afast)
     }
 }
 
@@ -237,7 +254,8 @@ impl<T: Real> Trainer<T> {
         };
         boxes
             + match self.method {
-                Method::Bce => size_of::<BceWithLogits>(),
+                // The learned adversaries' state is the run's (`train::Adversaries`).
+                Method::Bce | Method::AfastAsdn | Method::Afast => size_of::<BceWithLogits>(),
                 Method::AfastSearch => {
                     // The searches and their buffers: four 3 x 3 x F patches, the window
                     // scores and mask, the block angles, and one location's head outputs
@@ -334,9 +352,11 @@ impl<T: Real> Trainer<T> {
         self.gx.resize(self.xs.len(), T::ZERO);
         let (xs, ts, gx) = (&self.xs, &targets.cls, &mut self.gx);
         let cls_loss = match self.method {
-            Method::Bce | Method::AfastSearch => BceWithLogits::new()
-                .with_avg_factor(avg)?
-                .value_and_grad(xs, ts, None, gx)?,
+            Method::Bce | Method::AfastSearch | Method::AfastAsdn | Method::Afast => {
+                BceWithLogits::new()
+                    .with_avg_factor(avg)?
+                    .value_and_grad(xs, ts, None, gx)?
+            }
             Method::Focal => SigmoidFocal::new(T::from_f64(0.25), T::from_count(2))?
                 .with_avg_factor(avg)?
                 .value_and_grad(xs, ts, gx)?,
