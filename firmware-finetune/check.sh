@@ -5,7 +5,8 @@
 # -icount shift=0 so SysTick counts instructions; time bounded), compares every printed value
 # with the host's run of the same job (Q15.16 and f32 bit for bit), runs the `diverge` build
 # (its error line and failure exit), regenerates the committed device inputs bit for bit,
-# and prints the before/after AP, RAM (static + painted-stack high-water), flash and
+# regenerates the tuned learning-rate table (device/src/rates.rs) bit for bit, and prints the
+# before/after AP, RAM (static + painted-stack high-water), flash and
 # instructions per fine-tuning step, failing above 64 KiB of RAM or 256 KiB of flash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +78,11 @@ say "-- device inputs: regenerated bit for bit (hardmine pretrain --config devic
 for f in device_digits.bin device_pretrained.bin device_pretrained_q16.bin; do
     cmp "data/$f" "$work/$f"
 done
+
+say "-- device learning rates: regenerated bit for bit (hardmine tune --config device)"
+./target/release/hardmine tune --config device --out "$work/rates.rs" | tail -1
+cmp device/src/rates.rs "$work/rates.rs"
+say "device/src/rates.rs is what the tuner produces"
 
 say "-- fine-tuning firmware: budgets and speed"
 read -r flash static < <("$llvm_size" -A "$elf" | awk '

@@ -164,11 +164,17 @@ struct PretrainArgs {
 
 #[derive(Debug, Args)]
 struct TuneArgs {
+    /// The detector. `device` searches each method's rate per path (Q15.16 and f32) on the
+    /// device job's validation scenes and writes the table the device build reads (default
+    /// --out device/src/rates.rs); the other options do not apply.
+    #[arg(long, value_enum, default_value_t = Config::Tiny)]
+    config: Config,
     #[command(flatten)]
     train: TrainArgs,
-    /// The learning-rate file to update (this path's entries are replaced).
-    #[arg(long, value_name = "FILE", default_value = "data/lr.json")]
-    out: std::path::PathBuf,
+    /// The learning-rate file to update (this path's entries are replaced; default
+    /// data/lr.json).
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -516,7 +522,58 @@ fn pretrain_command(a: &PretrainArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+fn tune_device_command(a: &TuneArgs) -> anyhow::Result<bool> {
+    use finetune::device;
+    let out_path = a
+        .out
+        .clone()
+        .unwrap_or_else(|| "device/src/rates.rs".into());
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let tty = std::io::stderr().is_terminal();
+    let rows = device::tune(threads, &|done, n| {
+        if tty {
+            eprint!("\r{:>16} {done}/{n}   ", "device tune");
+            if done == n {
+                eprint!("\r{:72}\r", "");
+            }
+        }
+    })?;
+    let base = device::pretrained_val()?;
+    std::fs::write(&out_path, device::rates_file(&rows, &base)?)
+        .with_context(|| out_path.display().to_string())?;
+    let mut out = Out::new();
+    let mut head = vec!["path".to_owned(), "method".to_owned()];
+    head.extend(device::GRID.iter().map(|lr| format!("lr {lr}")));
+    head.push("chosen".to_owned());
+    out.table_head(&head.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for r in &rows {
+        let cells: Vec<String> = r
+            .val
+            .iter()
+            .map(|v| v.map_or("diverged".to_owned(), |v| format!("{:.3}", v.ap50)))
+            .collect();
+        out.line(format_args!(
+            "| {} | {} | {} | {} |",
+            r.path,
+            r.method.name(),
+            cells.join(" | "),
+            r.lr
+        ))?;
+    }
+    out.line(format_args!(
+        "(device job: validation AP50 after fine-tuning; pretrained q16 {:.3}, f32 {:.3}; \
+         written to {})",
+        base[0].ap50,
+        base[1].ap50,
+        out_path.display()
+    ))?;
+    Ok(true)
+}
+
 fn tune_command(a: &TuneArgs) -> anyhow::Result<bool> {
+    if a.config == Config::Device {
+        return tune_device_command(a);
+    }
     if a.train.split == Some(Split::Test) {
         anyhow::bail!("tune picks learning rates on the validation scenes, never the test ones");
     }
@@ -529,13 +586,14 @@ fn tune_command(a: &TuneArgs) -> anyhow::Result<bool> {
     }
     let opts = a.train.options();
     let rows = tune::run(&opts, &mut progress_bar())?;
-    let existing = match std::fs::read_to_string(&a.out) {
+    let out_path = a.out.clone().unwrap_or_else(|| "data/lr.json".into());
+    let existing = match std::fs::read_to_string(&out_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| a.out.display().to_string()),
+        Err(e) => return Err(e).with_context(|| out_path.display().to_string()),
     };
-    std::fs::write(&a.out, tune::merged(&existing, &rows)?)
-        .with_context(|| a.out.display().to_string())?;
+    std::fs::write(&out_path, tune::merged(&existing, &rows)?)
+        .with_context(|| out_path.display().to_string())?;
     let mut out = Out::new();
     let mut head = vec!["run".to_owned()];
     head.extend(tune::GRID.iter().map(|lr| format!("lr {lr}")));
@@ -576,7 +634,7 @@ fn tune_command(a: &TuneArgs) -> anyhow::Result<bool> {
     out.line(format_args!(
         "(validation AP, {} path; written to {})",
         opts.path,
-        a.out.display()
+        out_path.display()
     ))?;
     Ok(true)
 }

@@ -17,6 +17,11 @@ use hardmine_detect::{Candidate, Detection, HeadOutput};
 pub const TEST_SCENES: usize = 20;
 /// Their seed.
 pub const TEST_SEED: u64 = 0x7e57;
+/// Held-out validation scenes (target domain, validation digits: no digit of a test scene
+/// appears in them) that `hardmine tune --config device` picks the learning rates on.
+pub const VAL_SCENES: usize = 20;
+/// Their seed (pretraining's source-domain validation uses `0x7a1`).
+pub const VAL_SEED: u64 = 0x7a1d;
 /// IoU thresholds.
 const NUM_IOU: usize = 10;
 /// Recall points.
@@ -118,6 +123,26 @@ pub fn evaluate<T: Path>(
         (Split::Test, Domain::Target, TEST_SEED, TEST_SCENES),
         b,
         on,
+    )
+}
+
+/// The AP of `params` (`PARAMS`) on the [`VAL_SCENES`] validation scenes (the tuner's).
+///
+/// # Errors
+/// The network's and the post-processing's.
+pub fn validate<T: Path>(
+    det: &Detector<T>,
+    params: &[T; PARAMS],
+    digits: &Digits<'_>,
+    b: &mut Buffers<T>,
+) -> Result<Summary, Error> {
+    evaluate_on(
+        det,
+        params,
+        digits,
+        (Split::Val, Domain::Target, VAL_SEED, VAL_SCENES),
+        b,
+        &mut |_| {},
     )
 }
 

@@ -3,7 +3,7 @@
 //! Every step: a target scene of train digits from the fine-tuning stream (seed
 //! [`TRAIN_SEED`], the same scenes for every method), the frozen backbone's features, the
 //! assignment, the head's outputs, the method's classification loss and its box loss, the
-//! head's backward pass and one SGD step (lr [`LR`], momentum 0.9, weight decay 1e-4, the
+//! head's backward pass and one SGD step (the method's tuned rate, [`rate`], momentum 0.9, weight decay 1e-4, the
 //! master copy in Q31.32 on the Q15.16 path), normalised by the moving average of the
 //! positive count (momentum 0.9, start 3), as the CLI's job does. The methods:
 //! - `bce`: BCE on every anchor that is not ignored, smooth L1 (beta 1/9) on the positives;
@@ -27,8 +27,15 @@ use hardmine_detect::{init_master, Assignment, Master, Match, Sgd};
 
 /// SGD steps per method.
 pub const STEPS: usize = 200;
-/// The learning rate of every method: pretraining's peak rate (not tuned per method).
-pub const LR: f64 = 0.005;
+/// The learning rate of `method` on path `T`: the one `hardmine tune --config device` picked
+/// on the validation scenes ([`rates`](crate::rates), a committed table).
+pub fn rate<T: Path>(method: Method) -> f64 {
+    METHODS
+        .iter()
+        .zip(T::RATES.iter())
+        .find(|(m, _)| **m == method)
+        .map_or(0.0, |(_, &r)| r)
+}
 /// Anchors OHEM keeps per scene.
 pub const MINED: usize = 16;
 /// The most positive anchors a scene may have (about 2 per digit are; more is an error).
@@ -481,7 +488,7 @@ fn ohem<T: Path>(
 }
 
 /// Fine-tunes the head of `params` (`PARAMS`, the pretrained weights on entry) with
-/// `method` for [`STEPS`] steps at `LR * lr_scale`; returns the mean loss of the last 20
+/// `method` for [`STEPS`] steps at learning rate `lr`; returns the mean loss of the last 20
 /// steps. A diverging step (a non-finite or saturating loss, a saturated weight) is
 /// `InvalidParameter("diverged")`.
 ///
@@ -493,7 +500,7 @@ pub fn fine_tune<T: Path>(
     params: &mut [T; PARAMS],
     digits: &Digits<'_>,
     method: Method,
-    lr_scale: f64,
+    lr: f64,
     b: &mut Buffers<T>,
 ) -> Result<T, (usize, Error)> {
     let at = |step: usize| move |e: Error| (step, e);
@@ -503,7 +510,7 @@ pub fn fine_tune<T: Path>(
     let mut momentum = [zero; HEAD_PARAMS];
     let mut grads = [T::ZERO; HEAD_PARAMS];
     init_master(params.get(head_range.clone()).unwrap_or(&[]), &mut master).map_err(at(0))?;
-    let sgd = Sgd::new(LR * lr_scale, 0.9, 1e-4).map_err(at(0))?;
+    let sgd = Sgd::new(lr, 0.9, 1e-4).map_err(at(0))?;
     let mut normalizer =
         MovingAverageNormalizer::new(T::from_f64(0.9), T::from_count(3)).map_err(at(0))?;
     let mut state = State::<T>::new(method).map_err(at(0))?;
