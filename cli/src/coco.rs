@@ -142,27 +142,7 @@ fn linspace<const N: usize>(start: f64, stop: f64) -> [f64; N] {
     out
 }
 
-/// `[x1, y1, x2, y2]` to COCO's `[x, y, w, h]`.
-pub fn to_xywh(b: [f64; 4]) -> [f64; 4] {
-    [b[0], b[1], b[2] - b[0], b[3] - b[1]]
-}
-
-/// IoU of two `[x, y, w, h]` boxes, as pycocotools' `bbIou` (no crowd) computes it.
-pub fn iou_xywh(d: [f64; 4], g: [f64; 4]) -> f64 {
-    let ga = g[2] * g[3];
-    let da = d[2] * d[3];
-    let w = (d[2] + d[0]).min(g[2] + g[0]) - d[0].max(g[0]);
-    if w <= 0.0 {
-        return 0.0;
-    }
-    let h = (d[3] + d[1]).min(g[3] + g[1]) - d[1].max(g[1]);
-    if h <= 0.0 {
-        return 0.0;
-    }
-    let i = w * h;
-    let u = da + ga - i;
-    i / u
-}
+pub use hardmine_detect::coco::{iou_xywh, to_xywh};
 
 fn check_box(b: [f64; 4], what: &str) -> Result<()> {
     if b.iter().any(|v| !v.is_finite()) {

@@ -602,19 +602,7 @@ pub fn patch_gradient<T: Scalar>(
 /// # Errors
 /// `LengthMismatch` unless both hold `9 * f` values; then nothing is written.
 pub fn to_chw<T: Copy>(hwc: &[T], f: usize, chw: &mut [T]) -> Result<(), Error> {
-    let n = CELLS
-        .checked_mul(f)
-        .ok_or(Error::InvalidParameter("size"))?;
-    length(n, hwc.len())?;
-    length(n, chw.len())?;
-    for (p, cell) in hwc.chunks_exact(f.max(1)).enumerate() {
-        for (c, &v) in cell.iter().enumerate() {
-            if let Some(d) = chw.get_mut(c * CELLS + p) {
-                *d = v;
-            }
-        }
-    }
-    Ok(())
+    transpose(hwc, CELLS, f, chw)
 }
 
 /// CHW `f x 3 x 3` (`chw`) to HWC `3 x 3 x f` (`hwc`), the inverse of [`to_chw`].
@@ -622,14 +610,20 @@ pub fn to_chw<T: Copy>(hwc: &[T], f: usize, chw: &mut [T]) -> Result<(), Error> 
 /// # Errors
 /// `LengthMismatch` unless both hold `9 * f` values; then nothing is written.
 pub fn from_chw<T: Copy>(chw: &[T], f: usize, hwc: &mut [T]) -> Result<(), Error> {
-    let n = CELLS
-        .checked_mul(f)
+    transpose(chw, f, CELLS, hwc)
+}
+
+/// `dst[c * rows + r] = src[r * cols + c]`: the `rows x cols` matrix `src` transposed. One of
+/// `rows`, `cols` is [`CELLS`], so their product is the window's `9 * f` values.
+fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) -> Result<(), Error> {
+    let n = rows
+        .checked_mul(cols)
         .ok_or(Error::InvalidParameter("size"))?;
-    length(n, chw.len())?;
-    length(n, hwc.len())?;
-    for (c, plane) in chw.chunks_exact(CELLS).enumerate() {
-        for (p, &v) in plane.iter().enumerate() {
-            if let Some(d) = hwc.get_mut(p * f + c) {
+    length(n, src.len())?;
+    length(n, dst.len())?;
+    for (r, row) in src.chunks_exact(cols.max(1)).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            if let Some(d) = dst.get_mut(c * rows + r) {
                 *d = v;
             }
         }

@@ -121,6 +121,7 @@
 mod afast;
 mod anchors;
 mod assign;
+pub mod coco;
 mod coder;
 mod conv;
 mod detector;

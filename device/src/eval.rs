@@ -11,6 +11,7 @@ use crate::scene::{Digits, Domain, Split};
 use crate::train::{head, prepare, Buffers};
 use crate::{Detector, Path, ANCHORS, CLASSES, MAX_PER_IMAGE, PARAMS};
 use hardmine::{Error, Real, SplitMix64};
+use hardmine_detect::coco::{iou_xywh, to_xywh};
 use hardmine_detect::{Candidate, Detection, HeadOutput};
 
 /// Held-out test scenes (target domain, test digits).
@@ -80,22 +81,7 @@ fn linspace<const N: usize>(start: f64, stop: f64) -> [f64; N] {
 
 /// pycocotools' `bbIou` on `[x1, y1, x2, y2]` boxes (via `[x, y, w, h]`, its operation order).
 fn iou(d: [f64; 4], g: [f64; 4]) -> f64 {
-    let (d, g) = (
-        [d[0], d[1], d[2] - d[0], d[3] - d[1]],
-        [g[0], g[1], g[2] - g[0], g[3] - g[1]],
-    );
-    let ga = g[2] * g[3];
-    let da = d[2] * d[3];
-    let w = (d[2] + d[0]).min(g[2] + g[0]) - d[0].max(g[0]);
-    if w <= 0.0 {
-        return 0.0;
-    }
-    let h = (d[3] + d[1]).min(g[3] + g[1]) - d[1].max(g[1]);
-    if h <= 0.0 {
-        return 0.0;
-    }
-    let i = w * h;
-    i / (da + ga - i)
+    iou_xywh(to_xywh(d), to_xywh(g))
 }
 
 #[derive(Debug, Clone, Copy, Default)]
