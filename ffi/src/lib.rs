@@ -32,7 +32,7 @@
 #[cfg(any(test, not(target_os = "none")))]
 extern crate std;
 
-use core::mem::{align_of, size_of};
+use core::mem::{align_of, size_of, MaybeUninit};
 use hardmine::{Error, GhmC, GhmR, Real, Reduction, SplitMix64, Q16};
 
 #[cfg(test)]
@@ -127,17 +127,38 @@ pub const HM_RNG_ALIGN: usize = 8;
 
 /// GHM-C state (f32 or Q15.16, fixed by the `*_init` used), placed by the caller (static
 /// memory is fine). Opaque: not to be read or written by C.
+// The words are `MaybeUninit` because `*_init` stores the core's state value there, whose
+// padding bytes are uninitialised in Rust's memory model: a Rust caller never reads them as
+// `u64` (C sees plain `uint64_t`; cbindgen emits the same header either way).
 #[repr(C)]
 pub struct HmGhmC {
     /// Tag, then the state.
-    pub opaque: [u64; 65],
+    pub opaque: [MaybeUninit<u64>; 65],
 }
 
 /// GHM-R state, as [`HmGhmC`].
 #[repr(C)]
 pub struct HmGhmR {
     /// Tag, then the state.
-    pub opaque: [u64; 66],
+    pub opaque: [MaybeUninit<u64>; 66],
+}
+
+impl HmGhmC {
+    /// Zeroed (not yet initialised) state memory, for Rust callers: `hm_ghmc_init_*` next.
+    pub const fn zeroed() -> Self {
+        Self {
+            opaque: [MaybeUninit::new(0); 65],
+        }
+    }
+}
+
+impl HmGhmR {
+    /// Zeroed (not yet initialised) state memory, for Rust callers: `hm_ghmr_init_*` next.
+    pub const fn zeroed() -> Self {
+        Self {
+            opaque: [MaybeUninit::new(0); 66],
+        }
+    }
 }
 
 /// The caller's random generator (SplitMix64), initialised by `hm_rng_init`.

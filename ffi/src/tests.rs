@@ -409,13 +409,13 @@ fn ghm_state_is_tagged_checked_and_unchanged_after_an_error() {
     let (mut loss, mut g) = (0.0f32, [0.0f32; 6]);
     // Never initialised: 0x7F bytes, zeros, and a state of another type.
     let mut s = HmGhmC {
-        opaque: [0x7F7F_7F7F_7F7F_7F7F; 65],
+        opaque: [MaybeUninit::new(0x7F7F_7F7F_7F7F_7F7F); 65],
     };
     let step = |s: *mut HmGhmC, loss: &mut f32, g: &mut [f32; 6]| unsafe {
         hm_ghmc_value_and_grad_f32(s, x.as_ptr(), t.as_ptr(), null(), 6, loss, g.as_mut_ptr())
     };
     assert_eq!(step(&mut s, &mut loss, &mut g), HmStatus::Uninitialised);
-    s.opaque = [0; 65];
+    s = HmGhmC::zeroed();
     assert_eq!(step(&mut s, &mut loss, &mut g), HmStatus::Uninitialised);
     assert_eq!(
         unsafe { hm_ghmc_init_q16(&mut s, 10, 49152, 65536) },
@@ -484,7 +484,7 @@ fn ghm_state_is_tagged_checked_and_unchanged_after_an_error() {
     assert_eq!(step(&mut s, &mut loss, &mut g), HmStatus::Ok);
     assert_eq!(loss, core.value_and_grad(&x, &t, None, &mut g2).unwrap());
 
-    let mut r = HmGhmR { opaque: [0; 66] };
+    let mut r = HmGhmR::zeroed();
     assert_eq!(
         unsafe { hm_ghmr_init_f32(&mut r, 0.02, 10, 0.75, 1.0) },
         HmStatus::Ok
