@@ -9,7 +9,13 @@
  * elements (required then, ignored otherwise); avg_factor may be null (no factor). State the
  * caller places (HmGhmC, HmGhmR, HmRng; any static or stack memory of the published size and
  * alignment) must be initialised by its *_init: other bytes give HM_STATUS_UNINITIALISED.
- * Worst-case stack per function: README.md, measured on a Cortex-M4F (examples/c-firmware). */
+ * Worst-case stack per function: README.md, measured on a Cortex-M4F (examples/c-firmware).
+ *
+ * Linking the no_std library (thumbv7em/thumbv8m): its panic handler calls the undefined
+ * symbol hardmine_panic_path_is_reachable, which no entry point reaches. Link with
+ * -Wl,--gc-sections (the handler is then dropped, and a reachable panic would be a link
+ * error), or define that symbol yourself as a trap, e.g. void
+ * hardmine_panic_path_is_reachable(void) { for (;;) {} }. */
 
 #ifndef HARDMINE_H
 #define HARDMINE_H

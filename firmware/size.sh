@@ -69,7 +69,11 @@ if grep '^parity .* errors' "$out/parity-default.out" | grep -qv ' errors 0$'; t
     echo "parity_probe: a library call failed"
     status=1
 fi
-cases=$(grep -c '^parity .* errors' "$out/parity-default.out")
+cases=$(grep -c '^parity .* errors' "$out/parity-default.out" || true)
+if [ "$cases" -eq 0 ]; then
+    echo "parity_probe printed no cases"
+    exit 1
+fi
 results() { grep -E '^(q16|f32|checksum) ' "$1"; }
 if diff <(grep '^parity' "$out/parity-default.out") <(grep '^parity' "$out/parity-small.out") >/dev/null \
     && diff <(results "$out/firmware-default.out") <(results "$out/firmware-small.out") >/dev/null; then

@@ -59,7 +59,11 @@ if grep -E "$libc" "$work/exports"; then
     say "the staticlib defines a libc symbol (above): it would clash with newlib"
     exit 1
 fi
-hm=$(grep -c '^hm_' "$work/exports")
+hm=$(grep -c '^hm_' "$work/exports" || true)
+if [ "$hm" -eq 0 ]; then
+    say "the staticlib exports no hm_* function (or nm could not read it)"
+    exit 1
+fi
 mangled=$(grep -cE '^(_ZN|_R)' "$work/exports" || true)
 local_anon=$(grep -c '^anon\.' "$work/exports" || true)
 builtins=$(grep -vE '^(hm_|_ZN|_R|anon\.)' "$work/exports" | tr '\n' ' ')

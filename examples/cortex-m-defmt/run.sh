@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 rustup -q target add thumbv7em-none-eabihf
 rustup -q component add llvm-tools
+if ! command -v qemu-system-arm >/dev/null; then
+    (apt-get install -y -q qemu-system-arm >/dev/null 2>&1) || { apt-get update -q >/dev/null && apt-get install -y -q qemu-system-arm >/dev/null; }
+fi
 llvm_nm="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-nm"
 if [ "${HARDMINE_DEFMT_PRINT:-0}" = 1 ] && ! command -v defmt-print >/dev/null; then
     cargo install defmt-print --locked

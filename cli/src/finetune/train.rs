@@ -728,6 +728,11 @@ impl<T: Scalar> Adversaries<T> {
     /// the detector's loss and away from those that did not, ASTN by gradient ascent on the
     /// detector's loss of the hard copy. `tail`: count the angles at the bound. Returns the
     /// added loss.
+    ///
+    /// The hard copy is added beside the clean positive (the paper replaces the positive's
+    /// features with it). On an `Err` the adversaries' generator, counters and gradient sums
+    /// may have advanced: the caller ends the run there (a divergence), and the state is not
+    /// used again.
     #[allow(clippy::too_many_arguments)]
     pub fn hard_positives(
         &mut self,
